@@ -1,0 +1,74 @@
+import uuid
+
+from fastapi import APIRouter, status
+
+from app.auth import service
+from app.auth.dependencies import AdminPrincipal
+from app.auth.models import ApiKey, Client
+from app.auth.schemas import KeyCreate, KeyCreated, KeyOut
+from app.db import Session
+from app.errors import ValidationProblem, field_error
+from app.registry import service as registry
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+def _out(api_key: ApiKey, client: Client) -> dict:
+    return {
+        "id": api_key.id,
+        "client_id": client.id,
+        "client_name": client.name,
+        "role": client.role,
+        "department_code": client.department_code,
+        "prefix": api_key.prefix,
+        "created_at": api_key.created_at,
+        "revoked_at": api_key.revoked_at,
+        "last_used_at": api_key.last_used_at,
+    }
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
+async def create_key(body: KeyCreate, session: Session, _: AdminPrincipal) -> dict:
+    """Issue a key: for a new client, or another key for an existing client (rotation)."""
+    if body.client_id is not None:
+        client = await service.get_client(session, body.client_id)
+        if body.role is not None and body.role != client.role:
+            raise ValidationProblem(
+                "A rotated key keeps its client's role",
+                errors=[field_error("role", f"client {client.id} has role {client.role}")],
+            )
+    else:
+        errors = []
+        if body.role is None:
+            errors.append(field_error("role", "required for a new client", "missing"))
+        if body.client_name is None:
+            errors.append(field_error("client_name", "required for a new client", "missing"))
+        if body.role == "device":
+            errors.append(field_error("role", "device keys come with the device: POST /v1/devices"))
+        if body.role == "department" and body.department_code is None:
+            errors.append(field_error("department_code", "required for role department", "missing"))
+        if body.role != "department" and body.department_code is not None:
+            errors.append(field_error("department_code", "only for role department"))
+        if errors:
+            raise ValidationProblem("; ".join(e["message"] for e in errors), errors=errors)
+        if body.department_code is not None:
+            await registry.get_department(session, body.department_code, field="department_code")
+        client = await service.create_client(
+            session, name=body.client_name, role=body.role, department_code=body.department_code
+        )
+    api_key, key = await service.issue_key(session, client.id)
+    return {**_out(api_key, client), "key": key}
+
+
+@router.get("", response_model=list[KeyOut])
+async def list_keys(session: Session, _: AdminPrincipal) -> list[dict]:
+    """Every key, active and revoked, without the secrets."""
+    return [_out(k, c) for k, c in await service.list_keys(session)]
+
+
+@router.delete("/{key_id}", response_model=KeyOut)
+async def revoke_key(key_id: uuid.UUID, session: Session, _: AdminPrincipal) -> dict:
+    """Revoke a key; it is refused from the next request on."""
+    api_key = await service.revoke_key(session, key_id)
+    client = await session.get(Client, api_key.client_id)
+    return _out(api_key, client)

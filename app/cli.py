@@ -1,0 +1,173 @@
+"""The `haochaping` command: serve, migrate, keys, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from app.config import get_settings
+
+log = logging.getLogger("haochaping")
+
+
+def _database_url() -> str:
+    from app.db import resolve_database_url
+
+    return resolve_database_url(get_settings())
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app import migrate
+
+    url = _database_url()
+    if args.downgrade:
+        migrate.downgrade(url, args.revision)
+    else:
+        migrate.upgrade(url, args.revision)
+    print(f"schema at {args.revision}")
+    return 0
+
+
+async def _create_key(url: str, role: str, name: str, department_code: str | None) -> str:
+    from app.auth import service as auth
+    from app.config import get_settings
+    from app.db import create_engine
+
+    engine = create_engine(url, get_settings())
+    try:
+        async with engine.begin() as conn:
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            session = AsyncSession(bind=conn)
+            client = await auth.create_client(
+                session, name=name, role=role, department_code=department_code
+            )
+            _, key = await auth.issue_key(session, client.id)
+            await session.flush()
+        return key
+    finally:
+        await engine.dispose()
+
+
+async def _bootstrap_admin_key(url: str) -> str | None:
+    """On first start with no keys at all, issue one admin key."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            # One process bootstraps even when several start at once.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(7470001)"))
+            count = (await conn.execute(text("SELECT count(*) FROM api_key"))).scalar_one()
+    finally:
+        await engine.dispose()
+    if count:
+        return None
+    return await _create_key(url, "admin", "bootstrap admin", None)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app import migrate
+
+    url = _database_url()
+    migrate.upgrade(url)
+    key = asyncio.run(_create_key(url, args.role, args.name or f"{args.role} key", args.department))
+    print(key)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app import migrate
+    from app.main import create_app
+
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    url = _database_url()
+    migrate.upgrade(url)
+    key = asyncio.run(_bootstrap_admin_key(url))
+    if key:
+        print(
+            "\n  No API keys yet: here is a bootstrap admin key. It is shown only this once.\n"
+            f"\n      {key}\n",
+            flush=True,
+        )
+    if args.workers > 1:
+        os.environ["DATABASE_URL"] = url
+        uvicorn.run(
+            "app.main:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            log_level=settings.log_level,
+            access_log=args.access_log,
+        )
+    else:
+        uvicorn.run(
+            create_app(settings, database_url=url),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            access_log=args.access_log,
+        )
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from app.openapi import openapi_json
+
+    text = openapi_json()
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="haochaping", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply migrations and run the API server")
+    serve.add_argument("--host", default=None, help="default HAOCHAPING_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default HAOCHAPING_PORT or 8000")
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="apply (or revert) database migrations")
+    mig.add_argument("revision", nargs="?", default="heads")
+    mig.add_argument("--downgrade", action="store_true", help="downgrade to the revision")
+    mig.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="issue a key and print it once")
+    create.add_argument(
+        "--role", required=True, choices=["admin", "portal", "hotline", "department", "reader"]
+    )
+    create.add_argument("--name", default=None, help="the client's name")
+    create.add_argument("--department", default=None, help="department code (role department)")
+    create.set_defaults(func=cmd_keys)
+
+    spec = sub.add_parser("openapi", help="print the OpenAPI document")
+    spec.add_argument("--out", default=None, help="write to this file instead of stdout")
+    spec.set_defaults(func=cmd_openapi)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=get_settings().log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""Settings, read once from the environment (and an optional .env file)."""
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Business time zone: every period, deadline and "day" is counted in Beijing time.
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HAOCHAPING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "HAOCHAPING_DATABASE_URL")
+    )
+    data_dir: Path = Path("./.haochaping")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+    # Events older than this are refused unless an admin imports them as historical.
+    max_event_age_days: int = Field(default=30, ge=1)
+    # Clocks on tablets drift: accept this much into the future.
+    future_tolerance_seconds: int = Field(default=300, ge=0)
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    # How long a request waits for the database before answering 503.
+    db_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"critical", "error", "warning", "info", "debug"}:
+            raise ValueError("log level must be one of critical, error, warning, info, debug")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        return to_asyncpg_url(value)
+
+    @property
+    def max_event_age(self) -> timedelta:
+        return timedelta(days=self.max_event_age_days)
+
+    @property
+    def future_tolerance(self) -> timedelta:
+        return timedelta(seconds=self.future_tolerance_seconds)
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and point them at the asyncpg driver."""
+    for prefix in (
+        "postgres://",
+        "postgresql://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def _app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+# The running app's settings (tests give the app their own).
+AppSettings = Annotated[Settings, Depends(_app_settings)]

@@ -1,0 +1,222 @@
+"""RFC 9457 problem+json: every error the API gives has a type, a title, a status and, where a
+field is at fault, which field and why."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://haochaping.org/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemError(Exception):
+    """A domain error that carries its HTTP status and problem type."""
+
+    status = 400
+    type = "bad-request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra
+
+
+class NotAuthenticated(ProblemError):
+    status, type, title = 401, "unauthenticated", "Missing or invalid API key"
+
+
+class Forbidden(ProblemError):
+    status, type, title = 403, "forbidden", "Not allowed for this key"
+
+
+class NotFound(ProblemError):
+    status, type, title = 404, "not-found", "Not found"
+
+
+class Conflict(ProblemError):
+    status, type, title = 409, "conflict", "Conflict"
+
+
+class ValidationProblem(ProblemError):
+    status, type, title = 422, "validation-error", "The request is not valid"
+
+
+class PayloadTooLarge(ProblemError):
+    status, type, title = 413, "payload-too-large", "Request body too large"
+
+
+class ServiceUnavailable(ProblemError):
+    status, type, title = 503, "service-unavailable", "The database is unavailable; retry later"
+
+
+def field_error(field: str, message: str, code: str = "invalid") -> dict[str, Any]:
+    return {"field": field, "message": message, "code": code}
+
+
+def problem_body(
+    status: int,
+    type_: str,
+    title: str,
+    detail: str | None = None,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + type_,
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    type_: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    request: Request | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    return JSONResponse(
+        problem_body(status, type_, title, detail, instance, errors, **extra),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def pydantic_errors(errors: list[Any], *, drop_prefix: int = 0) -> list[dict[str, Any]]:
+    """Turn pydantic's error list into {field, message, code} entries with dotted field paths."""
+    out = []
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ())][drop_prefix:]
+        out.append(
+            {
+                "field": ".".join(loc) if loc else "(body)",
+                "message": err.get("msg", "invalid"),
+                "code": err.get("type", "invalid"),
+            }
+        )
+    return out
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean the database cannot be reached right now."""
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(
+            current,
+            (
+                ConnectionError,
+                OSError,
+                TimeoutError,
+                sa_exc.TimeoutError,
+                asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.CannotConnectNowError,
+                asyncpg.exceptions.AdminShutdownError,
+                asyncpg.exceptions.CrashShutdownError,
+                asyncpg.exceptions.TooManyConnectionsError,
+                asyncpg.exceptions.InterfaceError,
+            ),
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.type,
+            exc.title,
+            exc.detail,
+            request=request,
+            errors=exc.errors,
+            headers=exc.headers,
+            **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for entry in pydantic_errors(list(exc.errors())):
+            # "body.level" reads better as "level"; keep query./path./header. prefixes.
+            if entry["field"].startswith("body."):
+                entry["field"] = entry["field"][5:]
+            errors.append(entry)
+        return problem_response(
+            422,
+            ValidationProblem.type,
+            ValidationProblem.title,
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            request=request,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+        type_ = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
+            exc.status_code, "http-error"
+        )
+        return problem_response(
+            exc.status_code,
+            type_,
+            titles.get(exc.status_code, "HTTP error"),
+            str(exc.detail) if exc.detail else None,
+            request=request,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_unavailable(exc):
+            log.warning("database unavailable: %s", exc.__class__.__name__)
+            return problem_response(
+                503,
+                ServiceUnavailable.type,
+                ServiceUnavailable.title,
+                request=request,
+                headers={"Retry-After": "5"},
+            )
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal-error", "Internal server error", request=request)

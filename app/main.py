@@ -1,0 +1,98 @@
+"""create_app(): routers, middleware, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app import __version__
+from app.auth.router import router as keys_router
+from app.config import Settings, get_settings
+from app.db import create_engine, resolve_database_url
+from app.errors import install_error_handlers, is_database_unavailable, problem_response
+from app.limits import BodySizeLimit
+from app.migrate import head_revisions
+from app.ratings.router import router as ratings_router
+from app.registry.router import router as registry_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+The 好差评 (good/bad review) service of a government service centre.
+
+Tablet evaluators (评价器) and online portals post **ratings**; every 差评 becomes a rectification
+work order; supervisors read per-department figures. Authenticate with an API key:
+`Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        url = database_url or resolve_database_url(settings)
+        engine = create_engine(url, settings)
+        app.state.engine = engine
+        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        app.state.settings = settings
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="haochaping",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        license_info={"name": "Apache-2.0"},
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(registry_router)
+    app.include_router(keys_router)
+    app.include_router(ratings_router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict:
+        """The process is up (says nothing of the database)."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
+    async def readyz(request: Request):
+        """The database answers and its schema is at the newest migration."""
+        heads = head_revisions()
+        try:
+            async with request.app.state.engine.connect() as conn:
+                current = set(
+                    (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars()
+                )
+        except Exception as exc:
+            reason = "database unreachable" if is_database_unavailable(exc) else "no schema"
+            return problem_response(
+                503, "not-ready", "Not ready", reason, request=request, headers={"Retry-After": "5"}
+            )
+        if current != heads:
+            return problem_response(
+                503,
+                "not-ready",
+                "Not ready",
+                f"schema at {sorted(current)}, code expects {sorted(heads)}: "
+                "run `haochaping migrate`",
+                request=request,
+                headers={"Retry-After": "5"},
+            )
+        return JSONResponse({"status": "ready", "schema": sorted(current)})
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For `uvicorn --factory app.main:app_factory` (DATABASE_URL or the embedded database)."""
+    return create_app()

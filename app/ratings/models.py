@@ -1,0 +1,84 @@
+"""Rating events, one row per accepted event, unique per (client, event_id) for good."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Computed,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+CHANNELS = (
+    "window_device",
+    "pc",
+    "mobile",
+    "self_service",
+    "qr_code",
+    "sms",
+    "hotline",
+    "phone_callback",
+    "onsite_survey",
+)
+RATER_TYPES = ("individual", "enterprise", "anonymous")
+# valid: counted; withdrawn: the rater withdrew the 差评; invalidated: an appeal was upheld.
+RATING_STATUSES = ("valid", "withdrawn", "invalidated")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Rating(Base):
+    __tablename__ = "rating"
+    __table_args__ = (
+        UniqueConstraint("client_id", "event_id"),
+        CheckConstraint("level BETWEEN 1 AND 5", name="level"),
+        CheckConstraint("assess_number IN (1, 2)", name="assess_number"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(_in("rater_type", RATER_TYPES), name="rater_type"),
+        CheckConstraint(_in("status", RATING_STATUSES), name="status"),
+        Index("ix_rating_rated_at_id", "rated_at", "id"),
+        Index("ix_rating_department_rated_at_id", "department_code", "rated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("client.id"))
+    event_id: Mapped[str] = mapped_column(String(128))
+    # SHA-256 of the normalised event: a retry must carry the same payload.
+    payload_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    channel: Mapped[str] = mapped_column(String(20))
+    department_code: Mapped[str] = mapped_column(String(64), ForeignKey("department.code"))
+    window_no: Mapped[str | None] = mapped_column(String(32))
+    staff_id: Mapped[str | None] = mapped_column(String(64))
+    case_no: Mapped[str | None] = mapped_column(String(64))
+    service_item_code: Mapped[str | None] = mapped_column(String(64))
+    service_item_name: Mapped[str | None] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    # 差评 = levels 1 and 2
+    is_bad: Mapped[bool] = mapped_column(Computed("level <= 2", persisted=True))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    comment: Mapped[str | None] = mapped_column(Text)
+    rater_type: Mapped[str] = mapped_column(String(20))
+    rater_name: Mapped[str | None] = mapped_column(String(100))
+    rater_phone: Mapped[str | None] = mapped_column(String(20))
+    rated_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    assess_number: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+    # Imported by an admin from a previous system, older than the age limit.
+    historical: Mapped[bool] = mapped_column(server_default=text("false"))
+    status: Mapped[str] = mapped_column(String(20), server_default=text("'valid'"))
+    status_changed_at: Mapped[datetime | None]

@@ -1,0 +1,144 @@
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import JSONResponse
+
+from app.auth.dependencies import CurrentPrincipal
+from app.config import AppSettings
+from app.db import Session
+from app.errors import ProblemError, ValidationProblem, field_error
+from app.ratings import service
+from app.ratings.schemas import BatchResult, Channel, RatingBatchIn, RatingIn, RatingOut, RatingPage
+
+router = APIRouter(prefix="/v1/ratings", tags=["ratings"])
+
+_PROBLEM = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RatingOut,
+    responses={
+        200: {
+            "model": RatingOut,
+            "description": "A retry of a stored event: the stored rating, with header "
+            "Idempotent-Replayed: true",
+        },
+        403: {"description": "Another department's or window's data", **_PROBLEM},
+        422: {
+            "description": "Invalid event, or its event_id reused with another payload",
+            **_PROBLEM,
+        },
+    },
+)
+async def post_rating(
+    body: RatingIn, session: Session, principal: CurrentPrincipal, settings: AppSettings
+):
+    """Post one rating event. Retrying with the same event_id is safe: it is stored once."""
+    (outcome,) = await service.ingest(
+        session, principal, [body], settings=settings, now=datetime.now(UTC)
+    )
+    if outcome.status == "rejected":
+        error = ProblemError(
+            "; ".join(f"{e['field']}: {e['message']}" for e in outcome.errors),
+            errors=outcome.errors,
+        )
+        error.status, error.type = outcome.http_status, outcome.problem_type
+        error.title = {
+            "event-id-reused": "This event_id was already used with a different payload",
+            "forbidden": "Not allowed for this key",
+        }.get(outcome.problem_type, ValidationProblem.title)
+        raise error
+    if outcome.status == "duplicate":
+        return JSONResponse(
+            RatingOut.model_validate(outcome.rating).model_dump(mode="json"),
+            status_code=200,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    return outcome.rating
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResult,
+    responses={
+        422: {"description": "Not a batch (each event is judged in the results)", **_PROBLEM}
+    },
+)
+async def post_batch(
+    body: RatingBatchIn, session: Session, principal: CurrentPrincipal, settings: AppSettings
+):
+    """Post up to 1,000 events, as a tablet flushes its offline buffer. Each is judged alone."""
+    outcomes = await service.ingest(
+        session, principal, body.events, settings=settings, now=datetime.now(UTC)
+    )
+    results = [
+        {
+            "index": o.index,
+            "event_id": o.event_id,
+            "status": o.status,
+            "rating": o.rating,
+            "errors": o.errors or None,
+        }
+        for o in outcomes
+    ]
+    return {
+        "created": sum(o.status == "created" for o in outcomes),
+        "duplicate": sum(o.status == "duplicate" for o in outcomes),
+        "rejected": sum(o.status == "rejected" for o in outcomes),
+        "results": results,
+    }
+
+
+@router.get("", response_model=RatingPage)
+async def list_ratings(
+    session: Session,
+    principal: CurrentPrincipal,
+    department_code: str | None = Query(default=None, max_length=64),
+    channel: Channel | None = None,
+    level: Annotated[int | None, Query(ge=1, le=5)] = None,
+    bad: bool | None = Query(default=None, description="Only 差评 (true) or only 好评 (false)"),
+    rated_from: datetime | None = Query(
+        default=None, description="Inclusive, ISO 8601 with offset"
+    ),
+    rated_to: datetime | None = Query(default=None, description="Exclusive, ISO 8601 with offset"),
+    status_: Annotated[
+        str | None, Query(alias="status", pattern="^(valid|withdrawn|invalidated)$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = Query(default=None, max_length=200),
+):
+    """Ratings, newest first, with keyset pagination. Phone numbers and names are masked."""
+    for name, value in (("rated_from", rated_from), ("rated_to", rated_to)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationProblem(
+                f"{name} needs a UTC offset",
+                errors=[field_error(f"query.{name}", "ISO 8601 with offset, e.g. +08:00")],
+            )
+    filters = service.RatingFilter(
+        department_code=service.visible_department(principal, department_code),
+        channel=channel,
+        level=level,
+        bad=bad,
+        rated_from=rated_from,
+        rated_to=rated_to,
+        status=status_,
+    )
+    if principal.role in ("device", "portal", "hotline"):
+        filters.client_id = principal.client_id
+    items, next_cursor = await service.list_ratings(session, filters, limit=limit, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{rating_id}", response_model=RatingOut)
+async def get_rating(
+    rating_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    session: Session,
+    principal: CurrentPrincipal,
+):
+    """One rating, personal data masked."""
+    rating = await service.get_rating(session, rating_id)
+    service.readable(principal, rating)
+    return service.view(rating)

@@ -1,0 +1,203 @@
+"""Rating events as tablets and portals post them, and as the API returns them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+Channel = Literal[
+    "window_device",
+    "pc",
+    "mobile",
+    "self_service",
+    "qr_code",
+    "sms",
+    "hotline",
+    "phone_callback",
+    "onsite_survey",
+]
+BAD_TAGS = (
+    "attitude",
+    "efficiency",
+    "waiting",
+    "notification",
+    "multiple_trips",
+    "materials",
+    "process",
+    "guide",
+    "promise",
+    "discipline",
+    "fees",
+    "platform",
+    "other",
+)
+PRAISE_TAGS = ("praise_attitude", "praise_efficiency", "praise_professional")
+Tag = Literal[
+    "attitude",
+    "efficiency",
+    "waiting",
+    "notification",
+    "multiple_trips",
+    "materials",
+    "process",
+    "guide",
+    "promise",
+    "discipline",
+    "fees",
+    "platform",
+    "other",
+    "praise_attitude",
+    "praise_efficiency",
+    "praise_professional",
+]
+# Mainland mobile (11 digits from 1[3-9]) or a landline with its area code.
+PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
+ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class RaterIn(BaseModel):
+    """Who rated. Absent means anonymous; a name or phone makes the rating real-name (实名)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["individual", "enterprise"] = Field(
+        default="individual", description="自然人 (individual) or 法人/organisation (enterprise)"
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: str | None = Field(
+        default=None, description="Mobile 13812345678 or landline 0730-8123456"
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        import re
+
+        if value is None:
+            return None
+        value = value.strip().replace(" ", "")
+        if value.startswith("+86"):
+            value = value[3:]
+        if not re.fullmatch(PHONE_PATTERN, value):
+            raise ValueError(
+                "not a valid phone number (mobile 1XXXXXXXXXX or landline 0XXX-XXXXXXX)"
+            )
+        return value
+
+
+class RatingIn(BaseModel):
+    """One rating event. Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="The sender's unique id for this event; retries must reuse it",
+        examples=["PJQ-000123-20261009-0001"],
+    )
+    channel: Channel | None = Field(
+        default=None, description="Required, except for device keys (default window_device)"
+    )
+    department_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Filled from the device for device keys",
+    )
+    window_no: str | None = Field(default=None, min_length=1, max_length=32)
+    staff_id: ShortText | None = Field(default=None, description="工号 of the staff member")
+    case_no: ShortText | None = Field(default=None, description="办件编号")
+    service_item_code: ShortText | None = Field(default=None, description="事项编码")
+    service_item_name: str | None = Field(default=None, min_length=1, max_length=200)
+    level: int = Field(
+        ge=1,
+        le=5,
+        strict=True,
+        description="5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意",
+    )
+    tags: list[Tag] = Field(default_factory=list, max_length=16)
+    comment: str | None = Field(default=None, max_length=500)
+    rater: RaterIn | None = None
+    rated_at: AwareDatetime = Field(description="ISO 8601 with offset; naive times are refused")
+    assess_number: Literal[1, 2] = Field(
+        default=1, description="1 the first rating of a case, 2 the one follow-up rating (追评)"
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("tags must not repeat")
+        return value
+
+
+class RatingBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Up to 1,000 rating events (each as in POST /v1/ratings), judged one by one",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/RatingIn"}},
+    )
+
+
+class RaterOut(BaseModel):
+    type: Literal["individual", "enterprise"]
+    name: str | None = Field(description="Masked")
+    phone: str | None = Field(description="Masked, e.g. 138****5678")
+    real_name: bool
+
+
+class RatingOut(BaseModel):
+    id: int
+    event_id: str
+    channel: Channel
+    department_code: str
+    window_no: str | None
+    staff_id: str | None
+    case_no: str | None
+    service_item_code: str | None
+    service_item_name: str | None
+    level: int
+    is_bad: bool
+    tags: list[str]
+    comment: str | None
+    rater: RaterOut | None
+    rated_at: datetime
+    received_at: datetime
+    assess_number: int
+    historical: bool
+    status: Literal["valid", "withdrawn", "invalidated"]
+
+
+class ItemError(BaseModel):
+    field: str
+    message: str
+    code: str
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    event_id: str | None
+    status: Literal["created", "duplicate", "rejected"]
+    rating: RatingOut | None = None
+    errors: list[ItemError] | None = None
+
+
+class BatchResult(BaseModel):
+    created: int
+    duplicate: int
+    rejected: int
+    results: list[BatchItemResult]
+
+
+class RatingPage(BaseModel):
+    items: list[RatingOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )

@@ -1,0 +1,463 @@
+"""Rating ingestion (exactly once per client and event_id) and listing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Row, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import Principal
+from app.config import Settings
+from app.errors import Forbidden, NotFound, ValidationProblem, field_error, pydantic_errors
+from app.masking import mask_name, mask_phone
+from app.ratings.models import Rating
+from app.ratings.schemas import RatingIn
+from app.registry import service as registry
+
+POSTING_ROLES = ("device", "portal", "hotline", "admin")
+_rating_adapter = TypeAdapter(RatingIn)
+
+
+@dataclass(slots=True)
+class ItemOutcome:
+    index: int
+    event_id: str | None
+    status: str = "rejected"  # created | duplicate | rejected
+    rating: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    # HTTP status for a rejection when the event came alone (422, or 403 for another's data).
+    http_status: int = 422
+    problem_type: str = "validation-error"
+
+
+@dataclass(slots=True)
+class _Accepted:
+    outcome: ItemOutcome
+    values: dict[str, Any]
+    payload_hash: bytes
+
+
+def _normalise(
+    event: RatingIn, principal: Principal, outcome: ItemOutcome
+) -> dict[str, Any] | None:
+    """Apply the key's rules: a device posts for its own department and window only."""
+    department_code, window_no, channel = event.department_code, event.window_no, event.channel
+    if principal.role == "device":
+        if principal.device_active is False:
+            outcome.errors.append(field_error("(key)", "this device is deactivated", "inactive"))
+            return None
+        if department_code is not None and department_code != principal.department_code:
+            outcome.errors.append(
+                field_error(
+                    "department_code", "a device posts for its own department only", "forbidden"
+                )
+            )
+            outcome.http_status, outcome.problem_type = 403, "forbidden"
+            return None
+        if window_no is not None and window_no != principal.window_no:
+            outcome.errors.append(
+                field_error("window_no", "a device posts for its own window only", "forbidden")
+            )
+            outcome.http_status, outcome.problem_type = 403, "forbidden"
+            return None
+        department_code, window_no = principal.department_code, principal.window_no
+        channel = channel or "window_device"
+    if channel is None:
+        outcome.errors.append(field_error("channel", "Field required", "missing"))
+    if department_code is None:
+        outcome.errors.append(field_error("department_code", "Field required", "missing"))
+    if outcome.errors:
+        return None
+    rater = event.rater
+    return {
+        "event_id": event.event_id,
+        "channel": channel,
+        "department_code": department_code,
+        "window_no": window_no,
+        "staff_id": event.staff_id,
+        "case_no": event.case_no,
+        "service_item_code": event.service_item_code,
+        "service_item_name": event.service_item_name,
+        "level": event.level,
+        "tags": list(event.tags),
+        "comment": event.comment,
+        "rater_type": rater.type if rater else "anonymous",
+        "rater_name": rater.name if rater else None,
+        "rater_phone": rater.phone if rater else None,
+        "rated_at": event.rated_at.astimezone(UTC),
+        "assess_number": event.assess_number,
+    }
+
+
+def payload_hash(values: dict[str, Any]) -> bytes:
+    """SHA-256 of the normalised event: what a retry must repeat exactly."""
+    canonical = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}
+    return hashlib.sha256(
+        json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    ).digest()
+
+
+_INSERT = text(
+    """
+    INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
+                        staff_id, case_no, service_item_code, service_item_name, level, tags,
+                        comment, rater_type, rater_name, rater_phone, rated_at, assess_number,
+                        historical)
+    SELECT :client_id, u.event_id, u.payload_hash, u.channel, u.department_code, u.window_no,
+           u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
+           string_to_array(u.tags, ','), u.comment, u.rater_type, u.rater_name, u.rater_phone,
+           u.rated_at, u.assess_number, u.historical
+      FROM unnest(CAST(:event_id AS text[]), CAST(:payload_hash AS bytea[]),
+                  CAST(:channel AS text[]), CAST(:department_code AS text[]),
+                  CAST(:window_no AS text[]), CAST(:staff_id AS text[]), CAST(:case_no AS text[]),
+                  CAST(:service_item_code AS text[]), CAST(:service_item_name AS text[]),
+                  CAST(:level AS smallint[]), CAST(:tags AS text[]), CAST(:comment AS text[]),
+                  CAST(:rater_type AS text[]), CAST(:rater_name AS text[]),
+                  CAST(:rater_phone AS text[]), CAST(:rated_at AS timestamptz[]),
+                  CAST(:assess_number AS smallint[]), CAST(:historical AS boolean[]))
+           AS u(event_id, payload_hash, channel, department_code, window_no, staff_id, case_no,
+                service_item_code, service_item_name, level, tags, comment, rater_type,
+                rater_name, rater_phone, rated_at, assess_number, historical)
+     -- one lock order for every batch, so that racing batches cannot deadlock
+     ORDER BY u.event_id
+    ON CONFLICT (client_id, event_id) DO NOTHING
+    RETURNING id, event_id, received_at, status
+    """
+)
+
+_COLUMNS = (
+    "event_id",
+    "channel",
+    "department_code",
+    "window_no",
+    "staff_id",
+    "case_no",
+    "service_item_code",
+    "service_item_name",
+    "level",
+    "comment",
+    "rater_type",
+    "rater_name",
+    "rater_phone",
+    "rated_at",
+    "assess_number",
+    "historical",
+)
+
+
+async def ingest(
+    session: AsyncSession,
+    principal: Principal,
+    raw_events: list[Any],
+    *,
+    settings: Settings,
+    now: datetime,
+) -> list[ItemOutcome]:
+    """Judge each event alone; store the valid ones once; report created, duplicate or rejected."""
+    if principal.role not in POSTING_ROLES:
+        raise Forbidden(f"Role {principal.role} cannot post ratings")
+    outcomes: list[ItemOutcome] = []
+    accepted: list[_Accepted] = []
+    for index, raw in enumerate(raw_events):
+        event_id = raw.get("event_id") if isinstance(raw, dict) else getattr(raw, "event_id", None)
+        outcome = ItemOutcome(index, event_id if isinstance(event_id, str) else None)
+        outcomes.append(outcome)
+        try:
+            event = raw if isinstance(raw, RatingIn) else _rating_adapter.validate_python(raw)
+        except ValidationError as exc:
+            outcome.errors = pydantic_errors(list(exc.errors()))
+            continue
+        values = _normalise(event, principal, outcome)
+        if values is None:
+            continue
+        rated_at = values["rated_at"]
+        if rated_at > now + settings.future_tolerance:
+            outcome.errors.append(
+                field_error("rated_at", "is in the future (beyond the clock tolerance)", "future")
+            )
+            continue
+        values["historical"] = rated_at < now - settings.max_event_age
+        if values["historical"] and not principal.is_admin:
+            outcome.errors.append(
+                field_error(
+                    "rated_at",
+                    f"is older than {settings.max_event_age_days} days; only an admin may import "
+                    "historical events",
+                    "too_old",
+                )
+            )
+            continue
+        accepted.append(_Accepted(outcome, values, payload_hash(values)))
+
+    await _check_departments(session, accepted)
+    accepted = [a for a in accepted if not a.outcome.errors]
+
+    # Within one request, the first occurrence of an event_id is the one that counts.
+    first: dict[str, _Accepted] = {}
+    repeats: list[_Accepted] = []
+    for item in accepted:
+        if item.values["event_id"] in first:
+            repeats.append(item)
+        else:
+            first[item.values["event_id"]] = item
+
+    created = await _insert(session, principal.client_id, list(first.values()))
+    records = []
+    for event_id, row in created.items():
+        item = first[event_id]
+        record = {**item.values, "id": row.id, "received_at": row.received_at, "status": row.status}
+        records.append(record)
+        item.outcome.status = "created"
+        item.outcome.rating = rating_view(record)
+    if records:
+        await on_ratings_created(session, records)
+
+    pending = [item for item in first.values() if item.values["event_id"] not in created] + repeats
+    if pending:
+        stored = await _stored(
+            session, principal.client_id, {i.values["event_id"] for i in pending}
+        )
+        for item in pending:
+            row = stored.get(item.values["event_id"])
+            if row is None:  # cannot happen: the conflicting row was committed before us
+                item.outcome.errors.append(field_error("event_id", "could not be stored; retry"))
+                item.outcome.http_status = 409
+                continue
+            if bytes(row.payload_hash) == item.payload_hash:
+                item.outcome.status = "duplicate"
+                item.outcome.rating = rating_view(row._mapping)
+            else:
+                item.outcome.errors.append(
+                    field_error(
+                        "event_id",
+                        "this event_id was already used by this client with a different payload",
+                        "event_id_reused",
+                    )
+                )
+                item.outcome.problem_type = "event-id-reused"
+    return outcomes
+
+
+async def on_ratings_created(session: AsyncSession, records: list[dict[str, Any]]) -> None:
+    """What must happen in the same transaction as new ratings (work orders for 差评).
+
+    Each record holds the stored columns (unmasked) with its id."""
+    from app.workorders import service as workorders
+
+    await workorders.open_for_ratings(session, records)
+
+
+async def set_status(session: AsyncSession, rating_id: int, new_status: str) -> dict[str, Any]:
+    """Withdraw or invalidate a rating (or restore it), adjusting what depends on it."""
+    rating = (
+        await session.execute(select(Rating).where(Rating.id == rating_id).with_for_update())
+    ).scalar_one_or_none()
+    if rating is None:
+        raise NotFound(f"No rating {rating_id}")
+    old_status = rating.status
+    if old_status == new_status:
+        return _row_dict(rating)
+    rating.status = new_status
+    rating.status_changed_at = func.now()
+    await session.flush()
+    await session.refresh(rating)
+    record = _row_dict(rating)
+    from app.stats import service as stats
+
+    await stats.rating_status_changed(session, record, old_status, new_status)
+    return record
+
+
+async def _check_departments(session: AsyncSession, accepted: list[_Accepted]) -> None:
+    codes = {a.values["department_code"] for a in accepted}
+    active = await registry.active_departments(session, codes)
+    for item in accepted:
+        code = item.values["department_code"]
+        if code not in active:
+            item.outcome.errors.append(
+                field_error("department_code", "unknown department", "unknown")
+            )
+        elif not active[code]:
+            item.outcome.errors.append(
+                field_error("department_code", "the department is inactive", "inactive")
+            )
+
+
+async def _insert(
+    session: AsyncSession, client_id: uuid.UUID, items: list[_Accepted]
+) -> dict[str, Row]:
+    if not items:
+        return {}
+    params: dict[str, Any] = {name: [i.values[name] for i in items] for name in _COLUMNS}
+    params["tags"] = [",".join(i.values["tags"]) for i in items]
+    params["payload_hash"] = [i.payload_hash for i in items]
+    params["client_id"] = client_id
+    rows = (await session.execute(_INSERT, params)).all()
+    return {row.event_id: row for row in rows}
+
+
+async def _stored(
+    session: AsyncSession, client_id: uuid.UUID, event_ids: set[str]
+) -> dict[str, Row]:
+    rows = await session.execute(
+        select(Rating).where(Rating.client_id == client_id, Rating.event_id.in_(event_ids))
+    )
+    return {r.event_id: _row_dict(r) for r in rows.scalars()}
+
+
+class _RowView(dict):
+    """A dict that also answers attribute access, so ORM rows and inserted values look alike."""
+
+    __getattr__ = dict.__getitem__
+
+    @property
+    def _mapping(self) -> dict:
+        return self
+
+
+def _row_dict(rating: Rating) -> _RowView:
+    return _RowView({c.key: getattr(rating, c.key) for c in Rating.__table__.columns})
+
+
+def rating_view(values: Any) -> dict[str, Any]:
+    """The API's view of a rating: personal data masked."""
+    rater = None
+    if values["rater_type"] != "anonymous":
+        rater = {
+            "type": values["rater_type"],
+            "name": mask_name(values["rater_name"]),
+            "phone": mask_phone(values["rater_phone"]),
+            "real_name": bool(values["rater_name"] or values["rater_phone"]),
+        }
+    return {
+        "id": values["id"],
+        "event_id": values["event_id"],
+        "channel": values["channel"],
+        "department_code": values["department_code"],
+        "window_no": values["window_no"],
+        "staff_id": values["staff_id"],
+        "case_no": values["case_no"],
+        "service_item_code": values["service_item_code"],
+        "service_item_name": values["service_item_name"],
+        "level": values["level"],
+        "is_bad": values["level"] <= 2,
+        "tags": list(values["tags"] or []),
+        "comment": values["comment"],
+        "rater": rater,
+        "rated_at": values["rated_at"],
+        "received_at": values["received_at"],
+        "assess_number": values["assess_number"],
+        "historical": values["historical"],
+        "status": values["status"],
+    }
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def encode_cursor(rated_at: datetime, rating_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{rated_at.isoformat()}|{rating_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        stamp, rating_id = raw.rsplit("|", 1)
+        value = datetime.fromisoformat(stamp), int(rating_id)
+        if value[0].tzinfo is None:
+            raise ValueError
+        return value
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationProblem(
+            "Bad cursor", errors=[field_error("query.cursor", "not a cursor this API returned")]
+        ) from None
+
+
+@dataclass(slots=True)
+class RatingFilter:
+    department_code: str | None = None
+    channel: str | None = None
+    level: int | None = None
+    bad: bool | None = None
+    rated_from: datetime | None = None
+    rated_to: datetime | None = None
+    status: str | None = None
+    client_id: uuid.UUID | None = None
+
+
+def visible_department(principal: Principal, requested: str | None) -> str | None:
+    """Department keys read their own department only; asking for another is 403."""
+    if principal.role == "department":
+        if requested is not None and requested != principal.department_code:
+            raise Forbidden("A department key reads its own department's ratings only")
+        return principal.department_code
+    return requested
+
+
+async def list_ratings(
+    session: AsyncSession, filters: RatingFilter, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first by rated_at, keyset-paginated."""
+    query = select(Rating)
+    if filters.department_code:
+        query = query.where(Rating.department_code == filters.department_code)
+    if filters.channel:
+        query = query.where(Rating.channel == filters.channel)
+    if filters.level is not None:
+        query = query.where(Rating.level == filters.level)
+    if filters.bad is not None:
+        query = query.where(Rating.is_bad == filters.bad)
+    if filters.rated_from:
+        query = query.where(Rating.rated_at >= filters.rated_from)
+    if filters.rated_to:
+        query = query.where(Rating.rated_at < filters.rated_to)
+    if filters.status:
+        query = query.where(Rating.status == filters.status)
+    if filters.client_id:
+        query = query.where(Rating.client_id == filters.client_id)
+    if cursor:
+        after_at, after_id = decode_cursor(cursor)
+        query = query.where(
+            (Rating.rated_at < after_at) | ((Rating.rated_at == after_at) & (Rating.id < after_id))
+        )
+    query = query.order_by(Rating.rated_at.desc(), Rating.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(query)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].rated_at, rows[-1].id)
+    return [rating_view(_row_dict(r)) for r in rows], next_cursor
+
+
+async def get_rating(session: AsyncSession, rating_id: int) -> Rating:
+    rating = await session.get(Rating, rating_id)
+    if rating is None:
+        raise NotFound(f"No rating {rating_id}")
+    return rating
+
+
+def readable(principal: Principal, rating: Rating) -> None:
+    """Who may read one rating: admin and reader all; a department its own; a sender its own."""
+    if principal.role in ("admin", "reader"):
+        return
+    if principal.role == "department" and rating.department_code == principal.department_code:
+        return
+    if (
+        principal.role in ("device", "portal", "hotline")
+        and rating.client_id == principal.client_id
+    ):
+        return
+    raise Forbidden("This key may not read this rating")
+
+
+def view(rating: Rating) -> dict[str, Any]:
+    return rating_view(_row_dict(rating))

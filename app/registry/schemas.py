@@ -1,0 +1,93 @@
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+
+
+class DepartmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["市场监督管理局"])
+    parent_code: str | None = Field(default=None, min_length=1, max_length=64)
+    active: bool = True
+
+
+class DepartmentImportItem(DepartmentIn):
+    code: str = Code
+
+
+class DepartmentImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    departments: list[DepartmentImportItem] = Field(min_length=1, max_length=1000)
+
+
+class DepartmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    parent_code: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ImportResult(BaseModel):
+    created: int
+    updated: int
+    departments: list[DepartmentOut]
+
+
+class WindowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["综合受理窗口"])
+    active: bool = True
+
+
+class WindowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    department_code: str
+    window_no: str
+    name: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    serial_no: str = Field(min_length=1, max_length=64, examples=["PJQ-2024-000123"])
+    department_code: str = Field(min_length=1, max_length=64)
+    window_no: str = Field(min_length=1, max_length=32)
+
+
+class DeviceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool | None = None
+    department_code: str | None = Field(default=None, min_length=1, max_length=64)
+    window_no: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class DeviceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    serial_no: str
+    department_code: str
+    window_no: str
+    client_id: uuid.UUID
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeviceCreated(DeviceOut):
+    key: str = Field(description="The device's API key. Shown only in this response.")
+    key_id: uuid.UUID

@@ -1,0 +1,157 @@
+"""Tests run on a real PostgreSQL: the embedded one (pgserver) in a temporary directory, or the
+server named by HAOCHAPING_TEST_DATABASE_URL. The schema is made by `alembic upgrade head`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app import migrate
+from app.config import Settings
+from app.db import start_embedded_postgres
+from app.main import create_app
+
+TEST_DB = "haochaping_test"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A fresh, migrated test database; its URL."""
+    external = os.environ.get("HAOCHAPING_TEST_DATABASE_URL")
+    data_dir = None
+    if external:
+        url = external.replace("postgresql://", "postgresql+asyncpg://", 1)
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="haochaping-test-"))
+        url = start_embedded_postgres(data_dir, database="postgres")
+    admin_url = url
+    base, _, query = url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + TEST_DB + (("?" + query) if query else "")
+
+    async def recreate() -> None:
+        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
+            await conn.execute(text(f'CREATE DATABASE "{TEST_DB}"'))
+        await engine.dispose()
+
+    asyncio.run(recreate())
+    migrate.upgrade(url)
+    yield url
+    if data_dir is not None:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(pg_url: str) -> Settings:
+    return Settings(database_url=pg_url, db_pool_size=10, db_max_overflow=20)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, pg_url: str):
+    application = create_app(settings, database_url=pg_url)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def truncate_all(engine) -> None:
+    async with engine.begin() as conn:
+        tables = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version'"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if tables:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An API client on a database emptied for this test."""
+    await truncate_all(app.state.engine)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+# --- factories ---------------------------------------------------------------------------------
+
+
+async def make_key(
+    app, role: str, name: str | None = None, department_code: str | None = None
+) -> str:
+    from app.auth import service as auth
+
+    async with app.state.sessionmaker() as session:
+        created = await auth.create_client(
+            session,
+            name=name or f"{role}-{uuid.uuid4().hex[:6]}",
+            role=role,
+            department_code=department_code,
+        )
+        _, key = await auth.issue_key(session, created.id)
+        await session.commit()
+    return key
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def admin(app, client) -> dict[str, str]:
+    """Headers of an admin key."""
+    return auth(await make_key(app, "admin", "supervisor"))
+
+
+async def make_department(http, admin_headers, code="SJ", name="市场监督管理局", **extra):
+    response = await http.put(
+        f"/v1/departments/{code}", json={"name": name, **extra}, headers=admin_headers
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+async def make_window(http, admin_headers, code="SJ", window_no="A01", name="综合受理窗口"):
+    response = await http.put(
+        f"/v1/departments/{code}/windows/{window_no}", json={"name": name}, headers=admin_headers
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+async def make_device(http, admin_headers, code="SJ", window_no="A01", serial_no=None):
+    """A department, a window and a registered tablet; returns (device json, headers)."""
+    departments = (await http.get("/v1/departments", headers=admin_headers)).json()
+    if code not in {d["code"] for d in departments}:
+        await make_department(http, admin_headers, code)
+    await make_window(http, admin_headers, code, window_no)
+    response = await http.post(
+        "/v1/devices",
+        json={
+            "serial_no": serial_no or f"PJQ-{uuid.uuid4().hex[:8]}",
+            "department_code": code,
+            "window_no": window_no,
+        },
+        headers=admin_headers,
+    )
+    assert response.status_code == 201, response.text
+    device = response.json()
+    return device, auth(device["key"])
