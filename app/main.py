@@ -17,6 +17,7 @@ from app.db import create_engine, resolve_database_url
 from app.errors import install_error_handlers, is_database_unavailable, problem_response
 from app.limits import BodySizeLimit
 from app.migrate import head_revisions
+from app.openapi import install_openapi
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         license_info={"name": "Apache-2.0"},
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(registry_router)
     app.include_router(keys_router)

@@ -1,12 +1,94 @@
 """The published contract: openapi/openapi.json is generated from the app."""
 
+from __future__ import annotations
+
 import json
+from typing import Any
+
+from fastapi import FastAPI
 
 from app.config import Settings
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+                "required": ["field", "message", "code"],
+            },
+        },
+    },
+    "required": ["type", "title", "status"],
+}
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_COMMON = {
+    "401": "Missing, unknown or revoked API key",
+    "413": "Request body too large",
+    "422": "Invalid request: `errors` names each field and why",
+    "503": "The database is unavailable; retry after `Retry-After` seconds",
+}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Every error is problem+json: say so in the contract instead of FastAPI's default 422."""
+
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            license_info=app.license_info,
+        )
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Problem"] = PROBLEM_SCHEMA
+        for path, operations in spec.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                codes = ["422", "503"]
+                if path.startswith("/v1/"):
+                    codes.append("401")
+                if operation.get("requestBody"):
+                    codes.append("413")
+                for status, description in _COMMON.items():
+                    if status not in codes and status not in responses:
+                        continue
+                    existing = responses.get(status, {})
+                    responses[status] = {
+                        "description": existing.get("description") or description,
+                        "content": _PROBLEM_CONTENT,
+                    }
+                for status, response in responses.items():
+                    if status.startswith(("4", "5")):
+                        response["content"] = _PROBLEM_CONTENT
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = custom_openapi
 
 
 def openapi_json() -> str:
     from app.main import create_app
 
     app = create_app(Settings(database_url="postgresql+asyncpg://unused@localhost/unused"))
-    return json.dumps(app.openapi(), ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+    return json.dumps(app.openapi(), ensure_ascii=False, indent=2) + "\n"

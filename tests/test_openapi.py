@@ -1,0 +1,27 @@
+"""openapi/openapi.json is the published contract: it must be what the code generates."""
+
+import json
+from pathlib import Path
+
+from app.openapi import openapi_json
+
+SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+
+
+def test_checked_in_openapi_matches_the_code():
+    generated = json.loads(openapi_json())
+    checked_in = json.loads(SPEC.read_text(encoding="utf-8"))
+    assert checked_in == generated, (
+        "openapi/openapi.json has drifted from the code: run "
+        "`haochaping openapi --out openapi/openapi.json` and commit it"
+    )
+
+
+def test_contract_names_the_rating_endpoints_and_problem_errors():
+    spec = json.loads(openapi_json())
+    assert {"/v1/ratings", "/v1/ratings/batch", "/v1/ratings/{rating_id}"} <= set(spec["paths"])
+    rating_in = spec["components"]["schemas"]["RatingIn"]
+    assert rating_in["additionalProperties"] is False
+    assert {"event_id", "level", "rated_at"} <= set(rating_in["required"])
+    post = spec["paths"]["/v1/ratings"]["post"]["responses"]
+    assert "application/problem+json" in post["422"]["content"]
