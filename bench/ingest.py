@@ -89,13 +89,28 @@ def event(prefix: str, n: int, rated_at: str) -> dict:
 
 def run_wrk(url: str, path: str, key: str, connections: int, duration: int, rated_at: str) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT % {"prefix": uuid.uuid4().hex[:8], "key": key, "path": path,
-                              "rated_at": rated_at})
+        f.write(
+            WRK_SCRIPT
+            % {"prefix": uuid.uuid4().hex[:8], "key": key, "path": path, "rated_at": rated_at}
+        )
         script = f.name
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency", "-s", script,
-         url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "-s",
+            script,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script)
 
@@ -108,9 +123,13 @@ def run_wrk(url: str, path: str, key: str, connections: int, duration: int, rate
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99,
-            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else None}
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else None,
+    }
 
 
 async def run_httpx(url: str, key: str, connections: int, duration: int, rated_at: str) -> dict:
@@ -135,9 +154,13 @@ async def run_httpx(url: str, key: str, connections: int, duration: int, rated_a
         await asyncio.gather(*(worker(w) for w in range(connections)))
         elapsed = time.perf_counter() - start
     latencies.sort()
-    return {"rps": len(latencies) / elapsed, "p50_ms": statistics.median(latencies),
-            "p99_ms": latencies[int(len(latencies) * 0.99) - 1], "non_2xx": bad,
-            "socket_errors": None}
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+        "non_2xx": bad,
+        "socket_errors": None,
+    }
 
 
 def single(url: str, path: str, key: str, connections: int, duration: int, rated_at: str) -> dict:
@@ -179,16 +202,39 @@ async def copy_floor(dsn: str, client_id: uuid.UUID, rows: int, rated_at: str) -
         stamp = datetime.fromisoformat(rated_at)
         prefix = uuid.uuid4().hex[:8]
         records = [
-            (client_id, f"{prefix}-{n}", uuid.uuid4().bytes * 2, "window_device", "BENCH", "A01",
-             5 - n % 2, ["praise_attitude"], "anonymous", stamp, 1)
+            (
+                client_id,
+                f"{prefix}-{n}",
+                uuid.uuid4().bytes * 2,
+                "window_device",
+                "BENCH",
+                "A01",
+                5 - n % 2,
+                ["praise_attitude"],
+                "anonymous",
+                stamp,
+                1,
+            )
             for n in range(rows)
         ]
-        columns = ["client_id", "event_id", "payload_hash", "channel", "department_code",
-                   "window_no", "level", "tags", "rater_type", "rated_at", "assess_number"]
+        columns = [
+            "client_id",
+            "event_id",
+            "payload_hash",
+            "channel",
+            "department_code",
+            "window_no",
+            "level",
+            "tags",
+            "rater_type",
+            "rated_at",
+            "assess_number",
+        ]
         start = time.perf_counter()
         for i in range(0, rows, 1000):
-            await conn.copy_records_to_table("rating", records=records[i : i + 1000],
-                                             columns=columns)
+            await conn.copy_records_to_table(
+                "rating", records=records[i : i + 1000], columns=columns
+            )
         elapsed = time.perf_counter() - start
     finally:
         await conn.close()
@@ -212,9 +258,21 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers",
-         str(args.workers)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     procs = [server]
     try:
@@ -230,36 +288,53 @@ def main() -> None:
         wait_http(base + "/readyz")
         admin = {"Authorization": f"Bearer {admin_key}"}
         httpx.put(base + "/v1/departments/BENCH", json={"name": "基准测试局"}, headers=admin)
-        httpx.put(base + "/v1/departments/BENCH/windows/A01", json={"name": "一号窗口"},
-                  headers=admin)
-        portal = httpx.post(base + "/v1/keys", json={"role": "portal", "client_name": "bench"},
-                            headers=admin).json()
+        httpx.put(
+            base + "/v1/departments/BENCH/windows/A01", json={"name": "一号窗口"}, headers=admin
+        )
+        portal = httpx.post(
+            base + "/v1/keys", json={"role": "portal", "client_name": "bench"}, headers=admin
+        ).json()
         key, client_id = portal["key"], uuid.UUID(portal["client_id"])
         rated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
 
         results: dict[str, dict] = {}
         for c in (8, 32):
-            results[f"service_single_c{c}"] = single(base, "/v1/ratings", key, c, args.duration,
-                                                     rated_at)
+            results[f"service_single_c{c}"] = single(
+                base, "/v1/ratings", key, c, args.duration, rated_at
+            )
         results["service_batch"] = asyncio.run(batch_ingest(base, key, args.batches, 2, rated_at))
         server.send_signal(signal.SIGTERM)
         server.wait(30)
 
         mport = free_port()
         minimal = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.minimal_app:app", "--port", str(mport),
-             "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env={**env, "BENCH_DATABASE_URL": dsn, "BENCH_CLIENT_ID": str(client_id)},
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.minimal_app:app",
+                "--port",
+                str(mport),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env={**env, "BENCH_DATABASE_URL": dsn, "BENCH_CLIENT_ID": str(client_id)},
         )
         procs.append(minimal)
         wait_http(f"http://127.0.0.1:{mport}/docs")
         for c in (8, 32):
-            results[f"minimal_single_c{c}"] = single(f"http://127.0.0.1:{mport}", "/ratings",
-                                                     "none", c, args.duration, rated_at)
+            results[f"minimal_single_c{c}"] = single(
+                f"http://127.0.0.1:{mport}", "/ratings", "none", c, args.duration, rated_at
+            )
         minimal.send_signal(signal.SIGTERM)
         minimal.wait(30)
-        results["copy_floor"] = asyncio.run(copy_floor(dsn, client_id, args.batches * 1000,
-                                                       rated_at))
+        results["copy_floor"] = asyncio.run(
+            copy_floor(dsn, client_id, args.batches * 1000, rated_at)
+        )
     finally:
         for p in procs:
             if p.poll() is None:
@@ -271,15 +346,21 @@ def main() -> None:
     print(f"\nload generator: {gen}; {os.cpu_count()} cores; server workers: {args.workers}")
     for c in (8, 32):
         s, m = results[f"service_single_c{c}"], results[f"minimal_single_c{c}"]
-        print(f"single POST, {c:>2} clients: service {s['rps']:8.0f} req/s  p50 {s['p50_ms']:6.2f} ms"
-              f"  p99 {s['p99_ms']:6.2f} ms  (non-2xx {s['non_2xx']})")
-        print(f"                     minimal {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.2f} ms"
-              f"  p99 {m['p99_ms']:6.2f} ms  (non-2xx {m['non_2xx']})")
+        print(
+            f"single POST, {c:>2} clients: service {s['rps']:8.0f} req/s  p50 {s['p50_ms']:6.2f} ms"
+            f"  p99 {s['p99_ms']:6.2f} ms  (non-2xx {s['non_2xx']})"
+        )
+        print(
+            f"                     minimal {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.2f} ms"
+            f"  p99 {m['p99_ms']:6.2f} ms  (non-2xx {m['non_2xx']})"
+        )
         print(f"                     ratio service/minimal: {s['rps'] / m['rps']:.2f}")
     b, f = results["service_batch"], results["copy_floor"]
-    print(f"batch ingest (1,000/batch): service {b['events_per_s']:8.0f} events/s"
-          f"  COPY floor {f['events_per_s']:8.0f} events/s"
-          f"  ratio {b['events_per_s'] / f['events_per_s']:.2f}")
+    print(
+        f"batch ingest (1,000/batch): service {b['events_per_s']:8.0f} events/s"
+        f"  COPY floor {f['events_per_s']:8.0f} events/s"
+        f"  ratio {b['events_per_s'] / f['events_per_s']:.2f}"
+    )
     print(json.dumps(results, indent=2))
 
 
