@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -138,7 +138,7 @@ class RatingIn(BaseModel):
 class RatingBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[dict] = Field(
+    events: list[Any] = Field(
         min_length=1,
         max_length=1000,
         description="Up to 1,000 rating events (each as in POST /v1/ratings), judged one by one",

@@ -44,6 +44,9 @@ class _Accepted:
     outcome: ItemOutcome
     values: dict[str, Any]
     payload_hash: bytes
+    # Refusals that depend on when or where the event arrives (too old, department since
+    # deactivated): they apply to a new event, not to a retry of one already stored.
+    deferred: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _normalise(
@@ -185,9 +188,11 @@ async def ingest(
                 field_error("rated_at", "is in the future (beyond the clock tolerance)", "future")
             )
             continue
+        # Hashed before `historical`, which depends on the day of arrival, not on the event.
+        item = _Accepted(outcome, values, payload_hash(values))
         values["historical"] = rated_at < now - settings.max_event_age
         if values["historical"] and not principal.is_admin:
-            outcome.errors.append(
+            item.deferred.append(
                 field_error(
                     "rated_at",
                     f"is older than {settings.max_event_age_days} days; only an admin may import "
@@ -195,11 +200,12 @@ async def ingest(
                     "too_old",
                 )
             )
-            continue
-        accepted.append(_Accepted(outcome, values, payload_hash(values)))
+        accepted.append(item)
 
     await _check_departments(session, accepted)
     accepted = [a for a in accepted if not a.outcome.errors]
+    deferred = [a for a in accepted if a.deferred]
+    accepted = [a for a in accepted if not a.deferred]
 
     # Within one request, the first occurrence of an event_id is the one that counts.
     first: dict[str, _Accepted] = {}
@@ -221,13 +227,17 @@ async def ingest(
     if records:
         await on_ratings_created(session, records)
 
-    pending = [item for item in first.values() if item.values["event_id"] not in created] + repeats
+    pending = [item for item in first.values() if item.values["event_id"] not in created]
+    pending += repeats + deferred
     if pending:
         stored = await _stored(
             session, principal.client_id, {i.values["event_id"] for i in pending}
         )
         for item in pending:
             row = stored.get(item.values["event_id"])
+            if row is None and item.deferred:
+                item.outcome.errors.extend(item.deferred)
+                continue
             if row is None:  # cannot happen: the conflicting row was committed before us
                 item.outcome.errors.append(field_error("event_id", "could not be stored; retry"))
                 item.outcome.http_status = 409
@@ -287,7 +297,7 @@ async def _check_departments(session: AsyncSession, accepted: list[_Accepted]) -
                 field_error("department_code", "unknown department", "unknown")
             )
         elif not active[code]:
-            item.outcome.errors.append(
+            item.deferred.append(
                 field_error("department_code", "the department is inactive", "inactive")
             )
 
