@@ -1,6 +1,7 @@
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from app.auth import service as auth
 from app.auth.dependencies import AdminPrincipal, CurrentPrincipal
@@ -21,6 +22,12 @@ from app.registry.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 
+# The same rules as the columns (and as codes in an import): a bad path is a 422, not a 500.
+DepartmentCode = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$", examples=["SJ"])
+]
+WindowNo = Annotated[str, Path(min_length=1, max_length=32, examples=["A01"])]
+
 
 @router.put(
     "/departments/{code}",
@@ -28,11 +35,14 @@ router = APIRouter(prefix="/v1", tags=["registry"])
     responses={201: {"model": DepartmentOut, "description": "Created"}},
 )
 async def put_department(
-    code: str, body: DepartmentIn, session: Session, response: Response, _: AdminPrincipal
+    code: DepartmentCode,
+    body: DepartmentIn,
+    session: Session,
+    response: Response,
+    _: AdminPrincipal,
 ):
     """Create or update a department. Deactivate with `active: false`; history is kept."""
-    service_code = code.strip()
-    department, created = await service.put_department(session, service_code, body)
+    department, created = await service.put_department(session, code, body)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return department
 
@@ -69,8 +79,8 @@ async def list_windows(code: str, session: Session, _: CurrentPrincipal):
     responses={201: {"model": WindowOut, "description": "Created"}},
 )
 async def put_window(
-    code: str,
-    window_no: str,
+    code: DepartmentCode,
+    window_no: WindowNo,
     body: WindowIn,
     session: Session,
     response: Response,
