@@ -20,6 +20,8 @@ from app.migrate import head_revisions
 from app.openapi import install_openapi
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
+from app.stats.router import router as stats_router
+from app.stats.service import start_rollup_loop, stop_rollup_loop
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.engine = engine
         app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         app.state.settings = settings
+        start_rollup_loop(app)
         try:
             yield
         finally:
+            await stop_rollup_loop(app)
             await engine.dispose()
 
     app = FastAPI(
@@ -60,6 +64,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(registry_router)
     app.include_router(keys_router)
     app.include_router(ratings_router)
+    app.include_router(stats_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:

@@ -1,14 +1,604 @@
-"""Satisfaction figures. Filled in by the statistics work."""
+"""Satisfaction figures from the rollups plus the raw tail above the watermark.
+
+Every figure is read in one SQL statement (one snapshot): the rollup rows of the calendar
+buckets that cover the period, plus the ratings above the roll-up watermark whose rated_at
+falls in the period. See app/stats/rollup.py for why the sum is exact.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import Principal
+from app.errors import Forbidden
+from app.ratings.models import CHANNELS, RATER_TYPES
+from app.registry import service as registry
+from app.stats import rollup
+from app.stats.periods import Period, add_months, buckets
+
+LEVELS = (5, 4, 3, 2, 1)
+BANDS = ("100", "90-100", "80-90", "below-80")
+READ_ROLES = ("admin", "reader", "department")
+REASON_NAMES = {
+    "attitude": "服务态度差",
+    "efficiency": "办事效率低",
+    "waiting": "排队等待时间长",
+    "notification": "一次性告知不到位",
+    "multiple_trips": "多次跑动/多窗跑",
+    "materials": "材料繁琐/证明过多",
+    "process": "流程复杂",
+    "guide": "办事指南不清晰或线上线下不一致",
+    "promise": "未兑现承诺时限",
+    "discipline": "工作纪律(缺岗、串岗、玩手机)",
+    "fees": "收费不合理",
+    "platform": "网上平台不好用/系统故障",
+    "other": "其他",
+    "praise_attitude": "服务热情",
+    "praise_efficiency": "办事高效",
+    "praise_professional": "业务熟练",
+}
+_CENT = Decimal("0.01")
 
 
 async def rating_status_changed(
     session: AsyncSession, rating: dict[str, Any], old_status: str, new_status: str
 ) -> None:
     """Adjust the aggregates when a rating is withdrawn or invalidated (same transaction)."""
-    return None
+    await rollup.rating_status_changed(session, rating, old_status, new_status)
+
+
+# --- arithmetic ----------------------------------------------------------------------------
+
+
+def rate(part: int, whole: int) -> float | None:
+    """A percentage rounded half-up to two decimals; None when nothing was counted."""
+    if not whole:
+        return None
+    value = (Decimal(part) * 100 / Decimal(whole)).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return float(value)
+
+
+def band(good: int, counted: int) -> str | None:
+    """The report's band, judged on the unrounded rate (integer arithmetic)."""
+    if not counted:
+        return None
+    if good == counted:
+        return "100"
+    if good * 10 >= counted * 9:
+        return "90-100"
+    if good * 10 >= counted * 8:
+        return "80-90"
+    return "below-80"
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts by (status, level) for one group of ratings."""
+
+    counts: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def add(self, status: str, level: int, n: int) -> None:
+        key = (status, level)
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def valid(self, level: int) -> int:
+        return self.counts.get(("valid", level), 0)
+
+    @property
+    def counted(self) -> int:
+        return sum(self.valid(level) for level in LEVELS)
+
+    @property
+    def good(self) -> int:
+        return self.valid(5) + self.valid(4) + self.valid(3)
+
+    @property
+    def bad(self) -> int:
+        return self.valid(2) + self.valid(1)
+
+    def status_total(self, status: str) -> int:
+        return sum(n for (s, _), n in self.counts.items() if s == status)
+
+    def block(self) -> dict[str, Any]:
+        counted, good, bad = self.counted, self.good, self.bad
+        return {
+            "counted": counted,
+            "by_level": {str(level): self.valid(level) for level in LEVELS},
+            "good": good,
+            "bad": bad,
+            "good_rate": rate(good, counted),
+            "bad_rate": rate(bad, counted),
+            "withdrawn": self.status_total("withdrawn"),
+            "invalidated": self.status_total("invalidated"),
+        }
+
+
+def rank_key(tally: Tally) -> tuple[Fraction, int]:
+    return (Fraction(tally.good, tally.counted), tally.counted)
+
+
+def assign_ranks(items: list[tuple[Any, Tally]]) -> dict[Any, int]:
+    """Competition ranks (1, 2, 2, 4) by 好评率 then volume, for groups with counted ratings."""
+    ranked = sorted(
+        (item for item in items if item[1].counted), key=lambda it: rank_key(it[1]), reverse=True
+    )
+    ranks: dict[Any, int] = {}
+    previous, previous_rank = None, 0
+    for position, (key, tally) in enumerate(ranked, start=1):
+        current = rank_key(tally)
+        if current != previous:
+            previous, previous_rank = current, position
+        ranks[key] = previous_rank
+    return ranks
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    department_code: str | None = None
+    channel: str | None = None
+    rater_type: str | None = None
+
+
+def _selectors(period: Period, *, by_month: bool = False) -> dict[str, list]:
+    """The rollup buckets covering the period, each with its group key (its month or '')."""
+    grains, starts, keys = [], [], []
+    spans = (
+        [
+            (max(m, period.start_on), min(add_months(m, 1), period.end_on), m.strftime("%Y-%m"))
+            for m in period.months()
+        ]
+        if by_month
+        else [(period.start_on, period.end_on, "")]
+    )
+    for start_on, end_on, key in spans:
+        for grain, days in buckets(start_on, end_on).items():
+            for day in days:
+                grains.append(grain)
+                starts.append(day)
+                keys.append(key)
+    return {"sel_grain": grains, "sel_bucket": starts, "sel_key": keys}
+
+
+_SEL = """sel AS (SELECT * FROM unnest(CAST(:sel_grain AS text[]), CAST(:sel_bucket AS date[]),
+                                   CAST(:sel_key AS text[])) AS s(grain, bucket, key)),
+    wm AS (SELECT coalesce((SELECT rolled_to FROM rating_rollup_watermark WHERE id = 1), 0)
+                  AS rolled_to)"""
+_TAIL = "t.id > (SELECT rolled_to FROM wm) AND t.rated_at >= :start_at AND t.rated_at < :end_at"
+_MONTH_KEY = "to_char(t.rated_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
+
+
+def _where(filters: Filters, alias: str, params: dict[str, Any]) -> str:
+    parts = []
+    for name in ("department_code", "channel", "rater_type"):
+        value = getattr(filters, name)
+        if value is not None:
+            parts.append(f"{alias}.{name} = :f_{name}")
+            params[f"f_{name}"] = value
+    return "".join(f" AND {p}" for p in parts)
+
+
+def _params(period: Period, by_month: bool = False) -> dict[str, Any]:
+    return {
+        **_selectors(period, by_month=by_month),
+        "start_at": period.start_at,
+        "end_at": period.end_at,
+    }
+
+
+def _main_rows(filters: Filters, params: dict[str, Any], *, by_month: bool = False) -> str:
+    """A CTE `src` of (key, department_code, channel, rater_type, status, level, n)."""
+    tail_key = _MONTH_KEY if by_month else "''"
+    return f"""WITH {_SEL},
+    src AS (
+        SELECT sel.key, r.department_code, r.channel, r.rater_type, r.status, r.level, r.n
+          FROM sel JOIN rating_rollup r ON r.grain = sel.grain AND r.bucket = sel.bucket
+         WHERE true{_where(filters, "r", params)}
+        UNION ALL
+        SELECT {tail_key}, t.department_code, t.channel, t.rater_type, t.status, t.level, 1
+          FROM rating t
+         WHERE {_TAIL}{_where(filters, "t", params)}
+    )"""
+
+
+async def _overview_tallies(
+    session: AsyncSession, period: Period, filters: Filters
+) -> tuple[Tally, dict[str, Tally], dict[str, Tally], dict[str, Tally]]:
+    params = _params(period)
+    sql = (
+        _main_rows(filters, params)
+        + """
+    SELECT GROUPING(department_code, channel, rater_type) AS g, department_code, channel,
+           rater_type, status, level, sum(n)::bigint AS n
+      FROM src
+     GROUP BY GROUPING SETS ((status, level), (rater_type, status, level),
+                            (channel, status, level), (department_code, status, level))
+    """
+    )
+    total, by_rater, by_channel, by_department = Tally(), {}, {}, {}
+    for row in await session.execute(text(sql), params):
+        if row.department_code is not None:
+            target = by_department.setdefault(row.department_code, Tally())
+        elif row.channel is not None:
+            target = by_channel.setdefault(row.channel, Tally())
+        elif row.rater_type is not None:
+            target = by_rater.setdefault(row.rater_type, Tally())
+        else:
+            target = total
+        target.add(row.status, row.level, row.n)
+    return total, by_rater, by_channel, by_department
+
+
+async def _department_tallies(
+    session: AsyncSession, period: Period, filters: Filters
+) -> dict[str, Tally]:
+    params = _params(period)
+    sql = (
+        _main_rows(filters, params)
+        + """
+    SELECT department_code, status, level, sum(n)::bigint AS n
+      FROM src GROUP BY department_code, status, level
+    """
+    )
+    out: dict[str, Tally] = {}
+    for row in await session.execute(text(sql), params):
+        out.setdefault(row.department_code, Tally()).add(row.status, row.level, row.n)
+    return out
+
+
+async def _monthly_tallies(
+    session: AsyncSession, period: Period, filters: Filters
+) -> dict[str, Tally]:
+    params = _params(period, by_month=True)
+    sql = (
+        _main_rows(filters, params, by_month=True)
+        + """
+    SELECT key, status, level, sum(n)::bigint AS n FROM src GROUP BY key, status, level
+    """
+    )
+    out: dict[str, Tally] = {m.strftime("%Y-%m"): Tally() for m in period.months()}
+    for row in await session.execute(text(sql), params):
+        out.setdefault(row.key, Tally()).add(row.status, row.level, row.n)
+    return out
+
+
+async def _staff_tallies(
+    session: AsyncSession, period: Period, department_code: str
+) -> tuple[dict[str, Tally], dict[str, Tally]]:
+    params = {**_params(period), "department_code": department_code}
+    sql = f"""WITH {_SEL},
+    src AS (
+        SELECT r.window_no, r.staff_id, r.status, r.level, r.n
+          FROM sel JOIN rating_staff_rollup r
+            ON r.department_code = :department_code AND r.grain = sel.grain
+           AND r.bucket = sel.bucket
+        UNION ALL
+        SELECT coalesce(t.window_no, ''), coalesce(t.staff_id, ''), t.status, t.level, 1
+          FROM rating t
+         WHERE {_TAIL} AND t.department_code = :department_code
+    )
+    SELECT GROUPING(window_no, staff_id) AS g, window_no, staff_id, status, level,
+           sum(n)::bigint AS n
+      FROM src
+     GROUP BY GROUPING SETS ((window_no, status, level), (staff_id, status, level))
+    """
+    windows: dict[str, Tally] = {}
+    staff: dict[str, Tally] = {}
+    for row in await session.execute(text(sql), params):
+        if row.window_no is not None:
+            windows.setdefault(row.window_no, Tally()).add(row.status, row.level, row.n)
+        else:
+            staff.setdefault(row.staff_id, Tally()).add(row.status, row.level, row.n)
+    return windows, staff
+
+
+async def _tag_counts(
+    session: AsyncSession, period: Period, filters: Filters, *, bad: bool = True
+) -> dict[str | None, dict[str, int]]:
+    """Counted (valid) ratings per tag: overall (key None) and per department."""
+    params = {**_params(period), "is_bad": bad}
+    sql = f"""WITH {_SEL},
+    src AS (
+        SELECT r.department_code, r.tag, r.n
+          FROM sel JOIN rating_tag_rollup r ON r.grain = sel.grain AND r.bucket = sel.bucket
+         WHERE r.status = 'valid' AND r.is_bad = :is_bad{_where(filters, "r", params)}
+        UNION ALL
+        SELECT t.department_code, tag.tag, 1
+          FROM rating t CROSS JOIN LATERAL unnest(t.tags) AS tag(tag)
+         WHERE {_TAIL} AND t.status = 'valid' AND t.is_bad = :is_bad{_where(filters, "t", params)}
+    )
+    SELECT department_code, tag, sum(n)::bigint AS n
+      FROM src GROUP BY GROUPING SETS ((tag), (department_code, tag))
+    """
+    out: dict[str | None, dict[str, int]] = {}
+    for row in await session.execute(text(sql), params):
+        if row.n:
+            out.setdefault(row.department_code, {})[row.tag] = row.n
+    return out
+
+
+# --- work orders ---------------------------------------------------------------------------
+
+EMPTY_WORKORDERS: dict[str, Any] = {
+    "opened": 0,
+    "closed": 0,
+    "rectification_rate": None,
+    "on_time_rate": None,
+    "overdue_now": 0,
+    "real_name_callback_rate": None,
+}
+EMPTY_COMPLAINTS: dict[str, Any] = {"received": 0, "closed": 0}
+
+
+async def _workorder_figures(
+    session: AsyncSession, period: Period, *, by_department: bool
+) -> dict[str, Any] | None:
+    """The work-order engine's figures, when it offers them (else None)."""
+    from app.workorders import service as workorders
+
+    figures = getattr(workorders, "figures", None)
+    if figures is None:
+        return None
+    return await figures(
+        session, start=period.start_at, end=period.end_at, by_department=by_department
+    )
+
+
+def _split_workorders(figures: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not figures:
+        return dict(EMPTY_WORKORDERS), dict(EMPTY_COMPLAINTS)
+    complaints = figures.get("complaints")
+    workorders = figures.get("workorders", {k: v for k, v in figures.items() if k != "complaints"})
+    return dict(workorders), dict(complaints) if complaints else dict(EMPTY_COMPLAINTS)
+
+
+def _department_workorders(figures: dict[str, Any] | None, code: str) -> dict[str, Any]:
+    if not figures:
+        return dict(EMPTY_WORKORDERS)
+    departments = figures.get("departments", figures.get("by_department")) or {}
+    if isinstance(departments, list):
+        departments = {d.get("department_code", d.get("code")): d for d in departments}
+    entry = departments.get(code)
+    if entry is None:
+        return dict(EMPTY_WORKORDERS)
+    entry = entry.get("workorders", entry)
+    return {k: v for k, v in entry.items() if k not in ("code", "department_code")}
+
+
+# --- the figures the API serves --------------------------------------------------------------
+
+
+def authorise(principal: Principal, department_code: str | None = None) -> None:
+    """Admin and reader read all; a department key its own department and the centre totals."""
+    if principal.role not in READ_ROLES:
+        raise Forbidden(f"Role {principal.role} cannot read statistics")
+    if (
+        principal.role == "department"
+        and department_code is not None
+        and department_code != principal.department_code
+    ):
+        raise Forbidden("A department key reads its own department's figures only")
+
+
+async def overview(session: AsyncSession, period: Period) -> dict[str, Any]:
+    """Centre totals, split by rater type and channel, with the work-order figures."""
+    total, by_rater, by_channel, by_department = await _overview_tallies(session, period, Filters())
+    workorders, complaints = _split_workorders(
+        await _workorder_figures(session, period, by_department=False)
+    )
+    return {
+        "period": period.as_json(),
+        "ratings": total.block(),
+        "by_rater_type": {rt: by_rater.get(rt, Tally()).block() for rt in RATER_TYPES},
+        "by_channel": {ch: by_channel.get(ch, Tally()).block() for ch in CHANNELS},
+        "workorders": workorders,
+        "complaints": complaints,
+        "departments_rated": sum(1 for t in by_department.values() if t.counted),
+    }
+
+
+SORTS = ("rank", "code", "name", "counted", "good", "bad", "good_rate", "bad_rate")
+
+
+def _sort_rows(rows: list[dict[str, Any]], sort: str, order: str | None) -> list[dict[str, Any]]:
+    descending = (order or ("asc" if sort in ("rank", "code", "name") else "desc")) == "desc"
+
+    def value(row: dict[str, Any]) -> Any:
+        if sort in ("code", "name"):
+            return row[sort]
+        if sort == "rank":
+            return row["rank"]
+        if sort == "good_rate":
+            r = row["ratings"]
+            return Fraction(r["good"], r["counted"]) if r["counted"] else None
+        if sort == "bad_rate":
+            r = row["ratings"]
+            return Fraction(r["bad"], r["counted"]) if r["counted"] else None
+        return row["ratings"][sort]
+
+    present = [r for r in rows if value(r) is not None]
+    absent = [r for r in rows if value(r) is None]
+    present.sort(key=lambda r: (value(r), r["code"]), reverse=descending)
+    return present + sorted(absent, key=lambda r: r["code"])
+
+
+async def department_table(
+    session: AsyncSession,
+    period: Period,
+    *,
+    filters: Filters = Filters(),
+    min_sample: int = 0,
+    sort: str = "rank",
+    order: str | None = None,
+    only_department: str | None = None,
+) -> dict[str, Any]:
+    """One row per department with rank and band, and the number of departments per band."""
+    tallies = await _department_tallies(session, period, filters)
+    departments = {d.code: d for d in await registry.list_departments(session)}
+    codes = {code for code, d in departments.items() if d.active} | set(tallies)
+    eligible = [
+        (code, tallies.get(code, Tally()))
+        for code in codes
+        if tallies.get(code, Tally()).counted >= max(min_sample, 0)
+    ]
+    ranks = assign_ranks(eligible)
+    figures = await _workorder_figures(session, period, by_department=True)
+    bands = dict.fromkeys(BANDS, 0)
+    rows = []
+    for code, tally in eligible:
+        row_band = band(tally.good, tally.counted)
+        if row_band:
+            bands[row_band] += 1
+        department = departments.get(code)
+        rows.append(
+            {
+                "code": code,
+                "name": department.name if department else code,
+                "ratings": tally.block(),
+                "workorders": _department_workorders(figures, code),
+                "rank": ranks.get(code),
+                "band": row_band,
+            }
+        )
+    rows = _sort_rows(rows, sort, order)
+    if only_department is not None:
+        rows = [r for r in rows if r["code"] == only_department]
+    return {
+        "period": period.as_json(),
+        "filters": {
+            "channel": filters.channel,
+            "rater_type": filters.rater_type,
+            "min_sample": min_sample,
+        },
+        "bands": bands,
+        "departments_ranked": len(ranks),
+        "departments": rows,
+    }
+
+
+def _ranked_rows(tallies: dict[str, Tally], key_name: str) -> list[dict[str, Any]]:
+    ranks = assign_ranks(list(tallies.items()))
+    rows = [
+        {key_name: key or None, "ratings": tally.block(), "rank": ranks.get(key)}
+        for key, tally in tallies.items()
+    ]
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r[key_name] or ""))
+    return rows
+
+
+def _reason_rows(counts: dict[str, int], limit: int | None = None) -> list[dict[str, Any]]:
+    rows = [
+        {"tag": tag, "name": REASON_NAMES.get(tag, tag), "count": n}
+        for tag, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return rows[:limit] if limit else rows
+
+
+async def department_detail(
+    session: AsyncSession, period: Period, department_code: str
+) -> dict[str, Any]:
+    """One department: figures, rank and band, monthly trend, windows, staff, top reasons."""
+    department = await registry.get_department(session, department_code)
+    filters = Filters(department_code=department_code)
+    total, by_rater, by_channel, _ = await _overview_tallies(session, period, filters)
+    all_departments = await _department_tallies(session, period, Filters())
+    ranks = assign_ranks(list(all_departments.items()))
+    monthly = await _monthly_tallies(session, period, filters)
+    windows, staff = await _staff_tallies(session, period, department_code)
+    reasons = await _tag_counts(session, period, filters)
+    figures = await _workorder_figures(session, period, by_department=True)
+    window_names = {
+        w.window_no: w.name for w in await registry.list_windows(session, department_code)
+    }
+    window_rows = _ranked_rows(windows, "window_no")
+    for row in window_rows:
+        row["name"] = window_names.get(row["window_no"])
+    return {
+        "period": period.as_json(),
+        "department": {"code": department.code, "name": department.name},
+        "ratings": total.block(),
+        "by_rater_type": {rt: by_rater.get(rt, Tally()).block() for rt in RATER_TYPES},
+        "by_channel": {ch: by_channel.get(ch, Tally()).block() for ch in CHANNELS},
+        "workorders": _department_workorders(figures, department_code),
+        "rank": ranks.get(department_code),
+        "departments_ranked": len(ranks),
+        "band": band(total.good, total.counted),
+        "trend": [{"month": month, "ratings": t.block()} for month, t in sorted(monthly.items())],
+        "windows": window_rows,
+        "staff": _ranked_rows(staff, "staff_id"),
+        "reasons": _reason_rows(reasons.get(None, {}), limit=10),
+    }
+
+
+async def reasons(
+    session: AsyncSession,
+    period: Period,
+    *,
+    filters: Filters = Filters(),
+    only_department: str | None = None,
+) -> dict[str, Any]:
+    """差评 counts by reason tag, overall and per department."""
+    counts = await _tag_counts(session, period, filters)
+    tallies = await _department_tallies(session, period, filters)
+    names = {d.code: d.name for d in await registry.list_departments(session)}
+    total_bad = sum(t.bad for t in tallies.values())
+    rows = []
+    for code in sorted(set(counts) - {None} | {c for c, t in tallies.items() if t.bad}):
+        if only_department is not None and code != only_department:
+            continue
+        rows.append(
+            {
+                "code": code,
+                "name": names.get(code, code),
+                "bad": tallies.get(code, Tally()).bad,
+                "reasons": _reason_rows(counts.get(code, {})),
+            }
+        )
+    rows.sort(key=lambda r: (-r["bad"], r["code"]))
+    return {
+        "period": period.as_json(),
+        "bad": total_bad,
+        "reasons": _reason_rows(counts.get(None, {})),
+        "departments": rows,
+    }
+
+
+# --- the background roll-up ------------------------------------------------------------------
+
+
+def start_rollup_loop(app: Any) -> None:
+    """Start the roll-up loop in the app's lifespan (HAOCHAPING_STATS_ROLLUP_ENABLED=false: off)."""
+    import asyncio
+
+    from app.stats.config import StatsSettings
+
+    settings = getattr(app.state, "stats_settings", None) or StatsSettings()
+    app.state.stats_rollup_task = None
+    # The app's switch for every background job (off in tests) turns this one off too.
+    jobs_on = getattr(getattr(app.state, "settings", None), "background_jobs", True)
+    if settings.rollup_enabled and jobs_on:
+        app.state.stats_rollup_task = asyncio.create_task(
+            rollup.run_loop(app.state.engine, settings.rollup_interval_seconds),
+            name="stats-rollup",
+        )
+
+
+async def stop_rollup_loop(app: Any) -> None:
+    """Cancel the roll-up loop and wait for it (an open roll-up transaction rolls back)."""
+    import asyncio
+    import contextlib
+
+    task = getattr(app.state, "stats_rollup_task", None)
+    app.state.stats_rollup_task = None
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
