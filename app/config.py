@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     # How long a request waits for the database before answering 503.
     db_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Work orders: stages and working days ("3、5、15"); e.g. '{"contact": 1, "rectify": 5,
+    # "complex": 15}' (Shanghai) or '{"rectify": 15}' (Sichuan). New orders use the current one.
+    deadline_policy: dict[str, int] = Field(
+        default_factory=lambda: {"contact": 3, "rectify": 5, "complex": 15}
+    )
+    # The sweeper and the webhook dispatcher run inside the server unless turned off (tests).
+    background_jobs: bool = True
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    outbox_interval_seconds: float = Field(default=2.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # After this many failed attempts a delivery is marked failed (an admin may retry it).
+    webhook_max_attempts: int = Field(default=25, ge=1)
 
     @field_validator("log_level")
     @classmethod
@@ -43,6 +55,13 @@ class Settings(BaseSettings):
         if value not in {"critical", "error", "warning", "info", "debug"}:
             raise ValueError("log level must be one of critical, error, warning, info, debug")
         return value
+
+    @field_validator("deadline_policy")
+    @classmethod
+    def _valid_policy(cls, value: dict[str, int]) -> dict[str, int]:
+        from app.workorders.deadlines import DeadlinePolicy
+
+        return DeadlinePolicy.parse(value).as_dict()
 
     @field_validator("database_url")
     @classmethod

@@ -12,16 +12,19 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app import __version__
 from app.auth.router import router as keys_router
+from app.background import BackgroundJobs
 from app.config import Settings, get_settings
 from app.db import create_engine, resolve_database_url
 from app.errors import install_error_handlers, is_database_unavailable, problem_response
 from app.limits import BodySizeLimit
 from app.migrate import head_revisions
+from app.notify.router import router as webhooks_router
 from app.openapi import install_openapi
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
 from app.stats.router import router as stats_router
 from app.stats.service import start_rollup_loop, stop_rollup_loop
+from app.workorders.router import routers as workorder_routers
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +47,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.engine = engine
         app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         app.state.settings = settings
+        app.state.jobs = BackgroundJobs(app.state.sessionmaker, settings)
+        if settings.background_jobs:
+            app.state.jobs.start()
         start_rollup_loop(app)
         try:
             yield
         finally:
+            await app.state.jobs.stop()
             await stop_rollup_loop(app)
             await engine.dispose()
 
@@ -64,6 +71,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(registry_router)
     app.include_router(keys_router)
     app.include_router(ratings_router)
+    for router in workorder_routers:
+        app.include_router(router)
+    app.include_router(webhooks_router)
     app.include_router(stats_router)
 
     @app.get("/healthz", tags=["operations"])

@@ -2,6 +2,7 @@
 
 from app.auth.models import ApiKey, Client
 from app.db import Base
+from app.notify.models import Outbox, WebhookSubscription
 from app.ratings.models import Rating
 from app.registry.models import Department, Device, ServiceWindow
 from app.stats.models import (
@@ -10,17 +11,24 @@ from app.stats.models import (
     RatingStaffRollup,
     RatingTagRollup,
 )
+from app.workorders.models import CalendarYear, Complaint, WorkOrder, WorkOrderEvent
 
 __all__ = [
     "ApiKey",
     "Base",
+    "CalendarYear",
     "Client",
+    "Complaint",
     "Department",
     "Device",
+    "Outbox",
     "Rating",
     "RatingRollup",
     "RatingRollupWatermark",
     "RatingStaffRollup",
     "RatingTagRollup",
     "ServiceWindow",
+    "WebhookSubscription",
+    "WorkOrder",
+    "WorkOrderEvent",
 ]

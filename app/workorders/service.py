@@ -1,12 +1,1167 @@
-"""Work orders (整改工单). Filled in by the rectification pipeline."""
+"""Work orders (整改工单): opening, actions, reading, warnings, complaints, calendar, figures."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import and_, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.service import Principal
+from app.config import BUSINESS_TZ, Settings, get_settings
+from app.errors import Conflict, Forbidden, NotFound, ProblemError, ValidationProblem, field_error
+from app.masking import mask_name, mask_phone
+from app.notify import service as notify
+from app.workorders import states
+from app.workorders.calendar import WorkCalendar, YearArrangement, package_arrangement
+from app.workorders.deadlines import DeadlinePolicy
+from app.workorders.models import CalendarYear, Complaint, WorkOrder, WorkOrderEvent
 
-async def open_for_ratings(session: AsyncSession, records: list[dict[str, Any]]) -> None:
-    """Open a work order for every new 差评, in the rating's own transaction."""
-    return None
+# Who may see work orders at all (reader sees counts only).
+ORDER_ROLES = ("admin", "department", "hotline")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did something: an API key's client, or the system (key None)."""
+
+    key_id: uuid.UUID | None = None
+    client_id: uuid.UUID | None = None
+    name: str | None = "system"
+    role: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.key_id, principal.client_id, principal.client_name, principal.role)
+
+
+SYSTEM = Actor()
+
+
+class ActionConflict(Conflict):
+    type, title = "action-not-allowed", "This action is not allowed in the order's current state"
+
+
+class OrderNoReused(ProblemError):
+    status, type, title = (
+        422,
+        "order-no-reused",
+        "This order number was already used with a different payload",
+    )
+
+
+# --- calendar and policy -------------------------------------------------------------------------
+
+
+async def load_calendar(session: AsyncSession) -> WorkCalendar:
+    """The package's years overridden by the years administrators entered."""
+    rows = (await session.execute(select(CalendarYear))).scalars()
+    return WorkCalendar(
+        YearArrangement(r.year, frozenset(r.holidays), frozenset(r.workdays)) for r in rows
+    )
+
+
+def current_policy(settings: Settings | None = None) -> DeadlinePolicy:
+    return DeadlinePolicy.parse((settings or get_settings()).deadline_policy)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(BUSINESS_TZ).isoformat()
+
+
+def _stage_names(order: WorkOrder) -> tuple[str, ...]:
+    return tuple(order.policy)
+
+
+def _deadline(order: WorkOrder, stage: str | None) -> datetime | None:
+    if stage is None:
+        return None
+    return datetime.fromisoformat(order.deadlines[stage])
+
+
+def _refresh_due(order: WorkOrder) -> None:
+    """Derive the stage being worked against and its deadline from the state."""
+    stage = states.current_stage(
+        order.state,
+        extended=order.extended,
+        stages=_stage_names(order),
+        appeal_from=order.appeal_from,
+    )
+    order.current_stage = stage
+    order.next_due_at = _deadline(order, stage)
+    resolution = "complex" if order.extended and "complex" in order.policy else "rectify"
+    order.resolve_due_at = _deadline(order, resolution)
+
+
+def _set_deadlines(order: WorkOrder, cal: WorkCalendar) -> None:
+    policy = DeadlinePolicy.parse(order.policy)
+    deadlines, provisional = policy.deadlines(cal, order.deadline_basis_at)
+    order.deadlines = {name: _iso(due) for name, due in deadlines.items()}
+    order.provisional = provisional
+    _refresh_due(order)
+
+
+# --- opening -------------------------------------------------------------------------------------
+
+
+def _new_order(
+    *,
+    source: str,
+    department_code: str,
+    opened_at: datetime,
+    real_name: bool,
+    policy: DeadlinePolicy,
+    cal: WorkCalendar,
+    tags: list[str] | None = None,
+    window_no: str | None = None,
+    staff_id: str | None = None,
+    summary: str | None = None,
+    rating_id: int | None = None,
+    complaint_id: int | None = None,
+    created_by: uuid.UUID | None = None,
+) -> WorkOrder:
+    order = WorkOrder(
+        source=source,
+        rating_id=rating_id,
+        complaint_id=complaint_id,
+        department_code=department_code,
+        window_no=window_no,
+        staff_id=staff_id,
+        summary=summary,
+        real_name=real_name,
+        tags=list(tags or []),
+        state="open",
+        extended=False,
+        appealed_before=False,
+        reopen_count=0,
+        opened_at=opened_at,
+        deadline_basis_at=opened_at,
+        policy=policy.as_dict(),
+        created_by=created_by,
+    )
+    _set_deadlines(order, cal)
+    return order
+
+
+async def _insert_orders(
+    session: AsyncSession, orders: list[WorkOrder], actor: Actor, *, now: datetime, note: str | None
+) -> None:
+    """Store new orders with their first history entry and their ticket.opened events."""
+    session.add_all(orders)
+    await session.flush()
+    await session.execute(
+        insert(WorkOrderEvent),
+        [
+            {
+                "work_order_id": o.id,
+                "seq": 1,
+                "action": "open",
+                "at": now,
+                "actor_key_id": actor.key_id,
+                "actor_client_id": actor.client_id,
+                "actor_name": actor.name,
+                "actor_role": actor.role,
+                "note": note,
+                "state_before": None,
+                "state_after": "open",
+                "data": {"deadlines": o.deadlines, "provisional": o.provisional},
+            }
+            for o in orders
+        ],
+    )
+    await notify.enqueue(session, "ticket.opened", [_event_data(o) for o in orders], now=now)
+
+
+def _is_real_name(name: str | None, phone: str | None) -> bool:
+    return bool(name or phone)
+
+
+async def open_for_ratings(
+    session: AsyncSession,
+    records: list[dict[str, Any]],
+    *,
+    policy: DeadlinePolicy | None = None,
+) -> list[WorkOrder]:
+    """Open a work order for every new 差评, in the rating's own transaction.
+
+    Counted from receipt; an imported historical rating is counted from when it was rated, so
+    that an order late then is late now."""
+    bad = [r for r in records if r["level"] <= 2]
+    if not bad:
+        return []
+    policy = policy or current_policy()
+    cal = await load_calendar(session)
+    orders = [
+        _new_order(
+            source="rating",
+            rating_id=r["id"],
+            department_code=r["department_code"],
+            window_no=r.get("window_no"),
+            staff_id=r.get("staff_id"),
+            opened_at=r["rated_at"] if r.get("historical") else r["received_at"],
+            real_name=_is_real_name(r.get("rater_name"), r.get("rater_phone")),
+            tags=r.get("tags"),
+            summary=r.get("comment"),
+            policy=policy,
+            cal=cal,
+        )
+        for r in bad
+    ]
+    now = max(r["received_at"] for r in bad)
+    await _insert_orders(session, orders, SYSTEM, now=now, note="差评")
+    return orders
+
+
+async def open_inspection(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    department_code: str,
+    summary: str,
+    found_at: datetime,
+    window_no: str | None,
+    staff_id: str | None,
+    tags: list[str],
+    now: datetime,
+    policy: DeadlinePolicy,
+) -> WorkOrder:
+    """A supervisor opens an order by hand, from an inspection (nobody to call back)."""
+    await _active_department(session, department_code, "department_code")
+    cal = await load_calendar(session)
+    order = _new_order(
+        source="inspection",
+        department_code=department_code,
+        opened_at=found_at,
+        real_name=False,
+        policy=policy,
+        cal=cal,
+        tags=tags,
+        window_no=window_no,
+        staff_id=staff_id,
+        summary=summary,
+        created_by=principal.client_id,
+    )
+    await _insert_orders(session, [order], Actor.of(principal), now=now, note=summary)
+    return order
+
+
+async def _active_department(session: AsyncSession, code: str, field: str) -> None:
+    from app.registry import service as registry
+
+    active = await registry.active_departments(session, {code})
+    if code not in active:
+        raise ValidationProblem(
+            f"Unknown department {code!r}", errors=[field_error(field, "unknown department")]
+        )
+    if not active[code]:
+        raise ValidationProblem(
+            f"Department {code!r} is inactive",
+            errors=[field_error(field, "the department is inactive", "inactive")],
+        )
+
+
+# --- complaints ----------------------------------------------------------------------------------
+
+
+_COMPLAINT_FIELDS = (
+    "order_no",
+    "department_code",
+    "window_no",
+    "staff_id",
+    "category",
+    "content",
+    "citizen_name",
+    "citizen_phone",
+    "received_at",
+    "urgency",
+)
+
+
+def _complaint_hash(values: dict[str, Any]) -> bytes:
+    canonical = {
+        k: (values[k].isoformat() if isinstance(values[k], datetime) else values[k])
+        for k in _COMPLAINT_FIELDS
+    }
+    return hashlib.sha256(
+        json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    ).digest()
+
+
+async def receive_complaint(
+    session: AsyncSession,
+    principal: Principal,
+    values: dict[str, Any],
+    *,
+    now: datetime,
+    settings: Settings,
+) -> tuple[Complaint, WorkOrder, bool]:
+    """Store a 12345 complaint once per order number and open its order; (…, created)."""
+    if principal.role not in ("hotline", "admin"):
+        raise Forbidden("Only the 12345 hotline posts complaints")
+    values = {**values, "received_at": values["received_at"]}
+    if values["received_at"] > now + settings.future_tolerance:
+        raise ValidationProblem(
+            "received_at is in the future",
+            errors=[field_error("received_at", "is in the future", "future")],
+        )
+    digest = _complaint_hash(values)
+    existing = await _complaint_by_no(session, values["order_no"])
+    if existing is None:
+        await _active_department(session, values["department_code"], "department_code")
+        row = (
+            await session.execute(
+                text(
+                    """
+                    INSERT INTO complaint (order_no, client_id, payload_hash, department_code,
+                        window_no, staff_id, category, content, citizen_name, citizen_phone,
+                        received_at, urgency)
+                    VALUES (:order_no, :client_id, :payload_hash, :department_code, :window_no,
+                        :staff_id, :category, :content, :citizen_name, :citizen_phone,
+                        :received_at, :urgency)
+                    ON CONFLICT (order_no) DO NOTHING
+                    RETURNING id
+                    """
+                ),
+                {
+                    **{k: values[k] for k in _COMPLAINT_FIELDS},
+                    "client_id": principal.client_id,
+                    "payload_hash": digest,
+                },
+            )
+        ).one_or_none()
+        if row is not None:
+            complaint = await session.get(Complaint, row.id)
+            cal = await load_calendar(session)
+            order = _new_order(
+                source="complaint",
+                complaint_id=complaint.id,
+                department_code=complaint.department_code,
+                window_no=complaint.window_no,
+                staff_id=complaint.staff_id,
+                opened_at=complaint.received_at,
+                real_name=_is_real_name(complaint.citizen_name, complaint.citizen_phone),
+                summary=complaint.content,
+                policy=current_policy(settings),
+                cal=cal,
+                created_by=principal.client_id,
+            )
+            await _insert_orders(
+                session, [order], Actor.of(principal), now=now, note=f"12345 {complaint.order_no}"
+            )
+            return complaint, order, True
+        # A concurrent request stored it first (its transaction has committed).
+        existing = await _complaint_by_no(session, values["order_no"])
+    if existing.client_id != principal.client_id or bytes(existing.payload_hash) != digest:
+        raise OrderNoReused(
+            f"Order number {values['order_no']!r} was already used with a different payload",
+            errors=[field_error("order_no", "already used with a different payload", "reused")],
+        )
+    order = (
+        await session.execute(select(WorkOrder).where(WorkOrder.complaint_id == existing.id))
+    ).scalar_one()
+    return existing, order, False
+
+
+async def _complaint_by_no(session: AsyncSession, order_no: str) -> Complaint | None:
+    return (
+        await session.execute(select(Complaint).where(Complaint.order_no == order_no))
+    ).scalar_one_or_none()
+
+
+async def get_complaint(
+    session: AsyncSession, principal: Principal, order_no: str
+) -> tuple[Complaint, WorkOrder]:
+    complaint = await _complaint_by_no(session, order_no)
+    if complaint is None:
+        raise NotFound(f"No complaint {order_no!r}")
+    order = (
+        await session.execute(select(WorkOrder).where(WorkOrder.complaint_id == complaint.id))
+    ).scalar_one()
+    if not _may_see(principal, order, complaint):
+        raise NotFound(f"No complaint {order_no!r}")
+    return complaint, order
+
+
+def complaint_view(complaint: Complaint) -> dict[str, Any]:
+    return {
+        "order_no": complaint.order_no,
+        "department_code": complaint.department_code,
+        "window_no": complaint.window_no,
+        "staff_id": complaint.staff_id,
+        "category": complaint.category,
+        "content": complaint.content,
+        "citizen": (
+            {
+                "name": mask_name(complaint.citizen_name),
+                "phone": mask_phone(complaint.citizen_phone),
+            }
+            if complaint.citizen_name or complaint.citizen_phone
+            else None
+        ),
+        "received_at": complaint.received_at,
+        "urgency": complaint.urgency,
+    }
+
+
+# --- who sees what -------------------------------------------------------------------------------
+
+
+def _may_see(principal: Principal, order: WorkOrder, complaint: Complaint | None) -> bool:
+    if principal.role == "admin":
+        return True
+    if principal.role == "department":
+        return order.department_code == principal.department_code
+    if principal.role == "hotline":
+        return complaint is not None and complaint.client_id == principal.client_id
+    return False
+
+
+def require_order_reader(principal: Principal) -> None:
+    if principal.role not in ORDER_ROLES:
+        raise Forbidden(f"Role {principal.role} does not see work orders")
+
+
+async def get_order(
+    session: AsyncSession, principal: Principal, order_id: int, *, for_update: bool = False
+) -> tuple[WorkOrder, Complaint | None]:
+    """The order if this key may see it; 404 otherwise (another department's included)."""
+    require_order_reader(principal)
+    query = select(WorkOrder).where(WorkOrder.id == order_id)
+    if for_update:
+        query = query.with_for_update()
+    order = (await session.execute(query)).scalar_one_or_none()
+    complaint = None
+    if order is not None and order.complaint_id is not None:
+        complaint = await session.get(Complaint, order.complaint_id)
+    if order is None or not _may_see(principal, order, complaint):
+        raise NotFound(f"No work order {order_id}")
+    return order, complaint
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+def _facts(order: WorkOrder) -> states.Facts:
+    return states.Facts(
+        state=order.state,
+        source=order.source,
+        real_name=order.real_name,
+        extended=order.extended,
+        can_extend="complex" in order.policy,
+        appeal_from=order.appeal_from,
+        appealed_before=order.appealed_before,
+        substantiated=order.substantiated,
+    )
+
+
+def flags(order: WorkOrder, *, now: datetime, soon_limit: datetime) -> tuple[bool, bool]:
+    """(due_soon, overdue) at `now`, whatever the sweeper has recorded."""
+    due = order.next_due_at
+    if due is None:
+        return False, False
+    overdue = now > due
+    return (not overdue and due <= soon_limit), overdue
+
+
+def order_view(
+    order: WorkOrder, *, now: datetime, soon_limit: datetime, complaint: Complaint | None = None
+) -> dict[str, Any]:
+    due_soon, overdue = flags(order, now=now, soon_limit=soon_limit)
+    late = overdue or (order.resolved_at is not None and order.resolved_at > order.resolve_due_at)
+    return {
+        "id": order.id,
+        "source": order.source,
+        "state": order.state,
+        "department_code": order.department_code,
+        "window_no": order.window_no,
+        "staff_id": order.staff_id,
+        "summary": order.summary,
+        "real_name": order.real_name,
+        "tags": list(order.tags or []),
+        "rating_id": order.rating_id,
+        "complaint_order_no": complaint.order_no if complaint is not None else None,
+        "opened_at": order.opened_at,
+        "policy": order.policy,
+        "deadlines": {k: datetime.fromisoformat(v) for k, v in order.deadlines.items()},
+        "provisional": order.provisional,
+        "current_stage": order.current_stage,
+        "next_due_at": order.next_due_at.astimezone(BUSINESS_TZ) if order.next_due_at else None,
+        "due_soon": due_soon,
+        "overdue": overdue,
+        "late": late,
+        "extended": order.extended,
+        "substantiated": order.substantiated,
+        "callback_satisfied": order.callback_satisfied,
+        "outcome": order.outcome,
+        "resolved_at": order.resolved_at,
+        "closed_at": order.closed_at,
+        "due_soon_at": order.due_soon_at,
+        "overdue_at": order.overdue_at,
+        "reopen_count": order.reopen_count,
+        "allowed_actions": states.allowed_actions(_facts(order)),
+    }
+
+
+def _event_data(order: WorkOrder) -> dict[str, Any]:
+    return {
+        "ticket_id": order.id,
+        "source": order.source,
+        "state": order.state,
+        "department_code": order.department_code,
+        "current_stage": order.current_stage,
+        "next_due_at": order.next_due_at,
+        "deadlines": order.deadlines,
+        "provisional": order.provisional,
+        "outcome": order.outcome,
+    }
+
+
+def event_view(event: WorkOrderEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "action": event.action,
+        "at": event.at,
+        "actor": {
+            "key_id": event.actor_key_id,
+            "client_id": event.actor_client_id,
+            "name": event.actor_name,
+            "role": event.actor_role,
+        },
+        "note": event.note,
+        "state_before": event.state_before,
+        "state_after": event.state_after,
+        "data": event.data,
+    }
+
+
+async def history(session: AsyncSession, order_id: int) -> list[WorkOrderEvent]:
+    return list(
+        (
+            await session.execute(
+                select(WorkOrderEvent)
+                .where(WorkOrderEvent.work_order_id == order_id)
+                .order_by(WorkOrderEvent.seq)
+            )
+        ).scalars()
+    )
+
+
+async def order_detail(
+    session: AsyncSession,
+    principal: Principal,
+    order: WorkOrder,
+    complaint: Complaint | None,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    """The order with its timeline and the rating or complaint it came from."""
+    cal = await load_calendar(session)
+    body = order_view(order, now=now, soon_limit=cal.due_soon_limit(now), complaint=complaint)
+    body["history"] = [event_view(e) for e in await history(session, order.id)]
+    body["rating"] = None
+    body["complaint"] = complaint_view(complaint) if complaint is not None else None
+    if order.rating_id is not None:
+        from app.ratings import service as ratings
+
+        body["rating"] = ratings.view(await ratings.get_rating(session, order.rating_id))
+    return body
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+
+async def _append(
+    session: AsyncSession,
+    order: WorkOrder,
+    actor: Actor,
+    action: str,
+    *,
+    now: datetime,
+    state_before: str | None,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    seq = (
+        await session.execute(
+            select(func.coalesce(func.max(WorkOrderEvent.seq), 0) + 1).where(
+                WorkOrderEvent.work_order_id == order.id
+            )
+        )
+    ).scalar_one()
+    session.add(
+        WorkOrderEvent(
+            work_order_id=order.id,
+            seq=seq,
+            action=action,
+            at=now,
+            actor_key_id=actor.key_id,
+            actor_client_id=actor.client_id,
+            actor_name=actor.name,
+            actor_role=actor.role,
+            note=note,
+            state_before=state_before,
+            state_after=order.state,
+            data=data or {},
+        )
+    )
+    await session.flush()
+
+
+async def _flag_warnings(
+    session: AsyncSession, order: WorkOrder, *, now: datetime, soon_limit: datetime
+) -> list[str]:
+    """Record (once) that the order became due soon or overdue, with history and webhooks."""
+    due_soon, overdue = flags(order, now=now, soon_limit=soon_limit)
+    raised = []
+    detail = (
+        {"stage": order.current_stage, "due_at": _iso(order.next_due_at)}
+        if (order.next_due_at)
+        else {}
+    )
+    if overdue and order.overdue_at is None:
+        order.overdue_at = now
+        raised.append("overdue")
+    elif due_soon and order.due_soon_at is None and order.overdue_at is None:
+        order.due_soon_at = now
+        raised.append("due_soon")
+    for kind in raised:
+        await _append(session, order, SYSTEM, kind, now=now, state_before=order.state, data=detail)
+        await notify.enqueue(session, f"ticket.{kind}", [_event_data(order)], now=now)
+    return raised
+
+
+async def act(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    action: str,
+    *,
+    note: str | None,
+    substantiated: bool | None = None,
+    satisfied: bool | None = None,
+    department_code: str | None = None,
+    now: datetime,
+) -> tuple[WorkOrder, Complaint | None]:
+    """Apply one action: check who and when, move the state, record it, notify."""
+    order, complaint = await get_order(session, principal, order_id, for_update=True)
+    if principal.role not in ("admin", "department"):
+        raise Forbidden(f"Role {principal.role} cannot act on work orders")
+    if action in states.SUPERVISOR_ACTIONS and principal.role != "admin":
+        raise Forbidden(f"{action} is decided by a supervisor (admin key)")
+    facts = _facts(order)
+    try:
+        step = states.apply(
+            facts, action, note=note, substantiated=substantiated, satisfied=satisfied
+        )
+    except states.ActionNotAllowed as exc:
+        raise ActionConflict(
+            f"{action} is not allowed in state {order.state}; allowed: "
+            f"{', '.join(exc.allowed) or 'none'}",
+            state=order.state,
+            allowed_actions=exc.allowed,
+        ) from None
+    except states.MissingInput as exc:
+        raise ValidationProblem(exc.message, errors=[field_error(exc.field, exc.message)]) from None
+
+    cal = await load_calendar(session)
+    soon_limit = cal.due_soon_limit(now)
+    # Lateness is recorded before the action that comes too late.
+    await _flag_warnings(session, order, now=now, soon_limit=soon_limit)
+
+    if "extend" in step.effects and order.resolve_due_at is not None and now > order.resolve_due_at:
+        raise ActionConflict(
+            "The rectify deadline has passed: an extension must be asked for before it",
+            state=order.state,
+            allowed_actions=[a for a in states.allowed_actions(facts) if a != "extend"],
+        )
+    data: dict[str, Any] = {}
+    if "transfer" in step.effects:
+        if not department_code:
+            raise ValidationProblem(
+                "transfer needs the department to transfer to",
+                errors=[field_error("department_code", "Field required", "missing")],
+            )
+        if department_code == order.department_code:
+            raise ValidationProblem(
+                "The order is already with this department",
+                errors=[field_error("department_code", "same department", "same")],
+            )
+        await _active_department(session, department_code, "department_code")
+        data = {"from": order.department_code, "to": department_code}
+        order.department_code = department_code
+
+    state_before = order.state
+    order.state = step.state_after
+    if action == "contact":
+        order.contacted_at = now
+    if action == "verify":
+        order.substantiated = substantiated
+        data["substantiated"] = substantiated
+    if "extend" in step.effects:
+        order.extended = True
+    if "resolved" in step.effects and order.resolved_at is None:
+        order.resolved_at = now
+    if "appeal" in step.effects:
+        order.appeal_from = state_before
+        order.appealed_before = True
+    if "appeal_rejected" in step.effects:
+        order.appeal_from = None
+    if "called_back" in step.effects:
+        order.called_back_at = order.called_back_at or now
+        order.callback_satisfied = satisfied
+        data["satisfied"] = satisfied
+    if "reopen" in step.effects:
+        # Still unsatisfied: start again, with fresh deadlines counted from the callback.
+        order.reopen_count += 1
+        order.deadline_basis_at = now
+        order.substantiated = None
+        order.resolved_at = None
+        order.contacted_at = None
+        order.due_soon_at = None
+        order.overdue_at = None
+        _set_deadlines(order, cal)
+    if step.outcome and "close" in step.effects:
+        order.outcome = step.outcome
+    if "close" in step.effects:
+        order.closed_at = now
+    if "invalidate_rating" in step.effects and order.rating_id is not None:
+        from app.ratings import service as ratings
+
+        await ratings.set_status(session, order.rating_id, "invalidated")
+    if "withdraw_rating" in step.effects and order.rating_id is not None:
+        from app.ratings import service as ratings
+
+        await ratings.set_status(session, order.rating_id, "withdrawn")
+    _refresh_due(order)
+    if "reopen" in step.effects or "extend" in step.effects:
+        data["deadlines"] = order.deadlines
+    order.updated_at = now
+    await _append(
+        session,
+        order,
+        Actor.of(principal),
+        action,
+        now=now,
+        state_before=state_before,
+        note=note,
+        data=data,
+    )
+    if "close" in step.effects:
+        await notify.enqueue(session, "ticket.closed", [_event_data(order)], now=now)
+        if complaint is not None:
+            await notify.enqueue(
+                session,
+                "complaint.closed",
+                [
+                    {
+                        "order_no": complaint.order_no,
+                        "ticket_id": order.id,
+                        "outcome": order.outcome,
+                        "closed_at": now,
+                        "note": note,
+                    }
+                ],
+                now=now,
+            )
+    return order, complaint
+
+
+# --- the queue -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class OrderFilter:
+    department_code: str | None = None
+    state: list[str] | None = None
+    source: str | None = None
+    overdue: bool | None = None
+    due_soon: bool | None = None
+    due_before: datetime | None = None
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+    hotline_client_id: uuid.UUID | None = None
+
+
+SORTS = ("deadline", "newest")
+_FAR = datetime(9999, 1, 1, tzinfo=BUSINESS_TZ)
+
+
+def _encode(sort: str, key: datetime, order_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{sort}|{key.isoformat()}|{order_id}".encode()).decode()
+
+
+def _decode(cursor: str, sort: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        kind, stamp, order_id = raw.split("|")
+        key = datetime.fromisoformat(stamp)
+        if kind != sort or key.tzinfo is None:
+            raise ValueError
+        return key, int(order_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationProblem(
+            "Bad cursor",
+            errors=[field_error("query.cursor", "not a cursor this API returned for this sort")],
+        ) from None
+
+
+def visible_filter(principal: Principal, filters: OrderFilter) -> OrderFilter:
+    """Narrow the filter to what the key may see (asking for another department is 403)."""
+    require_order_reader(principal)
+    if principal.role == "department":
+        if filters.department_code not in (None, principal.department_code):
+            raise Forbidden("A department key sees its own department's orders only")
+        filters.department_code = principal.department_code
+    if principal.role == "hotline":
+        filters.hotline_client_id = principal.client_id
+        filters.source = filters.source or "complaint"
+    return filters
+
+
+def _where(filters: OrderFilter, *, now: datetime, soon_limit: datetime) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.department_code:
+        conditions.append(WorkOrder.department_code == filters.department_code)
+    if filters.state:
+        conditions.append(WorkOrder.state.in_(filters.state))
+    if filters.source:
+        conditions.append(WorkOrder.source == filters.source)
+    if filters.overdue is True:
+        conditions.append(WorkOrder.next_due_at < now)
+    elif filters.overdue is False:
+        conditions.append(or_(WorkOrder.next_due_at.is_(None), WorkOrder.next_due_at >= now))
+    if filters.due_soon is not None:
+        soon = and_(WorkOrder.next_due_at >= now, WorkOrder.next_due_at <= soon_limit)
+        conditions.append(soon if filters.due_soon else ~func.coalesce(soon, False))
+    if filters.due_before:
+        conditions.append(WorkOrder.next_due_at < filters.due_before)
+    if filters.opened_from:
+        conditions.append(WorkOrder.opened_at >= filters.opened_from)
+    if filters.opened_to:
+        conditions.append(WorkOrder.opened_at < filters.opened_to)
+    if filters.hotline_client_id:
+        conditions.append(
+            WorkOrder.complaint_id.in_(
+                select(Complaint.id).where(Complaint.client_id == filters.hotline_client_id)
+            )
+        )
+    return conditions
+
+
+async def list_orders(
+    session: AsyncSession,
+    filters: OrderFilter,
+    *,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The queue: nearest deadline first (orders without one last), or newest first."""
+    cal = await load_calendar(session)
+    soon_limit = cal.due_soon_limit(now)
+    query = select(WorkOrder).where(*_where(filters, now=now, soon_limit=soon_limit))
+    if sort == "deadline":
+        key = func.coalesce(WorkOrder.next_due_at, _FAR)
+        if cursor:
+            after, after_id = _decode(cursor, sort)
+            query = query.where(or_(key > after, and_(key == after, WorkOrder.id > after_id)))
+        query = query.order_by(key, WorkOrder.id)
+    else:
+        if cursor:
+            after, after_id = _decode(cursor, sort)
+            query = query.where(
+                or_(
+                    WorkOrder.opened_at < after,
+                    and_(WorkOrder.opened_at == after, WorkOrder.id < after_id),
+                )
+            )
+        query = query.order_by(WorkOrder.opened_at.desc(), WorkOrder.id.desc())
+    rows = list((await session.execute(query.limit(limit + 1))).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        stamp = (last.next_due_at or _FAR) if sort == "deadline" else last.opened_at
+        next_cursor = _encode(sort, stamp, last.id)
+    complaints = {}
+    ids = [o.complaint_id for o in rows if o.complaint_id is not None]
+    if ids:
+        complaints = {
+            c.id: c
+            for c in (
+                await session.execute(select(Complaint).where(Complaint.id.in_(ids)))
+            ).scalars()
+        }
+    items = [
+        order_view(o, now=now, soon_limit=soon_limit, complaint=complaints.get(o.complaint_id))
+        for o in rows
+    ]
+    return items, next_cursor
+
+
+async def counts(session: AsyncSession, filters: OrderFilter, *, now: datetime) -> dict[str, Any]:
+    """How many orders by state, and how many due soon and overdue now (for readers too)."""
+    cal = await load_calendar(session)
+    soon_limit = cal.due_soon_limit(now)
+    conditions = _where(filters, now=now, soon_limit=soon_limit)
+    rows = await session.execute(
+        select(WorkOrder.state, func.count()).where(*conditions).group_by(WorkOrder.state)
+    )
+    by_state = {state: 0 for state in states.STATES}
+    by_state.update({state: n for state, n in rows.all()})
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(WorkOrder.next_due_at < now),
+                func.count().filter(
+                    WorkOrder.next_due_at >= now, WorkOrder.next_due_at <= soon_limit
+                ),
+            ).where(*conditions)
+        )
+    ).one()
+    return {
+        "total": sum(by_state.values()),
+        "by_state": by_state,
+        "overdue": row[0],
+        "due_soon": row[1],
+    }
+
+
+# --- the sweeper ---------------------------------------------------------------------------------
+
+
+async def sweep(session: AsyncSession, *, now: datetime, batch_size: int = 200) -> dict[str, int]:
+    """Record the first due-soon and overdue moments of one batch of orders (SKIP LOCKED).
+
+    Safe with any number of processes: each row is taken by one sweeper, and a recorded
+    warning is never given twice. Returns how many of each were raised."""
+    cal = await load_calendar(session)
+    soon_limit = cal.due_soon_limit(now)
+    candidates = list(
+        (
+            await session.execute(
+                select(WorkOrder)
+                .where(
+                    WorkOrder.next_due_at.is_not(None),
+                    WorkOrder.overdue_at.is_(None),
+                    or_(
+                        WorkOrder.next_due_at < now,
+                        and_(WorkOrder.due_soon_at.is_(None), WorkOrder.next_due_at <= soon_limit),
+                    ),
+                )
+                .order_by(WorkOrder.next_due_at, WorkOrder.id)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    raised = {"due_soon": 0, "overdue": 0, "seen": 0}
+    for order in candidates:
+        raised["seen"] += 1
+        for kind in await _flag_warnings(session, order, now=now, soon_limit=soon_limit):
+            raised[kind] += 1
+    return raised
+
+
+async def sweep_all(sessionmaker, *, now: datetime, batch_size: int = 200) -> dict[str, int]:
+    """Sweep in committed batches until nothing is left (the job's entry point)."""
+    total = {"due_soon": 0, "overdue": 0, "seen": 0}
+    while True:
+        async with sessionmaker() as session, session.begin():
+            done = await sweep(session, now=now, batch_size=batch_size)
+        for k, v in done.items():
+            total[k] += v
+        if done["seen"] < batch_size:
+            return total
+
+
+# --- the calendar --------------------------------------------------------------------------------
+
+
+def calendar_view(year: int, entered: CalendarYear | None) -> dict[str, Any]:
+    if entered is not None:
+        return {
+            "year": year,
+            "source": "entered",
+            "provisional": False,
+            "holidays": sorted(entered.holidays),
+            "workdays": sorted(entered.workdays),
+            "note": entered.note,
+            "updated_at": entered.updated_at,
+        }
+    arrangement = package_arrangement(year)
+    if arrangement is not None:
+        return {
+            "year": year,
+            "source": "package",
+            "provisional": False,
+            "holidays": sorted(arrangement.holidays),
+            "workdays": sorted(arrangement.workdays),
+            "note": None,
+            "updated_at": None,
+        }
+    return {
+        "year": year,
+        "source": "none",
+        "provisional": True,
+        "holidays": [],
+        "workdays": [],
+        "note": "Not published yet: deadlines in this year count Monday to Friday, provisionally",
+        "updated_at": None,
+    }
+
+
+async def get_calendar_year(session: AsyncSession, year: int) -> dict[str, Any]:
+    return calendar_view(year, await session.get(CalendarYear, year))
+
+
+async def put_calendar_year(
+    session: AsyncSession,
+    principal: Principal,
+    year: int,
+    *,
+    holidays: list[date],
+    workdays: list[date],
+    note: str | None,
+    now: datetime,
+) -> tuple[dict[str, Any], int]:
+    """Enter a year's arrangement; recompute the open orders whose deadlines were provisional."""
+    try:
+        YearArrangement(year, frozenset(holidays), frozenset(workdays))
+    except ValueError as exc:
+        raise ValidationProblem(str(exc), errors=[field_error("holidays", str(exc))]) from None
+    await session.execute(
+        text(
+            """
+            INSERT INTO calendar_year (year, holidays, workdays, note, updated_at, updated_by)
+            VALUES (:year, :holidays, :workdays, :note, :now, :by)
+            ON CONFLICT (year) DO UPDATE SET holidays = EXCLUDED.holidays,
+                workdays = EXCLUDED.workdays, note = EXCLUDED.note,
+                updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by
+            """
+        ),
+        {
+            "year": year,
+            "holidays": sorted(set(holidays)),
+            "workdays": sorted(set(workdays)),
+            "note": note,
+            "now": now,
+            "by": principal.client_id,
+        },
+    )
+    session.expire_all()
+    recomputed = await recompute_provisional(session, Actor.of(principal), now=now)
+    return await get_calendar_year(session, year), recomputed
+
+
+async def recompute_provisional(session: AsyncSession, actor: Actor, *, now: datetime) -> int:
+    """Recount the deadlines of open orders that were provisional (closed orders keep theirs)."""
+    cal = await load_calendar(session)
+    orders = list(
+        (
+            await session.execute(
+                select(WorkOrder)
+                .where(WorkOrder.provisional, WorkOrder.state != "closed")
+                .order_by(WorkOrder.id)
+                .with_for_update()
+            )
+        ).scalars()
+    )
+    changed = 0
+    for order in orders:
+        before = dict(order.deadlines)
+        _set_deadlines(order, cal)
+        changed += 1
+        await _append(
+            session,
+            order,
+            actor,
+            "recompute_deadlines",
+            now=now,
+            state_before=order.state,
+            note="the calendar of a year was entered",
+            data={"before": before, "after": order.deadlines, "provisional": order.provisional},
+        )
+    return changed
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+async def figures(
+    session: AsyncSession,
+    *,
+    start: datetime,
+    end: datetime,
+    by_department: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Counts for the orders opened in [start, end), overall or keyed by department code.
+
+    Each entry: opened, closed; bad_review_orders and bad_review_closed (差评整改率 =
+    closed / orders), with withdrawn and appeal_upheld 差评 reported apart and left out of both;
+    on_time and deadline_due (按期整改率 = on_time / deadline_due: rectified by the deadline in
+    force, over orders whose deadline has passed or that are closed); overdue_now;
+    real_name_bad_reviews and real_name_called_back (实名差评回访率); complaints_received and
+    complaints_closed (12345). `now` defaults to the transaction's time."""
+    at = now if now is not None else func.now()
+    bad = WorkOrder.source == "rating"
+    excluded = WorkOrder.outcome.in_(("withdrawn", "appeal_upheld"))
+    counted_bad = and_(bad, or_(WorkOrder.outcome.is_(None), ~excluded))
+    closed = WorkOrder.state == "closed"
+    columns = {
+        "opened": func.count(),
+        "closed": func.count().filter(closed),
+        "bad_review_orders": func.count().filter(counted_bad),
+        "bad_review_closed": func.count().filter(counted_bad, closed),
+        "withdrawn": func.count().filter(bad, WorkOrder.outcome == "withdrawn"),
+        "appeal_upheld": func.count().filter(bad, WorkOrder.outcome == "appeal_upheld"),
+        "on_time": func.count().filter(
+            WorkOrder.resolved_at.is_not(None),
+            WorkOrder.resolved_at <= WorkOrder.resolve_due_at,
+            or_(WorkOrder.resolve_due_at < at, closed),
+        ),
+        "deadline_due": func.count().filter(or_(WorkOrder.resolve_due_at < at, closed)),
+        "overdue_now": func.count().filter(WorkOrder.next_due_at < at),
+        "real_name_bad_reviews": func.count().filter(counted_bad, WorkOrder.real_name),
+        "real_name_called_back": func.count().filter(
+            counted_bad, WorkOrder.real_name, WorkOrder.called_back_at.is_not(None)
+        ),
+        "complaints_received": func.count().filter(WorkOrder.source == "complaint"),
+        "complaints_closed": func.count().filter(WorkOrder.source == "complaint", closed),
+    }
+    names = list(columns)
+    query = select(*columns.values()).where(WorkOrder.opened_at >= start, WorkOrder.opened_at < end)
+    if not by_department:
+        row = (await session.execute(query)).one()
+        return _with_rates(dict(zip(names, row, strict=True)))
+    query = query.add_columns(WorkOrder.department_code).group_by(WorkOrder.department_code)
+    out = {}
+    for row in await session.execute(query):
+        *values, code = row
+        out[code] = _with_rates(dict(zip(names, values, strict=True)))
+    return out
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _with_rates(counts: dict[str, int]) -> dict[str, Any]:
+    """Unrounded rates beside the raw counts (None when there is nothing to divide by)."""
+    return {
+        **counts,
+        "rates": {
+            "rectification": _ratio(counts["bad_review_closed"], counts["bad_review_orders"]),
+            "on_time": _ratio(counts["on_time"], counts["deadline_due"]),
+            "callback": _ratio(counts["real_name_called_back"], counts["real_name_bad_reviews"]),
+        },
+    }

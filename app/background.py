@@ -1,0 +1,70 @@
+"""The loops that run inside the server: the deadline sweeper and the webhook dispatcher.
+
+Both are safe with several server processes (SKIP LOCKED); tests turn them off
+(HAOCHAPING_BACKGROUND_JOBS=false) and call `sweep_all` and `deliver_due` with their own `now`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.notify.dispatcher import RetryPolicy, deliver_due
+from app.workorders.service import sweep_all
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundJobs:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings):
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.tasks: list[asyncio.Task] = []
+        self.http: httpx.AsyncClient | None = None
+
+    def start(self) -> None:
+        self.http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds)
+        retry = RetryPolicy(max_attempts=self.settings.webhook_max_attempts)
+
+        async def sweep() -> None:
+            await sweep_all(self.sessionmaker, now=datetime.now(UTC))
+
+        async def dispatch() -> None:
+            await deliver_due(self.sessionmaker, self.http, now=datetime.now(UTC), retry=retry)
+
+        self.tasks = [
+            asyncio.create_task(_every(self.settings.sweep_interval_seconds, sweep, "sweeper")),
+            asyncio.create_task(
+                _every(self.settings.outbox_interval_seconds, dispatch, "webhook dispatcher")
+            ),
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks = []
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A database outage must not kill the loop: log and try again next round.
+            log.exception("%s failed; retrying in %.0f s", name, seconds)
+        await asyncio.sleep(seconds)

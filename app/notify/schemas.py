@@ -1,0 +1,69 @@
+"""Webhook subscriptions and their deliveries as the API shows them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+EventType = Literal[
+    "ticket.opened", "ticket.due_soon", "ticket.overdue", "ticket.closed", "complaint.closed"
+]
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    url: AnyHttpUrl
+    event_types: list[EventType] = Field(min_length=1)
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, description="Generated when absent"
+    )
+
+
+class SubscriptionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    url: AnyHttpUrl | None = None
+    event_types: list[EventType] | None = Field(default=None, min_length=1)
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    active: bool | None = None
+
+
+class DeliveryStatus(BaseModel):
+    delivered: int
+    pending: int
+    failed: int
+    last_delivered_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+
+
+class SubscriptionOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    url: str
+    event_types: list[str]
+    active: bool
+    secret: str | None = Field(default=None, description="Shown once, when created")
+    created_at: datetime
+    deliveries: DeliveryStatus
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: uuid.UUID
+    event_type: str
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    status: Literal["pending", "delivered", "failed"]

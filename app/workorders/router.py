@@ -1,0 +1,237 @@
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import JSONResponse
+
+from app.auth.dependencies import AdminPrincipal, CurrentPrincipal
+from app.config import AppSettings
+from app.db import Session
+from app.errors import ValidationProblem, field_error
+from app.workorders import service
+from app.workorders.schemas import (
+    ActionIn,
+    CalendarIn,
+    CalendarOut,
+    ComplaintIn,
+    ComplaintTicket,
+    InspectionIn,
+    Source,
+    State,
+    TicketCounts,
+    TicketDetail,
+    TicketPage,
+)
+
+_PROBLEM = {"content": {"application/problem+json": {}}}
+OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise ValidationProblem(
+            f"{name} needs a UTC offset",
+            errors=[field_error(f"query.{name}", "ISO 8601 with offset, e.g. +08:00")],
+        )
+
+
+tickets = APIRouter(prefix="/v1/tickets", tags=["work orders"])
+
+
+@tickets.get("", response_model=TicketPage, responses={403: _PROBLEM})
+async def list_tickets(
+    session: Session,
+    principal: CurrentPrincipal,
+    department_code: str | None = Query(default=None, max_length=64),
+    state: Annotated[list[State] | None, Query()] = None,
+    source: Source | None = None,
+    overdue: bool | None = None,
+    due_soon: bool | None = None,
+    due_before: datetime | None = Query(default=None, description="Pending deadline before"),
+    opened_from: datetime | None = Query(default=None, description="Inclusive"),
+    opened_to: datetime | None = Query(default=None, description="Exclusive"),
+    sort: Annotated[str, Query(pattern="^(deadline|newest)$")] = "deadline",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = Query(default=None, max_length=300),
+):
+    """The queue of work orders, nearest deadline first. Department keys see their own only."""
+    for name, value in (
+        ("due_before", due_before),
+        ("opened_from", opened_from),
+        ("opened_to", opened_to),
+    ):
+        _aware(name, value)
+    filters = service.visible_filter(
+        principal,
+        service.OrderFilter(
+            department_code=department_code,
+            state=state,
+            source=source,
+            overdue=overdue,
+            due_soon=due_soon,
+            due_before=due_before,
+            opened_from=opened_from,
+            opened_to=opened_to,
+        ),
+    )
+    items, next_cursor = await service.list_orders(
+        session, filters, sort=sort, limit=limit, cursor=cursor, now=_now()
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@tickets.get("/counts", response_model=TicketCounts)
+async def ticket_counts(
+    session: Session,
+    principal: CurrentPrincipal,
+    department_code: str | None = Query(default=None, max_length=64),
+):
+    """How many orders by state, overdue and due soon (readers see counts, not orders)."""
+    filters = service.OrderFilter(department_code=department_code)
+    if principal.role != "reader":
+        filters = service.visible_filter(principal, filters)
+    return await service.counts(session, filters, now=_now())
+
+
+@tickets.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TicketDetail,
+    responses={403: _PROBLEM, 422: _PROBLEM},
+)
+async def open_inspection(
+    body: InspectionIn, session: Session, principal: AdminPrincipal, settings: AppSettings
+):
+    """A supervisor opens an order by hand, from an inspection."""
+    now = _now()
+    order = await service.open_inspection(
+        session,
+        principal,
+        department_code=body.department_code,
+        summary=body.summary,
+        found_at=body.found_at or now,
+        window_no=body.window_no,
+        staff_id=body.staff_id,
+        tags=list(body.tags),
+        now=now,
+        policy=service.current_policy(settings),
+    )
+    return await service.order_detail(session, principal, order, None, now=now)
+
+
+@tickets.get("/{order_id}", response_model=TicketDetail, responses={404: _PROBLEM})
+async def get_ticket(order_id: OrderId, session: Session, principal: CurrentPrincipal):
+    """One order with its timeline and the rating or complaint it came from."""
+    order, complaint = await service.get_order(session, principal, order_id)
+    return await service.order_detail(session, principal, order, complaint, now=_now())
+
+
+@tickets.post(
+    "/{order_id}/actions",
+    response_model=TicketDetail,
+    responses={
+        403: _PROBLEM,
+        404: _PROBLEM,
+        409: {"description": "Not allowed now; lists allowed_actions", **_PROBLEM},
+        422: _PROBLEM,
+    },
+)
+async def act(order_id: OrderId, body: ActionIn, session: Session, principal: CurrentPrincipal):
+    """Take one step: contact, verify, extend, rectify, callback, close, appeal, uphold,
+    reject, withdraw or transfer. Each is recorded in the timeline."""
+    now = _now()
+    order, complaint = await service.act(
+        session,
+        principal,
+        order_id,
+        body.action,
+        note=body.note,
+        substantiated=body.substantiated,
+        satisfied=body.satisfied,
+        department_code=body.department_code,
+        now=now,
+    )
+    return await service.order_detail(session, principal, order, complaint, now=now)
+
+
+complaints = APIRouter(prefix="/v1/complaints", tags=["12345 complaints"])
+
+
+@complaints.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ComplaintTicket,
+    responses={
+        200: {
+            "model": ComplaintTicket,
+            "description": "A retry: the stored complaint, with header Idempotent-Replayed: true",
+        },
+        403: _PROBLEM,
+        422: {"description": "Invalid, or its order_no reused with another payload", **_PROBLEM},
+    },
+)
+async def post_complaint(
+    body: ComplaintIn, session: Session, principal: CurrentPrincipal, settings: AppSettings
+):
+    """The 12345 hotline pushes a complaint; it opens a work order for the department."""
+    now = _now()
+    complaint, order, created = await service.receive_complaint(
+        session, principal, body.model_dump(), now=now, settings=settings
+    )
+    result = {
+        "complaint": service.complaint_view(complaint),
+        "ticket": await service.order_detail(session, principal, order, complaint, now=now),
+    }
+    if created:
+        return result
+    return JSONResponse(
+        ComplaintTicket.model_validate(result).model_dump(mode="json"),
+        status_code=200,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+@complaints.get("/{order_no}", response_model=ComplaintTicket, responses={404: _PROBLEM})
+async def get_complaint(
+    order_no: Annotated[str, Path(max_length=64)], session: Session, principal: CurrentPrincipal
+):
+    """A complaint's state and timeline (the hotline sees its own complaints)."""
+    service.require_order_reader(principal)
+    complaint, order = await service.get_complaint(session, principal, order_no)
+    return {
+        "complaint": service.complaint_view(complaint),
+        "ticket": await service.order_detail(session, principal, order, complaint, now=_now()),
+    }
+
+
+calendar = APIRouter(prefix="/v1/calendar", tags=["calendar"])
+Year = Annotated[int, Path(ge=2000, le=2100)]
+
+
+@calendar.get("/{year}", response_model=CalendarOut)
+async def get_calendar(year: Year, session: Session, principal: CurrentPrincipal):
+    """A year's working-day arrangement: entered, from the package, or none (provisional)."""
+    return await service.get_calendar_year(session, year)
+
+
+@calendar.put("/{year}", response_model=CalendarOut, responses={403: _PROBLEM, 422: _PROBLEM})
+async def put_calendar(year: Year, body: CalendarIn, session: Session, principal: AdminPrincipal):
+    """Enter a year's arrangement (overrides the package); open orders with provisional
+    deadlines are recomputed."""
+    view, recomputed = await service.put_calendar_year(
+        session,
+        principal,
+        year,
+        holidays=body.holidays,
+        workdays=body.workdays,
+        note=body.note,
+        now=_now(),
+    )
+    return {**view, "recomputed_orders": recomputed}
+
+
+routers = (tickets, complaints, calendar)

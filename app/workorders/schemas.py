@@ -1,0 +1,211 @@
+"""Work orders, complaints and the calendar as the API takes and returns them."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from app.ratings.schemas import PHONE_PATTERN, RatingOut, Tag
+
+Action = Literal[
+    "contact",
+    "verify",
+    "extend",
+    "rectify",
+    "callback",
+    "close",
+    "appeal",
+    "uphold",
+    "reject",
+    "withdraw",
+    "transfer",
+]
+State = Literal[
+    "open", "contacted", "verified", "rectifying", "rectified", "called_back", "appealed", "closed"
+]
+Source = Literal["rating", "complaint", "inspection"]
+
+
+class ActionIn(BaseModel):
+    """One step on an order. `note` says why or what was done (required where it matters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    note: str | None = Field(default=None, min_length=1, max_length=2000)
+    substantiated: bool | None = Field(
+        default=None, description="verify: is the problem real (an explanation if not)"
+    )
+    satisfied: bool | None = Field(
+        default=None, description="callback: is the rater satisfied (no reopens the order)"
+    )
+    department_code: str | None = Field(
+        default=None, min_length=1, max_length=64, description="transfer: the new department"
+    )
+
+
+class InspectionIn(BaseModel):
+    """An order opened by a supervisor from an inspection (暗访/督查)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department_code: str = Field(min_length=1, max_length=64)
+    summary: str = Field(min_length=1, max_length=2000)
+    window_no: str | None = Field(default=None, min_length=1, max_length=32)
+    staff_id: str | None = Field(default=None, min_length=1, max_length=64)
+    tags: list[Tag] = Field(default_factory=list, max_length=16)
+    found_at: AwareDatetime | None = Field(
+        default=None, description="When the problem was found (default: now)"
+    )
+
+
+class Actor(BaseModel):
+    key_id: uuid.UUID | None
+    client_id: uuid.UUID | None
+    name: str | None
+    role: str | None
+
+
+class HistoryEntry(BaseModel):
+    seq: int
+    action: str
+    at: datetime
+    actor: Actor
+    note: str | None
+    state_before: str | None
+    state_after: str
+    data: dict[str, Any]
+
+
+class ComplaintOut(BaseModel):
+    order_no: str
+    department_code: str
+    window_no: str | None
+    staff_id: str | None
+    category: str | None
+    content: str
+    citizen: dict[str, str | None] | None = Field(description="Masked name and phone")
+    received_at: datetime
+    urgency: str
+
+
+class TicketOut(BaseModel):
+    id: int
+    source: Source
+    state: State
+    department_code: str
+    window_no: str | None
+    staff_id: str | None
+    summary: str | None
+    real_name: bool
+    tags: list[str]
+    rating_id: int | None
+    complaint_order_no: str | None
+    opened_at: datetime
+    policy: dict[str, int] = Field(description="The deadline policy in force when it was opened")
+    deadlines: dict[str, datetime] = Field(
+        description="Each stage's deadline, 24:00 Asia/Shanghai of its last working day",
+        examples=[{"contact": "2026-10-11T00:00:00+08:00", "rectify": "2026-10-14T00:00:00+08:00"}],
+    )
+    provisional: bool = Field(
+        description="A deadline was counted in a year whose holidays are not yet known"
+    )
+    current_stage: str | None
+    next_due_at: datetime | None
+    due_soon: bool = Field(description="The pending deadline is within one working day")
+    overdue: bool
+    late: bool = Field(description="Overdue now, or resolved after its deadline")
+    extended: bool
+    substantiated: bool | None
+    callback_satisfied: bool | None
+    outcome: str | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    due_soon_at: datetime | None = Field(description="First seen due soon")
+    overdue_at: datetime | None = Field(description="First seen overdue")
+    reopen_count: int
+    allowed_actions: list[str]
+
+
+class TicketDetail(TicketOut):
+    history: list[HistoryEntry]
+    rating: RatingOut | None
+    complaint: ComplaintOut | None
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    next_cursor: str | None
+
+
+class TicketCounts(BaseModel):
+    total: int
+    by_state: dict[str, int]
+    overdue: int
+    due_soon: int
+
+
+class ComplaintIn(BaseModel):
+    """A 12345 complaint about a service window. Retrying with the same order_no is safe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_no: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\x21-\x7e]+$",
+        description="The 12345 work-order number (工单编号)",
+    )
+    department_code: str = Field(min_length=1, max_length=64)
+    window_no: str | None = Field(default=None, min_length=1, max_length=32)
+    staff_id: str | None = Field(default=None, min_length=1, max_length=64)
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    content: str = Field(min_length=1, max_length=5000)
+    citizen_name: str | None = Field(default=None, min_length=1, max_length=100)
+    citizen_phone: str | None = None
+    received_at: AwareDatetime = Field(description="受理时间, ISO 8601 with offset")
+    urgency: Literal["normal", "urgent"] = "normal"
+
+    @field_validator("citizen_phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().replace(" ", "")
+        if value.startswith("+86"):
+            value = value[3:]
+        if not re.fullmatch(PHONE_PATTERN, value):
+            raise ValueError("not a valid phone number")
+        return value
+
+
+class ComplaintTicket(BaseModel):
+    complaint: ComplaintOut
+    ticket: TicketDetail
+
+
+class CalendarIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    holidays: list[date] = Field(
+        default_factory=list, max_length=366, description="Days off (weekdays in the holidays)"
+    )
+    workdays: list[date] = Field(
+        default_factory=list, max_length=366, description="Makeup workdays (调休) on weekends"
+    )
+    note: str | None = Field(default=None, max_length=500, description="e.g. the notice's number")
+
+
+class CalendarOut(BaseModel):
+    year: int
+    source: Literal["entered", "package", "none"]
+    provisional: bool
+    holidays: list[date]
+    workdays: list[date]
+    note: str | None
+    updated_at: datetime | None
+    recomputed_orders: int | None = None
