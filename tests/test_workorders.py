@@ -536,7 +536,7 @@ async def test_department_isolation_and_roles(app, client, admin, setup):
     assert r.status_code == 403
 
 
-# --- a rating and its order: together or not at all ------------------------------------------------
+# --- a rating and its order: together or not at all ---------------------------------------
 
 
 async def test_rating_and_order_are_written_together(app, client, admin, setup, monkeypatch):

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
@@ -155,7 +156,7 @@ async def delivery_status(
         select(Outbox.subscription_id, Outbox.last_error)
         .where(Outbox.subscription_id.in_(subscription_ids), Outbox.last_error.is_not(None))
         .order_by(Outbox.subscription_id, Outbox.last_attempt_at.desc())
-        .distinct(Outbox.subscription_id)
+        .ext(distinct_on(Outbox.subscription_id))
     )
     for sid, error in errors:
         out[sid]["last_error"] = error

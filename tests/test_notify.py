@@ -1,0 +1,307 @@
+"""Webhooks: signatures (pure), subscriptions, and outbox delivery with retries and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.notify import signing
+from app.notify.dispatcher import RetryPolicy, deliver_due
+from app.notify.models import Outbox
+from tests.conftest import auth, make_device, make_key
+
+
+@pytest.fixture(autouse=True)
+async def _no_background_jobs(app):
+    await app.state.jobs.stop()
+
+
+SECRET = "whsec_test_secret_0123456789"
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+# --- signing (pure) -------------------------------------------------------------------------------
+
+
+def test_signature_round_trip_and_tampering():
+    body = b'{"type":"ticket.opened"}'
+    headers = signing.signed_headers(SECRET, 1_790_000_000, body)
+    assert headers[signing.SIGNATURE_HEADER].startswith("v1=")
+    assert signing.verify(SECRET, headers, body, now=1_790_000_100)
+    assert not signing.verify(SECRET, headers, body + b" ", now=1_790_000_100)
+    assert not signing.verify("another-secret-xxxxxxxx", headers, body, now=1_790_000_100)
+    assert not signing.verify(SECRET, headers, body, now=1_790_000_000 + 301)  # a replay
+    assert not signing.verify(SECRET, {}, body, now=1_790_000_000)
+    # The timestamp is inside the signature: moving it breaks the signature.
+    moved = {**headers, signing.TIMESTAMP_HEADER: "1790000001"}
+    assert not signing.verify(SECRET, moved, body, now=1_790_000_000)
+
+
+def test_backoff_doubles_up_to_a_cap():
+    retry = RetryPolicy(max_attempts=5, base_seconds=10, cap_seconds=60)
+    assert [retry.delay(n).total_seconds() for n in range(1, 6)] == [10, 20, 40, 60, 60]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+class Receiver:
+    """Records what it is sent; answers with the queued statuses, then 200."""
+
+    def __init__(self, *statuses: int):
+        self.statuses = list(statuses)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(self.statuses.pop(0) if self.statuses else 200)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(self))
+
+
+async def subscribe(client, admin, events=("ticket.opened",), url="http://receiver.test/hook"):
+    r = await client.post(
+        "/v1/webhooks",
+        json={"name": "督查平台", "url": url, "event_types": list(events), "secret": SECRET},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def bad_review(client, device, event_id="n-1"):
+    r = await client.post(
+        "/v1/ratings",
+        json={"event_id": event_id, "level": 1, "rated_at": datetime.now(UTC).isoformat()},
+        headers=device,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def outbox_rows(app) -> list[Outbox]:
+    async with app.state.sessionmaker() as session:
+        return list((await session.execute(select(Outbox).order_by(Outbox.id))).scalars())
+
+
+# --- subscriptions ------------------------------------------------------------------------------
+
+
+async def test_subscriptions_are_admin_managed(app, client, admin):
+    department = auth(await make_key(app, "reader"))
+    r = await client.post(
+        "/v1/webhooks",
+        json={"name": "x", "url": "http://a.test/", "event_types": ["ticket.opened"]},
+        headers=department,
+    )
+    assert r.status_code == 403
+    r = await client.post(
+        "/v1/webhooks",
+        json={"name": "x", "url": "http://a.test/", "event_types": ["ticket.opened"]},
+        headers=admin,
+    )
+    assert r.status_code == 201
+    created = r.json()
+    assert created["secret"].startswith("whsec_")  # generated, shown once
+    listed = (await client.get("/v1/webhooks", headers=admin)).json()
+    assert listed[0]["secret"] is None and listed[0]["deliveries"]["pending"] == 0
+    for bad in (
+        {"name": "x", "url": "not a url", "event_types": ["ticket.opened"]},
+        {"name": "x", "url": "http://a.test/", "event_types": ["ticket.exploded"]},
+        {"name": "x", "url": "http://a.test/", "event_types": []},
+        {"name": "x", "url": "http://a.test/", "event_types": ["ticket.opened"], "secret": "short"},
+    ):
+        assert (await client.post("/v1/webhooks", json=bad, headers=admin)).status_code == 422
+    r = await client.patch(
+        f"/v1/webhooks/{created['id']}",
+        json={"active": False, "event_types": ["ticket.closed"]},
+        headers=admin,
+    )
+    assert r.status_code == 200
+    assert r.json()["active"] is False and r.json()["event_types"] == ["ticket.closed"]
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+
+async def test_delivery_signed_with_a_retry_after_a_failure(app, client, admin):
+    _, device = await make_device(client, admin)
+    sub = await subscribe(client, admin, events=("ticket.opened", "ticket.closed"))
+    await subscribe(client, admin, events=("ticket.closed",), url="http://other.test/")
+    rating = await bad_review(client, device)
+    (row,) = await outbox_rows(app)
+    assert row.event_type == "ticket.opened" and row.delivered_at is None
+
+    receiver = Receiver(500)
+    async with receiver.client() as http:
+        assert await deliver_due(app.state.sessionmaker, http, now=T0) == 1
+        (row,) = await outbox_rows(app)
+        assert row.attempts == 1 and row.last_error == "HTTP 500" and row.delivered_at is None
+        assert row.next_attempt_at == T0 + timedelta(seconds=10)
+        # Not yet due again.
+        assert await deliver_due(app.state.sessionmaker, http, now=T0 + timedelta(seconds=5)) == 0
+        assert await deliver_due(app.state.sessionmaker, http, now=T0 + timedelta(seconds=11)) == 1
+        assert await deliver_due(app.state.sessionmaker, http, now=T0 + timedelta(hours=1)) == 0
+
+    assert len(receiver.requests) == 2
+    request = receiver.requests[-1]
+    assert str(request.url) == "http://receiver.test/hook"
+    body = request.content
+    assert signing.verify(
+        SECRET, dict(request.headers), body, now=int((T0 + timedelta(seconds=11)).timestamp())
+    )
+    assert request.headers[signing.EVENT_HEADER] == "ticket.opened"
+    assert request.headers[signing.DELIVERY_HEADER] == str(row.id)
+    event = json.loads(body)
+    assert event["type"] == "ticket.opened" and event["data"]["source"] == "rating"
+    assert event["data"]["deadlines"]["contact"].endswith("+08:00")
+    assert rating["id"]  # the order came from this rating
+
+    status = (await client.get(f"/v1/webhooks/{sub['id']}", headers=admin)).json()["deliveries"]
+    assert status["delivered"] == 1 and status["pending"] == 0 and status["failed"] == 0
+    deliveries = (await client.get(f"/v1/webhooks/{sub['id']}/deliveries", headers=admin)).json()
+    assert deliveries[0]["attempts"] == 2 and deliveries[0]["status"] == "delivered"
+    assert deliveries[0]["last_status_code"] == 200
+
+
+async def test_no_delivery_lost_across_a_restart(app, client, admin):
+    _, device = await make_device(client, admin)
+    await subscribe(client, admin)
+    await bad_review(client, device, "r-1")
+    await bad_review(client, device, "r-2")
+
+    # The first process dies while sending: its transaction never commits.
+    started = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hang)) as http:
+        crashed = asyncio.create_task(deliver_due(app.state.sessionmaker, http, now=T0))
+        await asyncio.wait_for(started.wait(), 5)
+        crashed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await crashed
+    rows = await outbox_rows(app)
+    assert len(rows) == 2 and all(r.delivered_at is None and r.attempts == 0 for r in rows)
+
+    # A new dispatcher (a restarted process) sends both.
+    receiver = Receiver()
+    async with receiver.client() as http:
+        assert await deliver_due(app.state.sessionmaker, http, now=T0) == 2
+    assert len(receiver.requests) == 2
+    assert all(r.delivered_at == T0 for r in await outbox_rows(app))
+
+
+async def test_two_dispatchers_send_each_row_once(app, client, admin):
+    _, device = await make_device(client, admin)
+    await subscribe(client, admin)
+    for i in range(12):
+        await bad_review(client, device, f"d-{i}")
+    receiver = Receiver()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)
+        return receiver(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as http:
+        sent = await asyncio.gather(
+            deliver_due(app.state.sessionmaker, http, now=T0, batch_size=3),
+            deliver_due(app.state.sessionmaker, http, now=T0, batch_size=3),
+        )
+    assert sum(sent) == 12
+    ids = [r.headers[signing.DELIVERY_HEADER] for r in receiver.requests]
+    assert len(ids) == 12 and len(set(ids)) == 12
+
+
+async def test_give_up_then_retry_and_inactive_subscriptions(app, client, admin):
+    _, device = await make_device(client, admin)
+    sub = await subscribe(client, admin)
+    await bad_review(client, device)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    retry = RetryPolicy(max_attempts=2)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
+        await deliver_due(app.state.sessionmaker, http, now=T0, retry=retry)
+        await deliver_due(app.state.sessionmaker, http, now=T0 + timedelta(minutes=5), retry=retry)
+    (row,) = await outbox_rows(app)
+    assert row.failed_at is not None and row.attempts == 2
+    assert row.last_error.startswith("ConnectError")
+    status = (await client.get(f"/v1/webhooks/{sub['id']}", headers=admin)).json()["deliveries"]
+    assert status["failed"] == 1 and status["last_error"].startswith("ConnectError")
+    failed = await client.get(
+        f"/v1/webhooks/{sub['id']}/deliveries", params={"status": "failed"}, headers=admin
+    )
+    assert len(failed.json()) == 1
+
+    # Deactivated: deliveries wait.
+    await client.patch(f"/v1/webhooks/{sub['id']}", json={"active": False}, headers=admin)
+    r = await client.post(f"/v1/webhooks/{sub['id']}/retry", headers=admin)
+    assert r.json() == {"requeued": 1}
+    receiver = Receiver()
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    async with receiver.client() as http:
+        assert await deliver_due(app.state.sessionmaker, http, now=later) == 0
+        await client.patch(f"/v1/webhooks/{sub['id']}", json={"active": True}, headers=admin)
+        assert await deliver_due(app.state.sessionmaker, http, now=later) == 1
+    (row,) = await outbox_rows(app)
+    assert row.delivered_at == later
+    # An inactive subscription gets no new events at all.
+    await client.patch(f"/v1/webhooks/{sub['id']}", json={"active": False}, headers=admin)
+    await bad_review(client, device, "after")
+    assert len(await outbox_rows(app)) == 1
+
+
+async def test_a_rolled_back_change_sends_nothing(app, client, admin):
+    _, device = await make_device(client, admin)
+    await subscribe(client, admin, events=("ticket.opened", "ticket.closed"))
+    await bad_review(client, device)
+    tickets = (await client.get("/v1/tickets", headers=admin)).json()["items"]
+    # Refused (409): the transaction is rolled back, no ticket.closed is queued.
+    r = await client.post(
+        f"/v1/tickets/{tickets[0]['id']}/actions", json={"action": "close"}, headers=admin
+    )
+    assert r.status_code == 409
+    assert [r.event_type for r in await outbox_rows(app)] == ["ticket.opened"]
+
+
+async def test_delivery_to_a_real_local_server(app, client, admin):
+    """The dispatcher's real httpx client against an HTTP server on 127.0.0.1."""
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:] if x)}
+        body = await reader.readexactly(int(headers["content-length"]))
+        received.append((headers, body))
+        writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        _, device = await make_device(client, admin)
+        await subscribe(client, admin, url=f"http://127.0.0.1:{port}/hooks/haochaping")
+        await bad_review(client, device)
+        async with httpx.AsyncClient(timeout=5) as http:
+            assert await deliver_due(app.state.sessionmaker, http, now=T0) == 1
+    finally:
+        server.close()
+        await server.wait_closed()
+    ((headers, body),) = received
+    assert signing.verify(SECRET, headers, body, now=int(T0.timestamp()))
+    assert json.loads(body)["type"] == "ticket.opened"
+    (row,) = await outbox_rows(app)
+    assert row.delivered_at == T0 and row.last_status_code == 204
