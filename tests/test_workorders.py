@@ -331,6 +331,7 @@ async def test_policy_change_applies_to_new_orders_only(app, client, admin, setu
     finally:
         app.state.settings = original
     assert r.status_code == 201, r.text
+    assert r.json()["history"][0]["note"] == "督查发现"
     assert r.json()["policy"] == {"rectify": 15} and list(r.json()["deadlines"]) == ["rectify"]
     assert r.json()["current_stage"] == "rectify"
     assert "extend" not in r.json()["allowed_actions"]
@@ -534,6 +535,13 @@ async def test_department_isolation_and_roles(app, client, admin, setup):
         "/v1/tickets", json={"department_code": "SJ", "summary": "x"}, headers=setup["sj"]
     )
     assert r.status_code == 403
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for body in (
+        {"department_code": "SJ", "summary": "x", "found_at": future},
+        {"department_code": "XX", "summary": "x"},
+        {"department_code": "SJ"},
+    ):
+        assert (await client.post("/v1/tickets", json=body, headers=admin)).status_code == 422
 
 
 # --- a rating and its order: together or not at all ---------------------------------------
@@ -541,11 +549,17 @@ async def test_department_isolation_and_roles(app, client, admin, setup):
 
 async def test_rating_and_order_are_written_together(app, client, admin, setup, monkeypatch):
     async def broken(session, orders, actor, *, now, note):
-        await session.execute(text("SELECT 1 / 0"))
+        # The order's first history entry fails to insert (a foreign-key violation).
+        await session.execute(
+            text(
+                "INSERT INTO work_order_event (work_order_id, seq, action, at, state_after) "
+                "VALUES (-1, 1, 'open', now(), 'open')"
+            )
+        )
 
     monkeypatch.setattr(service, "_insert_orders", broken)
     r = await client.post("/v1/ratings", json=rating("atomic-1"), headers=setup["device"])
-    assert r.status_code == 500
+    assert r.status_code == 500, r.text
     r = await client.post(
         "/v1/ratings/batch",
         json={"events": [rating("atomic-2", level=5), rating("atomic-3")]},

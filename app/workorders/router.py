@@ -108,6 +108,10 @@ async def open_inspection(
 ):
     """A supervisor opens an order by hand, from an inspection."""
     now = _now()
+    if body.found_at is not None and body.found_at > now + settings.future_tolerance:
+        raise ValidationProblem(
+            "found_at is in the future", errors=[field_error("found_at", "is in the future")]
+        )
     order = await service.open_inspection(
         session,
         principal,
