@@ -774,6 +774,9 @@ async def test_figures(app, client, admin, setup):
     assert totals["on_time"] == 2 and totals["deadline_due"] == 2  # the two closed ones
     assert totals["overdue_now"] == 0
     assert totals["rates"] == {"rectification": 0.5, "on_time": 1.0, "callback": 0.5}
+    assert totals["rectification_rate"] == 50.0 and totals["on_time_rate"] == 100.0
+    assert totals["real_name_callback_rate"] == 50.0
+    assert totals["complaints"] == {"received": 1, "closed": 0}
     assert set(per) == {"SJ", "GA"}
     assert per["GA"]["complaints_received"] == 1 and per["SJ"]["opened"] == 3
     assert later["overdue_now"] == 2 and later["deadline_due"] == 4 and later["on_time"] == 2

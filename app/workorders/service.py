@@ -9,6 +9,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, text
@@ -1111,7 +1112,10 @@ async def figures(
     on_time and deadline_due (按期整改率 = on_time / deadline_due: rectified by the deadline in
     force, over orders whose deadline has passed or that are closed); overdue_now;
     real_name_bad_reviews and real_name_called_back (实名差评回访率); complaints_received and
-    complaints_closed (12345). `now` defaults to the transaction's time."""
+    complaints_closed (12345, also as complaints: {received, closed}). Beside the counts:
+    `rates` (unrounded, 0–1, None when nothing to divide) and rectification_rate, on_time_rate,
+    real_name_callback_rate (percent, half-up to two decimals). `now` (for what is overdue)
+    defaults to the transaction's time."""
     at = now if now is not None else func.now()
     bad = WorkOrder.source == "rating"
     excluded = WorkOrder.outcome.in_(("withdrawn", "appeal_upheld"))
@@ -1155,13 +1159,30 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def _percent(numerator: int, denominator: int) -> float | None:
+    """Percent rounded half-up to two decimals, as the reports print it (89.80)."""
+    if not denominator:
+        return None
+    value = Decimal(100 * numerator) / Decimal(denominator)
+    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def _with_rates(counts: dict[str, int]) -> dict[str, Any]:
-    """Unrounded rates beside the raw counts (None when there is nothing to divide by)."""
+    """The raw counts, unrounded rates (0–1) and the reports' percentages beside them."""
     return {
         **counts,
         "rates": {
             "rectification": _ratio(counts["bad_review_closed"], counts["bad_review_orders"]),
             "on_time": _ratio(counts["on_time"], counts["deadline_due"]),
             "callback": _ratio(counts["real_name_called_back"], counts["real_name_bad_reviews"]),
+        },
+        "rectification_rate": _percent(counts["bad_review_closed"], counts["bad_review_orders"]),
+        "on_time_rate": _percent(counts["on_time"], counts["deadline_due"]),
+        "real_name_callback_rate": _percent(
+            counts["real_name_called_back"], counts["real_name_bad_reviews"]
+        ),
+        "complaints": {
+            "received": counts["complaints_received"],
+            "closed": counts["complaints_closed"],
         },
     }
