@@ -161,6 +161,21 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def is_invalid_data(exc: BaseException) -> bool:
+    """True when PostgreSQL (or asyncpg encoding a parameter) refused a value as data: SQLSTATE
+    class 22, e.g. NUL in text or a number out of range. Validation should have caught it."""
+    import asyncpg
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, asyncpg.exceptions.DataError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -217,6 +232,23 @@ def install_error_handlers(app: FastAPI) -> None:
                 ServiceUnavailable.title,
                 request=request,
                 headers={"Retry-After": "5"},
+            )
+        if is_invalid_data(exc):
+            # A gap in validation, not a server fault: the client's value is at fault.
+            log.warning(
+                "value refused by the database on %s %s",
+                request.method,
+                request.url.path,
+                exc_info=exc,
+            )
+            return problem_response(
+                422,
+                ValidationProblem.type,
+                ValidationProblem.title,
+                "A value in the request cannot be stored or compared (a NUL character, or out "
+                "of range)",
+                request=request,
+                errors=[field_error("(request)", "a value cannot be stored", "invalid_data")],
             )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "internal-error", "Internal server error", request=request)

@@ -1,9 +1,12 @@
-"""Request body size limit, as a pure ASGI middleware (413 problem+json before any parsing)."""
+"""Limits on input: the body size, as a pure ASGI middleware (413 problem+json before any
+parsing), and what every request body model refuses."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, field_validator
 from starlette.exceptions import HTTPException
 
 from app.errors import PROBLEM_MEDIA_TYPE, problem_body
@@ -69,3 +72,18 @@ class _TooLarge(HTTPException):
 
     def __init__(self) -> None:
         super().__init__(413, "Request body too large")
+
+
+class InputModel(BaseModel):
+    """A request body: unknown fields are refused, and so is NUL in any text.
+
+    PostgreSQL text cannot hold U+0000; let through, it would fail the insert with a 500."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain the NUL character (U+0000)")
+        return value

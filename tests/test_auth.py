@@ -205,6 +205,7 @@ async def test_device_key_rotation_keeps_the_device(app, client, admin):
         ({"role": "root", "client_name": "x"}, "role"),
         ({"client_id": "00000000-0000-0000-0000-000000000000"}, "client_id"),
         ({"role": "admin", "client_name": "x", "secret": "y"}, "secret"),
+        ({"role": "portal", "client_name": "网\u0000厅"}, "client_name"),
     ],
 )
 async def test_bad_key_requests_are_422(app, client, admin, departments, body, field):

@@ -4,10 +4,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.limits import InputModel
+
 Role = Literal["admin", "device", "portal", "hotline", "department", "reader"]
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(InputModel):
     """Either a new client (role + client_name) or a rotation: a new key for client_id."""
 
     model_config = ConfigDict(extra="forbid")

@@ -117,6 +117,11 @@ async def list_ratings(
                 f"{name} needs a UTC offset",
                 errors=[field_error(f"query.{name}", "ISO 8601 with offset, e.g. +08:00")],
             )
+        if value is not None and not service.in_range(value):
+            raise ValidationProblem(
+                f"{name} is out of range",
+                errors=[field_error(f"query.{name}", "out of range", "out_of_range")],
+            )
     filters = service.RatingFilter(
         department_code=service.visible_department(principal, department_code),
         channel=channel,

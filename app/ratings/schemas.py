@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from app.limits import InputModel
 
 Channel = Literal[
     "window_device",
@@ -55,9 +57,11 @@ Tag = Literal[
 # Mainland mobile (11 digits from 1[3-9]) or a landline with its area code.
 PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+# Earlier than any rating system: a tablet whose clock was reset (to 1970) is caught here.
+EARLIEST_RATED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-class RaterIn(BaseModel):
+class RaterIn(InputModel):
     """Who rated. Absent means anonymous; a name or phone makes the rating real-name (实名)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -87,7 +91,7 @@ class RaterIn(BaseModel):
         return value
 
 
-class RatingIn(BaseModel):
+class RatingIn(InputModel):
     """One rating event. Unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
@@ -127,6 +131,25 @@ class RatingIn(BaseModel):
         default=1, description="1 the first rating of a case, 2 the one follow-up rating (追评)"
     )
 
+    @field_validator("rated_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        # pydantic would read a number as Unix time; the contract is ISO 8601 with an offset.
+        if isinstance(value, int | float):
+            raise ValueError("must be ISO 8601 text with an offset, e.g. 2026-10-09T09:30:00+08:00")
+        return value
+
+    @field_validator("rated_at")
+    @classmethod
+    def _plausible(cls, value: datetime) -> datetime:
+        try:
+            instant = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range") from None
+        if instant < EARLIEST_RATED_AT:
+            raise ValueError("is before 2000-01-01")
+        return value
+
     @field_validator("tags")
     @classmethod
     def _unique_tags(cls, value: list[str]) -> list[str]:
@@ -135,7 +158,7 @@ class RatingIn(BaseModel):
         return value
 
 
-class RatingBatchIn(BaseModel):
+class RatingBatchIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[Any] = Field(

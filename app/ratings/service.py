@@ -378,12 +378,21 @@ def encode_cursor(rated_at: datetime, rating_id: int) -> str:
     return base64.urlsafe_b64encode(f"{rated_at.isoformat()}|{rating_id}".encode()).decode()
 
 
+def in_range(instant: datetime) -> bool:
+    """Whether an aware datetime can be converted to UTC (years 1 and 9999 may not)."""
+    try:
+        instant.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
         stamp, rating_id = raw.rsplit("|", 1)
         value = datetime.fromisoformat(stamp), int(rating_id)
-        if value[0].tzinfo is None:
+        if value[0].tzinfo is None or not in_range(value[0]) or not 0 < value[1] < 2**63:
             raise ValueError
         return value
     except (ValueError, binascii.Error, UnicodeDecodeError):

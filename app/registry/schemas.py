@@ -3,10 +3,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.limits import InputModel
+
 Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
-class DepartmentIn(BaseModel):
+class DepartmentIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, examples=["市场监督管理局"])
@@ -18,7 +20,7 @@ class DepartmentImportItem(DepartmentIn):
     code: str = Code
 
 
-class DepartmentImport(BaseModel):
+class DepartmentImport(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     departments: list[DepartmentImportItem] = Field(min_length=1, max_length=1000)
@@ -41,7 +43,7 @@ class ImportResult(BaseModel):
     departments: list[DepartmentOut]
 
 
-class WindowIn(BaseModel):
+class WindowIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, examples=["综合受理窗口"])
@@ -59,7 +61,7 @@ class WindowOut(BaseModel):
     updated_at: datetime
 
 
-class DeviceIn(BaseModel):
+class DeviceIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     serial_no: str = Field(min_length=1, max_length=64, examples=["PJQ-2024-000123"])
@@ -67,7 +69,7 @@ class DeviceIn(BaseModel):
     window_no: str = Field(min_length=1, max_length=32)
 
 
-class DeviceUpdate(BaseModel):
+class DeviceUpdate(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     active: bool | None = None
