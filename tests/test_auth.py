@@ -8,7 +8,12 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import auth, make_department, make_device, make_key
-from tests.test_ratings import assert_problem, count_ratings, event
+from tests.test_ratings import (
+    assert_problem,
+    count_ratings,
+    event,
+    fast_client,  # noqa: F401 (overrides conftest's client fixture)
+)
 
 
 @pytest.fixture

@@ -16,7 +16,12 @@ from app import migrate
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import TEST_DB, make_department, make_key
-from tests.test_ratings import assert_problem, count_ratings, event
+from tests.test_ratings import (
+    assert_problem,
+    count_ratings,
+    event,
+    fast_client,  # noqa: F401 (overrides conftest's client fixture)
+)
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
 

@@ -8,13 +8,51 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from tests.conftest import auth, make_department, make_device, make_key, make_window
 
 PHONE = "13812345678"
 NAME = "张三丰"
+
+
+async def reset_database(engine) -> None:
+    """Empty every table. Unlike conftest's truncate_all, sequences are not restarted: that
+    rewrites their files and made each test 0.2 s slower. Retried if a background job holds a
+    lock at that moment (a deadlock with TRUNCATE's exclusive locks)."""
+    async with engine.connect() as conn:
+        tables = (
+            await conn.execute(
+                text(
+                    "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+        ).scalars()
+        statement = text(f"TRUNCATE {', '.join(tables)} CASCADE")
+    for attempt in range(3):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(statement)
+            return
+        except sa_exc.DBAPIError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture(name="client")
+async def fast_client(app):
+    """An API client on a database emptied for this test (overrides conftest's, faster).
+
+    Other modules use it with `from tests.test_ratings import fast_client`."""
+    await reset_database(app.state.engine)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
 
 
 def now() -> datetime:

@@ -9,7 +9,10 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import make_department, make_device, make_window
-from tests.test_ratings import assert_problem
+from tests.test_ratings import (
+    assert_problem,
+    fast_client,  # noqa: F401 (overrides conftest's client fixture)
+)
 
 
 async def departments(client, admin) -> dict[str, dict]:
