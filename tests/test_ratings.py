@@ -457,6 +457,39 @@ async def test_concurrent_identical_posts_store_one_row(app, client, portal):
     assert await count_ratings(app) == 1
 
 
+async def test_concurrent_posts_of_one_event_id_with_different_payloads(app, client, portal):
+    base = event(event_id="racy")
+    payloads = [{**base, "level": 1 + i % 5, "comment": f"第{i}次"} for i in range(12)]
+    responses = await asyncio.gather(
+        *(client.post("/v1/ratings", json=p, headers=portal) for p in payloads)
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [422] * 11, [r.text for r in responses if r.status_code >= 500]
+    for r in responses:
+        if r.status_code == 422:
+            assert_problem(r, 422, "event_id", "event-id-reused")
+    (winner,) = [r.json() for r in responses if r.status_code == 201]
+    stored = await client.get(f"/v1/ratings/{winner['id']}", headers=portal)
+    assert stored.json() == winner
+    assert await count_ratings(app) == 1
+
+
+async def test_concurrent_identical_batches_store_each_event_once(app, client, portal):
+    events = [event(event_id=f"t{i:03d}") for i in range(60)]
+    responses = await asyncio.gather(
+        *(
+            client.post("/v1/ratings/batch", json={"events": events}, headers=portal)
+            for _ in range(6)
+        )
+    )
+    assert all(r.status_code == 200 for r in responses), [r.text[:300] for r in responses]
+    assert sum(r.json()["created"] for r in responses) == 60
+    assert sum(r.json()["duplicate"] for r in responses) == 5 * 60
+    ids = {x["rating"]["id"] for r in responses for x in r.json()["results"]}
+    assert len(ids) == 60
+    assert await count_ratings(app) == 60
+
+
 async def test_concurrent_overlapping_batches_store_each_event_once(app, client, portal):
     events = [event(event_id=f"e{i:03d}", level=1 + i % 5) for i in range(120)]
     # Eight batches, each a different window over the same events, in different orders.
