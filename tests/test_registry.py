@@ -300,6 +300,18 @@ async def test_move_a_device_to_another_window(client, admin):
     assert_problem(missing, 404)
 
 
+async def test_a_moved_device_retrying_an_old_event_gets_the_stored_rating(app, client, admin):
+    """A tablet moved to another window still retries what it buffered at the old one."""
+    device, headers = await make_device(client, admin, "SJ", "A01")
+    await make_window(client, admin, "SJ", "A02")
+    payload = {"event_id": "1", "level": 2, "rated_at": datetime.now(UTC).isoformat()}
+    first = await client.post("/v1/ratings", json=payload, headers=headers)
+    await client.patch(f"/v1/devices/{device['id']}", json={"window_no": "A02"}, headers=admin)
+    retry = await client.post("/v1/ratings", json=payload, headers=headers)
+    assert retry.status_code == 200, retry.text
+    assert retry.json() == first.json() and retry.json()["window_no"] == "A01"
+
+
 async def test_deactivation_keeps_history(client, admin):
     device, headers = await make_device(client, admin, "SJ", "A01")
     stamp = datetime.now(UTC).isoformat()

@@ -101,9 +101,15 @@ def _normalise(
     }
 
 
-def payload_hash(values: dict[str, Any]) -> bytes:
-    """SHA-256 of the normalised event: what a retry must repeat exactly."""
-    canonical = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}
+def payload_hash(event: RatingIn) -> bytes:
+    """SHA-256 of the event as sent (rated_at as a UTC instant): what a retry must repeat.
+
+    Not of the stored values: what the server fills in (a device's department and window, which
+    change when the tablet is moved; `historical`, which depends on the day of arrival) must not
+    turn a retry into a mismatch."""
+    sent = event.model_dump(mode="python")
+    sent["rated_at"] = event.rated_at.astimezone(UTC)
+    canonical = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in sent.items()}
     return hashlib.sha256(
         json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
     ).digest()
@@ -188,8 +194,7 @@ async def ingest(
                 field_error("rated_at", "is in the future (beyond the clock tolerance)", "future")
             )
             continue
-        # Hashed before `historical`, which depends on the day of arrival, not on the event.
-        item = _Accepted(outcome, values, payload_hash(values))
+        item = _Accepted(outcome, values, payload_hash(event))
         values["historical"] = rated_at < now - settings.max_event_age
         if values["historical"] and not principal.is_admin:
             item.deferred.append(
