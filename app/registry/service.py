@@ -118,8 +118,13 @@ async def import_departments(
                 set_={"name": item.name, "active": item.active, "updated_at": func.now()},
             )
         )
-    for item in items:
-        await _check_parent(session, item.code, item.parent_code)
+    for index, item in enumerate(items):
+        try:
+            await _check_parent(session, item.code, item.parent_code)
+        except ValidationProblem as exc:
+            for error in exc.errors or []:
+                error["field"] = f"departments.{index}.{error['field']}"
+            raise
         department = await session.get(Department, item.code, populate_existing=True)
         department.parent_code = item.parent_code
         await session.flush()
