@@ -200,7 +200,7 @@ async def test_inactive_device_is_refused(app, client, admin):
     assert r.status_code == 200, r.text
     payload = {"event_id": "d1", "level": 4, "rated_at": now().isoformat()}
     r = await client.post("/v1/ratings", json=payload, headers=headers)
-    body = assert_problem(r, 422)
+    body = assert_problem(r, 422, "(key)")  # no body field is at fault: the key's device is
     assert body["errors"][0]["code"] == "inactive"
     assert await count_ratings(app) == 0
 
