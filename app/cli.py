@@ -1,4 +1,4 @@
-"""The `haochaping` command: serve, migrate, keys, openapi."""
+"""The `haochaping` command: serve, migrate, keys, openapi, demo."""
 
 from __future__ import annotations
 
@@ -132,6 +132,40 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app import migrate
+    from app.stats import demo
+
+    url = _database_url()
+    migrate.upgrade(url)
+
+    def progress(done: int, seconds: float) -> None:
+        if done % 1_000_000 < 50_000 or done == args.ratings:
+            print(f"  {done:>12,} ratings  {done / seconds:>9,.0f}/s", flush=True)
+
+    timings = asyncio.run(
+        demo.load(
+            url,
+            ratings=args.ratings,
+            departments=args.departments,
+            years=args.years,
+            seed=args.seed,
+            roll_up=not args.no_rollup,
+            progress=progress,
+        )
+    )
+    print(
+        f"loaded {args.ratings:,} ratings over {args.departments} departments in "
+        f"{timings['load_seconds']:.1f} s ({timings['rate']:,.0f} ratings/s)"
+        + (
+            f"; rolled up in {timings['rollup_seconds']:.1f} s"
+            if "rollup_seconds" in timings
+            else ""
+        )
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="haochaping", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = sub.add_parser("openapi", help="print the OpenAPI document")
     spec.add_argument("--out", default=None, help="write to this file instead of stdout")
     spec.set_defaults(func=cmd_openapi)
+
+    demo = sub.add_parser("demo", help="load a synthetic service centre (fast, via COPY)")
+    demo.add_argument("--ratings", type=int, default=100_000, help="how many ratings")
+    demo.add_argument("--departments", type=int, default=40, help="how many departments")
+    demo.add_argument("--years", type=float, default=3.0, help="spread over this many years")
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--no-rollup", action="store_true", help="skip the roll-up afterwards")
+    demo.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

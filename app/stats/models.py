@@ -39,7 +39,10 @@ class RatingRollup(Base):
     """Ratings per bucket, department, channel, rater type, status and level."""
 
     __tablename__ = "rating_rollup"
-    __table_args__ = (CheckConstraint(_GRAIN, name="grain"),)
+    __table_args__ = (
+        CheckConstraint(_GRAIN, name="grain"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )
 
     grain: Mapped[str] = mapped_column(String(1), primary_key=True)
     bucket: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -55,7 +58,10 @@ class RatingStaffRollup(Base):
     """Ratings per department, bucket, window, staff member (工号), status and level."""
 
     __tablename__ = "rating_staff_rollup"
-    __table_args__ = (CheckConstraint(_GRAIN, name="grain"),)
+    __table_args__ = (
+        CheckConstraint(_GRAIN, name="grain"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )
 
     department_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     grain: Mapped[str] = mapped_column(String(1), primary_key=True)
@@ -71,7 +77,10 @@ class RatingTagRollup(Base):
     """Tag (reason) counts per bucket, department, channel, rater type, status, 差评 or not."""
 
     __tablename__ = "rating_tag_rollup"
-    __table_args__ = (CheckConstraint(_GRAIN, name="grain"),)
+    __table_args__ = (
+        CheckConstraint(_GRAIN, name="grain"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )
 
     grain: Mapped[str] = mapped_column(String(1), primary_key=True)
     bucket: Mapped[date] = mapped_column(Date, primary_key=True)

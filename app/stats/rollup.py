@@ -184,6 +184,10 @@ async def apply(engine: AsyncEngine, candidate: Candidate, *, chunk: int = DEFAU
             ).one()
             if state.epoch != candidate.epoch:
                 return folded  # the watermark was reset since the plan: plan again
+            # the aggregation of a chunk fits in memory; a lost commit loses the watermark
+            # move with the rows, so an asynchronous commit cannot make the figures wrong
+            await conn.execute(text("SET LOCAL work_mem = '256MB'"))
+            await conn.execute(text("SET LOCAL synchronous_commit = off"))
             lo = state.rolled_to
             hi = min(candidate.upto, lo + chunk)
             if hi <= lo:

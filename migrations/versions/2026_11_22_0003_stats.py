@@ -54,6 +54,8 @@ def upgrade() -> None:
             "level",
             name=op.f("pk_rating_rollup"),
         ),
+        # room on each page, so that adding to a count is a HOT update
+        postgresql_with={"fillfactor": 80},
     )
     op.create_table(
         "rating_staff_rollup",
@@ -76,6 +78,8 @@ def upgrade() -> None:
             "level",
             name=op.f("pk_rating_staff_rollup"),
         ),
+        # room on each page, so that adding to a count is a HOT update
+        postgresql_with={"fillfactor": 80},
     )
     op.create_table(
         "rating_tag_rollup",
@@ -100,6 +104,8 @@ def upgrade() -> None:
             "tag",
             name=op.f("pk_rating_tag_rollup"),
         ),
+        # room on each page, so that adding to a count is a HOT update
+        postgresql_with={"fillfactor": 80},
     )
     # The roll-up only passes ids whose inserting transactions have finished, judged by the
     # transaction ids still running. A transaction gets its id at its first write, which is
