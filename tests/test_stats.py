@@ -381,3 +381,44 @@ async def test_empty_period_has_null_rates(client, admin):
     ratings = r.json()["ratings"]
     assert ratings["counted"] == 0 and ratings["good_rate"] is None and ratings["bad_rate"] is None
     assert ratings["by_level"] == {"5": 0, "4": 0, "3": 0, "2": 0, "1": 0}
+
+
+async def test_work_order_figures_beside_the_ratings(app, client, admin):
+    """Every 差评 opens a work order; the figures count the orders opened in the period."""
+    from datetime import UTC, datetime
+
+    from app.config import BUSINESS_TZ
+
+    await import_departments(client, admin, [("RSJ", "人社局"), ("SJJ", "市监局")])
+    now = datetime.now(UTC)
+    await post_all(
+        client,
+        admin,
+        [
+            event("RSJ", 1, now.isoformat(), tags=["attitude"]),
+            event("RSJ", 2, now.isoformat(), rater={"type": "individual", "phone": "13812345678"}),
+            event("SJJ", 5, now.isoformat()),
+        ],
+    )
+    month = now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
+    overview = (
+        await client.get("/v1/stats/overview", params={"period": month}, headers=admin)
+    ).json()
+    assert overview["ratings"]["bad"] == 2
+    workorders, complaints = overview["workorders"], overview["complaints"]
+    assert set(complaints) >= {"received", "closed"}
+    assert {"opened", "closed", "rectification_rate", "on_time_rate"} <= set(workorders)
+    table = (
+        await client.get("/v1/stats/departments", params={"period": month}, headers=admin)
+    ).json()
+    rows = {d["code"]: d for d in table["departments"]}
+    from app.workorders import service as workorders_service
+
+    if hasattr(workorders_service, "figures"):
+        assert workorders["opened"] == 2 and workorders["closed"] == 0
+        assert workorders["rectification_rate"] == 0.0
+        assert rows["RSJ"]["workorders"]["opened"] == 2
+        assert rows["SJJ"]["workorders"]["opened"] == 0
+        assert rows["SJJ"]["workorders"]["rectification_rate"] is None
+    else:
+        assert workorders["opened"] == 0 and workorders["rectification_rate"] is None

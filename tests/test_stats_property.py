@@ -113,7 +113,7 @@ _RAW_TAGS = text(
 async def compare(session: AsyncSession, period: Period) -> None:
     """Aggregates (rollups + tail) == raw GROUP BY, in the session's snapshot."""
     bounds = {"start_at": period.start_at, "end_at": period.end_at}
-    params = stats._params(period)
+    params = await stats._params(session, period)
     rows = await session.execute(
         text(
             stats._main_rows(stats.Filters(), params)

@@ -172,7 +172,10 @@ _SEL = """sel AS (SELECT * FROM unnest(CAST(:sel_grain AS text[]), CAST(:sel_buc
                                    CAST(:sel_key AS text[])) AS s(grain, bucket, key)),
     wm AS (SELECT coalesce((SELECT rolled_to FROM rating_rollup_watermark WHERE id = 1), 0)
                   AS rolled_to)"""
-_TAIL = "t.id > (SELECT rolled_to FROM wm) AND t.rated_at >= :start_at AND t.rated_at < :end_at"
+_TAIL = (
+    "t.id > :wm_hint AND t.id > (SELECT rolled_to FROM wm)"
+    " AND t.rated_at >= :start_at AND t.rated_at < :end_at"
+)
 _MONTH_KEY = "to_char(t.rated_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
 
 
@@ -186,11 +189,24 @@ def _where(filters: Filters, alias: str, params: dict[str, Any]) -> str:
     return "".join(f" AND {p}" for p in parts)
 
 
-def _params(period: Period, by_month: bool = False) -> dict[str, Any]:
+async def _params(session: AsyncSession, period: Period, by_month: bool = False) -> dict[str, Any]:
+    """Query parameters, with a lower bound of the watermark for the planner.
+
+    The statement reads the watermark itself (its own snapshot decides); `wm_hint`, read just
+    before and never above it (the watermark only grows), lets the planner see that the tail
+    is a short range at the end of the rating ids.
+    """
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    hint = (
+        await session.execute(
+            text("SELECT coalesce(max(rolled_to), 0) FROM rating_rollup_watermark")
+        )
+    ).scalar_one()
     return {
         **_selectors(period, by_month=by_month),
         "start_at": period.start_at,
         "end_at": period.end_at,
+        "wm_hint": hint,
     }
 
 
@@ -212,7 +228,7 @@ def _main_rows(filters: Filters, params: dict[str, Any], *, by_month: bool = Fal
 async def _overview_tallies(
     session: AsyncSession, period: Period, filters: Filters
 ) -> tuple[Tally, dict[str, Tally], dict[str, Tally], dict[str, Tally]]:
-    params = _params(period)
+    params = await _params(session, period)
     sql = (
         _main_rows(filters, params)
         + """
@@ -240,7 +256,7 @@ async def _overview_tallies(
 async def _department_tallies(
     session: AsyncSession, period: Period, filters: Filters
 ) -> dict[str, Tally]:
-    params = _params(period)
+    params = await _params(session, period)
     sql = (
         _main_rows(filters, params)
         + """
@@ -257,7 +273,7 @@ async def _department_tallies(
 async def _monthly_tallies(
     session: AsyncSession, period: Period, filters: Filters
 ) -> dict[str, Tally]:
-    params = _params(period, by_month=True)
+    params = await _params(session, period, by_month=True)
     sql = (
         _main_rows(filters, params, by_month=True)
         + """
@@ -273,7 +289,7 @@ async def _monthly_tallies(
 async def _staff_tallies(
     session: AsyncSession, period: Period, department_code: str
 ) -> tuple[dict[str, Tally], dict[str, Tally]]:
-    params = {**_params(period), "department_code": department_code}
+    params = {**await _params(session, period), "department_code": department_code}
     sql = f"""WITH {_SEL},
     src AS (
         SELECT r.window_no, r.staff_id, r.status, r.level, r.n
@@ -304,7 +320,7 @@ async def _tag_counts(
     session: AsyncSession, period: Period, filters: Filters, *, bad: bool = True
 ) -> dict[str | None, dict[str, int]]:
     """Counted (valid) ratings per tag: overall (key None) and per department."""
-    params = {**_params(period), "is_bad": bad}
+    params = {**await _params(session, period), "is_bad": bad}
     sql = f"""WITH {_SEL},
     src AS (
         SELECT r.department_code, r.tag, r.n
@@ -327,13 +343,25 @@ async def _tag_counts(
 
 # --- work orders ---------------------------------------------------------------------------
 
+_WORKORDER_COUNTS = (
+    "opened",
+    "closed",
+    "bad_review_orders",
+    "bad_review_closed",
+    "withdrawn",
+    "appeal_upheld",
+    "on_time",
+    "deadline_due",
+    "overdue_now",
+    "real_name_bad_reviews",
+    "real_name_called_back",
+)
 EMPTY_WORKORDERS: dict[str, Any] = {
-    "opened": 0,
-    "closed": 0,
-    "rectification_rate": None,
-    "on_time_rate": None,
-    "overdue_now": 0,
-    "real_name_callback_rate": None,
+    **dict.fromkeys(_WORKORDER_COUNTS, 0),
+    "rectification_rate": None,  # 差评整改率
+    "on_time_rate": None,  # 按期整改率
+    "real_name_callback_rate": None,  # 实名差评回访率
+    "rates": {"rectification": None, "on_time": None, "callback": None},
 }
 EMPTY_COMPLAINTS: dict[str, Any] = {"received": 0, "closed": 0}
 
@@ -341,7 +369,7 @@ EMPTY_COMPLAINTS: dict[str, Any] = {"received": 0, "closed": 0}
 async def _workorder_figures(
     session: AsyncSession, period: Period, *, by_department: bool
 ) -> dict[str, Any] | None:
-    """The work-order engine's figures, when it offers them (else None)."""
+    """The work-order engine's figures for orders opened in the period (None without it)."""
     from app.workorders import service as workorders
 
     figures = getattr(workorders, "figures", None)
@@ -352,25 +380,24 @@ async def _workorder_figures(
     )
 
 
+def _workorder_block(entry: dict[str, Any] | None) -> dict[str, Any]:
+    if not entry:
+        return {**EMPTY_WORKORDERS, "rates": dict(EMPTY_WORKORDERS["rates"])}
+    return {k: v for k, v in entry.items() if k not in ("complaints", "rates")} | {
+        "rates": entry.get("rates")
+    }
+
+
 def _split_workorders(figures: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(workorders block, complaints block) of the centre."""
     if not figures:
         return dict(EMPTY_WORKORDERS), dict(EMPTY_COMPLAINTS)
-    complaints = figures.get("complaints")
-    workorders = figures.get("workorders", {k: v for k, v in figures.items() if k != "complaints"})
-    return dict(workorders), dict(complaints) if complaints else dict(EMPTY_COMPLAINTS)
+    return _workorder_block(figures), dict(figures.get("complaints") or EMPTY_COMPLAINTS)
 
 
 def _department_workorders(figures: dict[str, Any] | None, code: str) -> dict[str, Any]:
-    if not figures:
-        return dict(EMPTY_WORKORDERS)
-    departments = figures.get("departments", figures.get("by_department")) or {}
-    if isinstance(departments, list):
-        departments = {d.get("department_code", d.get("code")): d for d in departments}
-    entry = departments.get(code)
-    if entry is None:
-        return dict(EMPTY_WORKORDERS)
-    entry = entry.get("workorders", entry)
-    return {k: v for k, v in entry.items() if k not in ("code", "department_code")}
+    """A department's block from figures(by_department=True): {code: entry}."""
+    return _workorder_block((figures or {}).get(code))
 
 
 # --- the figures the API serves --------------------------------------------------------------
