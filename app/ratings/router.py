@@ -2,7 +2,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from pydantic_core import to_json
 
 from app.auth.dependencies import CurrentPrincipal
 from app.config import AppSettings
@@ -51,13 +52,11 @@ async def post_rating(
             "forbidden": "Not allowed for this key",
         }.get(outcome.problem_type, ValidationProblem.title)
         raise error
+    # Serialised straight from the service's dict (shaped as RatingOut): re-validating it
+    # through the response model would cost the hot path a fifth of its time.
     if outcome.status == "duplicate":
-        return JSONResponse(
-            RatingOut.model_validate(outcome.rating).model_dump(mode="json"),
-            status_code=200,
-            headers={"Idempotent-Replayed": "true"},
-        )
-    return outcome.rating
+        return _json(outcome.rating, 200, {"Idempotent-Replayed": "true"})
+    return _json(outcome.rating, 201)
 
 
 @router.post(
@@ -84,12 +83,21 @@ async def post_batch(
         }
         for o in outcomes
     ]
-    return {
-        "created": sum(o.status == "created" for o in outcomes),
-        "duplicate": sum(o.status == "duplicate" for o in outcomes),
-        "rejected": sum(o.status == "rejected" for o in outcomes),
-        "results": results,
-    }
+    return _json(
+        {
+            "created": sum(o.status == "created" for o in outcomes),
+            "duplicate": sum(o.status == "duplicate" for o in outcomes),
+            "rejected": sum(o.status == "rejected" for o in outcomes),
+            "results": results,
+        },
+        200,
+    )
+
+
+def _json(content: object, status_code: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        to_json(content), status_code=status_code, headers=headers, media_type="application/json"
+    )
 
 
 @router.get("", response_model=RatingPage)

@@ -136,6 +136,7 @@ _INSERT = text(
            AS u(event_id, payload_hash, channel, department_code, window_no, staff_id, case_no,
                 service_item_code, service_item_name, level, tags, comment, rater_type,
                 rater_name, rater_phone, rated_at, assess_number, historical)
+      JOIN department d ON d.code = u.department_code AND d.active
      -- one lock order for every batch, so that racing batches cannot deadlock
      ORDER BY u.event_id
     ON CONFLICT (client_id, event_id) DO NOTHING
@@ -207,11 +208,6 @@ async def ingest(
             )
         accepted.append(item)
 
-    await _check_departments(session, accepted)
-    accepted = [a for a in accepted if not a.outcome.errors]
-    deferred = [a for a in accepted if a.deferred]
-    accepted = [a for a in accepted if not a.deferred]
-
     # Within one request, the first occurrence of an event_id is the one that counts.
     first: dict[str, _Accepted] = {}
     repeats: list[_Accepted] = []
@@ -221,7 +217,11 @@ async def ingest(
         else:
             first[item.values["event_id"]] = item
 
-    created = await _insert(session, principal.client_id, list(first.values()))
+    # The insert itself skips unknown and inactive departments (one statement on the hot path);
+    # whatever it did not store is explained below.
+    created = await _insert(
+        session, principal.client_id, [i for i in first.values() if not i.deferred]
+    )
     records = []
     for event_id, row in created.items():
         item = first[event_id]
@@ -233,19 +233,26 @@ async def ingest(
         await on_ratings_created(session, records)
 
     pending = [item for item in first.values() if item.values["event_id"] not in created]
-    pending += repeats + deferred
+    pending += repeats
     if pending:
         stored = await _stored(
             session, principal.client_id, {i.values["event_id"] for i in pending}
         )
+        # A retry of a stored event is a duplicate even if its department has since been
+        # deactivated or the event has grown too old; a new event is refused for either.
+        await _check_departments(
+            session, [i for i in pending if i.values["event_id"] not in stored]
+        )
         for item in pending:
             row = stored.get(item.values["event_id"])
-            if row is None and item.deferred:
-                item.outcome.errors.extend(item.deferred)
-                continue
-            if row is None:  # cannot happen: the conflicting row was committed before us
-                item.outcome.errors.append(field_error("event_id", "could not be stored; retry"))
-                item.outcome.http_status = 409
+            if row is None:
+                if not item.outcome.errors:
+                    item.outcome.errors.extend(item.deferred)
+                if not item.outcome.errors:  # cannot happen: a conflicting row is committed
+                    item.outcome.errors.append(
+                        field_error("event_id", "could not be stored; retry")
+                    )
+                    item.outcome.http_status = 409
                 continue
             if bytes(row.payload_hash) == item.payload_hash:
                 item.outcome.status = "duplicate"
@@ -302,7 +309,7 @@ async def _check_departments(session: AsyncSession, accepted: list[_Accepted]) -
                 field_error("department_code", "unknown department", "unknown")
             )
         elif not active[code]:
-            item.deferred.append(
+            item.outcome.errors.append(
                 field_error("department_code", "the department is inactive", "inactive")
             )
 
