@@ -86,8 +86,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app import migrate
     from app.main import create_app
+    from app.observability import configure_logging
 
     settings = get_settings()
+    # JSON lines; our access lines (with the request id) replace uvicorn's.
+    configure_logging(settings.log_level, access=args.access_log)
     host = args.host or settings.host
     port = args.port or settings.port
     url = _database_url()
@@ -101,6 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     if args.workers > 1:
         os.environ["DATABASE_URL"] = url
+        os.environ["HAOCHAPING_ACCESS_LOG"] = "1" if args.access_log else "0"
         uvicorn.run(
             "app.main:app_factory",
             factory=True,
@@ -108,7 +112,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=port,
             workers=args.workers,
             log_level=settings.log_level,
-            access_log=args.access_log,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=args.graceful_timeout,
         )
     else:
         uvicorn.run(
@@ -116,7 +122,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             log_level=settings.log_level,
-            access_log=args.access_log,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=args.graceful_timeout,
         )
     return 0
 
@@ -174,7 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None, help="default HAOCHAPING_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default HAOCHAPING_PORT or 8000")
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a JSON line per request (default on)",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds to let requests in flight finish (default 30)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="apply (or revert) database migrations")

@@ -209,6 +209,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not parse the body: say why, in the problem's own terms.
+            too_deep = isinstance(exc.__cause__, RecursionError)
+            return problem_response(
+                400,
+                "malformed-body",
+                "The body cannot be parsed",
+                "JSON nested too deeply" if too_deep else "The body is not valid JSON",
+                request=request,
+                errors=[
+                    field_error("(body)", "nested too deeply" if too_deep else "not valid JSON")
+                ],
+            )
         titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
         type_ = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
             exc.status_code, "http-error"

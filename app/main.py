@@ -19,6 +19,7 @@ from app.errors import install_error_handlers, is_database_unavailable, problem_
 from app.limits import BodySizeLimit
 from app.migrate import head_revisions
 from app.notify.router import router as webhooks_router
+from app.observability import install as install_observability
 from app.openapi import install_openapi
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     install_error_handlers(app)
     install_openapi(app)
+    install_observability(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(registry_router)
     app.include_router(keys_router)
@@ -112,4 +114,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
 def app_factory() -> FastAPI:
     """For `uvicorn --factory app.main:app_factory` (DATABASE_URL or the embedded database)."""
-    return create_app()
+    import os
+
+    from app.observability import configure_logging
+
+    # `haochaping serve --workers N` starts each worker here: the same JSON logs as one process.
+    settings = get_settings()
+    configure_logging(settings.log_level, access=os.environ.get("HAOCHAPING_ACCESS_LOG") != "0")
+    return create_app(settings)

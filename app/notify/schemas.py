@@ -4,32 +4,35 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
+
+from app.limits import InputModel
 
 EventType = Literal[
     "ticket.opened", "ticket.due_soon", "ticket.overdue", "ticket.closed", "complaint.closed"
 ]
+WebhookUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)]
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    url: AnyHttpUrl
-    event_types: list[EventType] = Field(min_length=1)
+    url: WebhookUrl
+    event_types: list[EventType] = Field(min_length=1, max_length=5)
     secret: str | None = Field(
         default=None, min_length=16, max_length=200, description="Generated when absent"
     )
 
 
-class SubscriptionUpdate(BaseModel):
+class SubscriptionUpdate(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    url: AnyHttpUrl | None = None
-    event_types: list[EventType] | None = Field(default=None, min_length=1)
+    url: WebhookUrl | None = None
+    event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=5)
     secret: str | None = Field(default=None, min_length=16, max_length=200)
     active: bool | None = None
 

@@ -9,6 +9,7 @@ from app.auth.dependencies import CurrentPrincipal
 from app.config import AppSettings
 from app.db import Session
 from app.errors import ProblemError, ValidationProblem, field_error
+from app.observability import count_ratings
 from app.ratings import service
 from app.ratings.schemas import BatchResult, Channel, RatingBatchIn, RatingIn, RatingOut, RatingPage
 
@@ -41,6 +42,7 @@ async def post_rating(
     (outcome,) = await service.ingest(
         session, principal, [body], settings=settings, now=datetime.now(UTC)
     )
+    count_ratings((outcome,))
     if outcome.status == "rejected":
         error = ProblemError(
             "; ".join(f"{e['field']}: {e['message']}" for e in outcome.errors),
@@ -73,6 +75,7 @@ async def post_batch(
     outcomes = await service.ingest(
         session, principal, body.events, settings=settings, now=datetime.now(UTC)
     )
+    count_ratings(outcomes)
     results = [
         {
             "index": o.index,

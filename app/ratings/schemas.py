@@ -71,7 +71,7 @@ class RaterIn(InputModel):
     )
     name: str | None = Field(default=None, min_length=1, max_length=100)
     phone: str | None = Field(
-        default=None, description="Mobile 13812345678 or landline 0730-8123456"
+        default=None, max_length=32, description="Mobile 13812345678 or landline 0730-8123456"
     )
 
     @field_validator("phone")

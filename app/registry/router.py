@@ -63,12 +63,12 @@ async def list_departments(
 
 
 @router.get("/departments/{code}", response_model=DepartmentOut)
-async def get_department(code: str, session: Session, _: CurrentPrincipal):
+async def get_department(code: DepartmentCode, session: Session, _: CurrentPrincipal):
     return await service.get_department(session, code)
 
 
 @router.get("/departments/{code}/windows", response_model=list[WindowOut])
-async def list_windows(code: str, session: Session, _: CurrentPrincipal):
+async def list_windows(code: DepartmentCode, session: Session, _: CurrentPrincipal):
     """The service windows of a department."""
     return await service.list_windows(session, code)
 
@@ -105,7 +105,9 @@ async def register_device(body: DeviceIn, session: Session, _: AdminPrincipal):
 
 @router.get("/devices", response_model=list[DeviceOut])
 async def list_devices(
-    session: Session, _: AdminPrincipal, department_code: str | None = Query(default=None)
+    session: Session,
+    _: AdminPrincipal,
+    department_code: str | None = Query(default=None, max_length=64),
 ):
     return await service.list_devices(session, department_code)
 

@@ -47,7 +47,7 @@ async def list_tickets(
     session: Session,
     principal: CurrentPrincipal,
     department_code: str | None = Query(default=None, max_length=64),
-    state: Annotated[list[State] | None, Query()] = None,
+    state: Annotated[list[State] | None, Query(max_length=10)] = None,
     source: Source | None = None,
     overdue: bool | None = None,
     due_soon: bool | None = None,

@@ -166,7 +166,7 @@ class ComplaintIn(BaseModel):
     category: str | None = Field(default=None, min_length=1, max_length=100)
     content: str = Field(min_length=1, max_length=5000)
     citizen_name: str | None = Field(default=None, min_length=1, max_length=100)
-    citizen_phone: str | None = None
+    citizen_phone: str | None = Field(default=None, max_length=32)
     received_at: AwareDatetime = Field(description="受理时间, ISO 8601 with offset")
     urgency: Literal["normal", "urgent"] = "normal"
 

@@ -1,0 +1,293 @@
+"""Request ids, JSON logs and Prometheus metrics.
+
+`RequestObservability` is a pure ASGI middleware wrapped around the whole application (outside
+Starlette's error middleware, so a 500 or 503 made by an exception handler is counted and carries
+its request id). Its per-request cost is a few microseconds: no Request object, no body access.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import text
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("haochaping.access")
+
+# The request id of the request being served, for every log line written while serving it.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+# A caller's X-Request-ID is kept only if it is short and plain; anything else is replaced.
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+# --- metrics ---------------------------------------------------------------------------------
+
+REQUESTS = Counter(
+    "haochaping_http_requests_total",
+    "HTTP requests by method, route template and status",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "haochaping_http_request_duration_seconds",
+    "HTTP request latency by method and route template",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RATINGS = Counter(
+    "haochaping_ratings_created_total",
+    "Ratings stored (retries of stored events are not counted) by channel and level",
+    ["channel", "level"],
+)
+WORK_ORDERS_OPEN = Gauge("haochaping_work_orders_open", "Work orders not closed")
+WORK_ORDERS_OVERDUE = Gauge(
+    "haochaping_work_orders_overdue", "Work orders not closed whose pending deadline has passed"
+)
+OUTBOX_BACKLOG = Gauge(
+    "haochaping_outbox_backlog", "Webhook deliveries neither delivered nor given up"
+)
+DB_POOL = Gauge(
+    "haochaping_db_pool_connections",
+    "Database connections of this process by state",
+    ["state"],
+)
+DB_UP = Gauge("haochaping_db_up", "1 if the last scrape could query the database")
+
+# Figures read from the database are cached this long, so frequent scrapes cost nothing.
+DB_FIGURES_TTL_SECONDS = 10.0
+
+
+def count_ratings(outcomes: Any) -> None:
+    """Count the ratings an ingest created (by channel and level)."""
+    for outcome in outcomes:
+        if outcome.status == "created":
+            rating = outcome.rating
+            RATINGS.labels(rating["channel"], str(rating["level"])).inc()
+
+
+# --- the middleware --------------------------------------------------------------------------
+
+
+class RequestObservability:
+    """Request id in and out, metrics by route template and status, one access log line."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        # Label children resolved once per key: .labels() costs more than .inc().
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                if _SANE_REQUEST_ID.fullmatch(value):
+                    request_id = value.decode("ascii")
+                break
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode("ascii"))
+        status = 500
+        started_response = False
+
+        async def send_with_id(message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started_response = True
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette's error middleware has sent the handler's response (a 503 for a lost
+            # database, a logged 500 otherwise) and re-raises so that servers can log it; it is
+            # logged already, so stop it here instead of printing a second traceback.
+            if not started_response:
+                raise
+        finally:
+            duration = time.perf_counter() - started
+            route = scope.get("route")
+            template = route.path_format if route is not None else "(unmatched)"
+            method = scope["method"]
+            key = (method, template, status)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = REQUESTS.labels(method, template, str(status))
+            counter.inc()
+            histogram = self._histograms.get(key[:2])
+            if histogram is None:
+                histogram = self._histograms[key[:2]] = LATENCY.labels(method, template)
+            histogram.observe(duration)
+            if access_log.isEnabledFor(logging.INFO):
+                # The path only: a query string may carry a phone number or a name.
+                access_log.info(
+                    "%s %s %d",
+                    method,
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+def install(app: FastAPI) -> None:
+    """Wrap the whole application (error middleware included) and serve /metrics."""
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RequestObservability(build())  # type: ignore[method-assign]
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    )
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics of this process, and work-order and outbox figures."""
+        await _refresh_database_figures(request.app)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _refresh_database_figures(app: FastAPI) -> None:
+    engine = app.state.engine
+    pool = engine.pool
+    DB_POOL.labels("checked_out").set(pool.checkedout())
+    DB_POOL.labels("idle").set(pool.checkedin())
+    DB_POOL.labels("overflow").set(max(pool.overflow(), 0))
+    DB_POOL.labels("size").set(pool.size())
+    cached_at = getattr(app.state, "metrics_refreshed_at", None)
+    now = time.monotonic()
+    if cached_at is not None and now - cached_at < DB_FIGURES_TTL_SECONDS:
+        return
+    app.state.metrics_refreshed_at = now
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SET statement_timeout = '2s'"))
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FILTER (WHERE state <> 'closed'),"
+                        " count(*) FILTER (WHERE state <> 'closed' AND next_due_at < now())"
+                        " FROM work_order"
+                    )
+                )
+            ).one()
+            backlog = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM outbox"
+                        " WHERE delivered_at IS NULL AND failed_at IS NULL"
+                    )
+                )
+            ).scalar_one()
+            await conn.execute(text("RESET statement_timeout"))
+    except Exception as exc:
+        # Metrics stay readable while the database is away: that is when they matter.
+        log.warning("metrics: database figures unavailable (%s)", exc.__class__.__name__)
+        DB_UP.set(0)
+        return
+    WORK_ORDERS_OPEN.set(row[0])
+    WORK_ORDERS_OVERDUE.set(row[1])
+    OUTBOX_BACKLOG.set(backlog)
+    DB_UP.set(1)
+
+
+# --- JSON logs -------------------------------------------------------------------------------
+
+# Mainland mobile numbers and 18-character identity numbers: masked in any log text, as a last
+# line of defence (nothing should log them in the first place).
+_PERSONAL = re.compile(
+    r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)|(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])"
+)
+
+_RECORD_FIELDS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
+)
+
+
+# A cheap first look: no run of 11 digits, nothing to mask.
+_MAYBE_PERSONAL = re.compile(r"\d{11}")
+
+
+def _mask(text_: str) -> str:
+    return _PERSONAL.sub(lambda m: f"{m[1]}****{m[2]}" if m[1] else "******************", text_)
+
+
+# One encoder for all lines: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id and any extras."""
+
+    _second = -1
+    _stamp = ""
+
+    def _time(self, created: float) -> str:
+        # Access lines come thousands a second: format the date and time once per second.
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        entry: dict[str, Any] = {
+            "time": self._time(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": _mask(message) if _MAYBE_PERSONAL.search(message) else message,
+        }
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for name in record.__dict__.keys() - _RECORD_FIELDS:
+            if name not in entry:
+                entry[name] = record.__dict__[name]
+        if record.exc_info:
+            entry["exception"] = _mask(self.formatException(record.exc_info))
+        return _ENCODER.encode(entry)
+
+
+def configure_logging(level: str = "info", *, access: bool = True) -> None:
+    """JSON lines on stderr for the application and uvicorn; access lines if `access`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    # Our access lines replace uvicorn's (which carry the query string).
+    logging.getLogger("uvicorn.access").disabled = True
+    access_log.setLevel(logging.INFO if access else logging.WARNING)
+    # Neither the caller's frame nor thread and process names are logged: skip finding them.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
