@@ -6,8 +6,10 @@ from app.notify.models import Outbox, WebhookSubscription
 from app.ratings.models import Rating
 from app.registry.models import Department, Device, ServiceWindow
 from app.stats.models import (
+    RatingDepartmentRollup,
     RatingRollup,
     RatingRollupWatermark,
+    RatingSplitRollup,
     RatingStaffRollup,
     RatingTagRollup,
 )
@@ -23,8 +25,10 @@ __all__ = [
     "Device",
     "Outbox",
     "Rating",
+    "RatingDepartmentRollup",
     "RatingRollup",
     "RatingRollupWatermark",
+    "RatingSplitRollup",
     "RatingStaffRollup",
     "RatingTagRollup",
     "ServiceWindow",

@@ -38,6 +38,7 @@ async def world(app):
         await session.execute(
             text(
                 "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
+                "rating_department_rollup, rating_split_rollup, "
                 "rating_rollup_watermark RESTART IDENTITY CASCADE"
             )
         )
@@ -125,6 +126,21 @@ async def compare(session: AsyncSession, period: Period) -> None:
     ours = {tuple(r[:5]): r.n for r in rows}
     raw = {tuple(r[:5]): r.n for r in await session.execute(_RAW_MAIN, bounds)}
     assert ours == raw
+
+    # the narrow rollups (unfiltered overview and department table) agree too
+    total, by_rater, by_channel, by_department = await stats._centre_tallies(session, period)
+    for position, groups in ((2, by_rater), (1, by_channel), (0, by_department)):
+        expected: Counter = Counter()
+        for key, n in raw.items():
+            expected[(key[position], key[3], key[4])] += n
+        got = {
+            (k, status, level): n
+            for k, tally in groups.items()
+            for (status, level), n in tally.counts.items()
+            if n
+        }
+        assert got == {k: v for k, v in expected.items() if v}
+    assert sum(total.counts.values()) == sum(raw.values())
 
     raw_staff: Counter = Counter()
     for r in await session.execute(_RAW_STAFF, bounds):
@@ -219,6 +235,7 @@ async def test_aggregates_equal_raw_group_by(app, world, stream, period_index):
         await session.execute(
             text(
                 "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
+                "rating_department_rollup, rating_split_rollup, "
                 "rating_rollup_watermark RESTART IDENTITY CASCADE"
             )
         )
@@ -255,6 +272,7 @@ async def test_exact_under_concurrent_ingest_with_out_of_order_commits(app, worl
         await session.execute(
             text(
                 "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
+                "rating_department_rollup, rating_split_rollup, "
                 "rating_rollup_watermark RESTART IDENTITY CASCADE"
             )
         )
@@ -323,6 +341,7 @@ async def test_rollup_waits_for_a_transaction_holding_a_lower_id(app, world):
         await session.execute(
             text(
                 "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
+                "rating_department_rollup, rating_split_rollup, "
                 "rating_rollup_watermark RESTART IDENTITY CASCADE"
             )
         )

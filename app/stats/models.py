@@ -54,6 +54,41 @@ class RatingRollup(Base):
     n: Mapped[int] = mapped_column(BigInteger)
 
 
+class RatingDepartmentRollup(Base):
+    """Ratings per bucket, department, status and level (the department table, unfiltered)."""
+
+    __tablename__ = "rating_department_rollup"
+    __table_args__ = (
+        CheckConstraint(_GRAIN, name="grain"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )
+
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
+    department_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class RatingSplitRollup(Base):
+    """Ratings per bucket, channel, rater type, status and level (the centre's splits)."""
+
+    __tablename__ = "rating_split_rollup"
+    __table_args__ = (
+        CheckConstraint(_GRAIN, name="grain"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )
+
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    rater_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class RatingStaffRollup(Base):
     """Ratings per department, bucket, window, staff member (工号), status and level."""
 

@@ -66,9 +66,12 @@ _LAST_ID = text(
 # A separate statement, hence a snapshot taken after the sequence was read.
 _RUNNING = text("SELECT pg_snapshot_xip(pg_current_snapshot())::text::bigint AS xid")
 
+# Judged by a snapshot, not by pg_xact_status(): a transaction is marked committed in the commit
+# log a moment before it leaves the list of running transactions, and in that moment a new
+# snapshot would still not see its rows.
 _STILL_RUNNING = text(
     "SELECT count(*) FROM unnest(CAST(:xids AS bigint[])) AS x(xid) "
-    "WHERE pg_xact_status(x.xid::text::xid8) = 'in progress'"
+    "WHERE NOT pg_visible_in_snapshot(x.xid::text::xid8, pg_current_snapshot())"
 )
 
 _BUCKET = """CASE g.grain WHEN 'y' THEN date_trunc('year', s.day::timestamp)::date
@@ -98,6 +101,26 @@ _ROLL_UP = text(
           FROM main_day s CROSS JOIN g
          GROUP BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT (grain, bucket, department_code, channel, rater_type, status, level)
+        DO UPDATE SET n = r.n + excluded.n
+        RETURNING 1
+    ),
+    department AS (
+        INSERT INTO rating_department_rollup AS r
+               (grain, bucket, department_code, status, level, n)
+        SELECT g.grain, {_BUCKET}, s.department_code, s.status, s.level, sum(s.n)
+          FROM main_day s CROSS JOIN g
+         GROUP BY 1, 2, 3, 4, 5
+        ON CONFLICT (grain, bucket, department_code, status, level)
+        DO UPDATE SET n = r.n + excluded.n
+        RETURNING 1
+    ),
+    split AS (
+        INSERT INTO rating_split_rollup AS r
+               (grain, bucket, channel, rater_type, status, level, n)
+        SELECT g.grain, {_BUCKET}, s.channel, s.rater_type, s.status, s.level, sum(s.n)
+          FROM main_day s CROSS JOIN g
+         GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (grain, bucket, channel, rater_type, status, level)
         DO UPDATE SET n = r.n + excluded.n
         RETURNING 1
     ),
@@ -134,7 +157,8 @@ _ROLL_UP = text(
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM src) AS ratings,
-           (SELECT count(*) FROM main) + (SELECT count(*) FROM staff)
+           (SELECT count(*) FROM main) + (SELECT count(*) FROM department)
+           + (SELECT count(*) FROM split) + (SELECT count(*) FROM staff)
            + (SELECT count(*) FROM tag) AS rows
     """
 )
@@ -292,6 +316,25 @@ _ADJUST = text(
         DO UPDATE SET n = r.n + excluded.n
         RETURNING 1
     ),
+    department AS (
+        INSERT INTO rating_department_rollup AS r
+               (grain, bucket, department_code, status, level, n)
+        SELECT v.grain, v.bucket, :department_code, v.status, CAST(:level AS smallint), v.delta
+          FROM {_DELTAS}
+        ON CONFLICT (grain, bucket, department_code, status, level)
+        DO UPDATE SET n = r.n + excluded.n
+        RETURNING 1
+    ),
+    split AS (
+        INSERT INTO rating_split_rollup AS r
+               (grain, bucket, channel, rater_type, status, level, n)
+        SELECT v.grain, v.bucket, :channel, :rater_type, v.status, CAST(:level AS smallint),
+               v.delta
+          FROM {_DELTAS}
+        ON CONFLICT (grain, bucket, channel, rater_type, status, level)
+        DO UPDATE SET n = r.n + excluded.n
+        RETURNING 1
+    ),
     staff AS (
         INSERT INTO rating_staff_rollup AS r
                (department_code, grain, bucket, window_no, staff_id, status, level, n)
@@ -313,6 +356,8 @@ _ADJUST = text(
         DO UPDATE SET n = r.n + excluded.n
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM main) + (SELECT count(*) FROM staff) + (SELECT count(*) FROM tag)
+    SELECT (SELECT count(*) FROM main) + (SELECT count(*) FROM department)
+           + (SELECT count(*) FROM split) + (SELECT count(*) FROM staff)
+           + (SELECT count(*) FROM tag)
     """
 )

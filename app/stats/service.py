@@ -225,9 +225,51 @@ def _main_rows(filters: Filters, params: dict[str, Any], *, by_month: bool = Fal
     )"""
 
 
+_CENTRE_SQL = f"""WITH {_SEL},
+    tail AS MATERIALIZED (
+        SELECT t.department_code, t.channel, t.rater_type, t.status, t.level
+          FROM rating t WHERE {_TAIL}
+    ),
+    d AS (
+        SELECT r.department_code, r.status, r.level, r.n
+          FROM sel JOIN rating_department_rollup r
+            ON r.grain = sel.grain AND r.bucket = sel.bucket
+        UNION ALL
+        SELECT department_code, status, level, 1 FROM tail
+    ),
+    x AS (
+        SELECT r.channel, r.rater_type, r.status, r.level, r.n
+          FROM sel JOIN rating_split_rollup r ON r.grain = sel.grain AND r.bucket = sel.bucket
+        UNION ALL
+        SELECT channel, rater_type, status, level, 1 FROM tail
+    )
+    SELECT 'd' AS kind, department_code AS key, status, level, sum(n)::bigint AS n
+      FROM d GROUP BY 2, 3, 4
+    UNION ALL
+    SELECT 'c', channel, status, level, sum(n)::bigint FROM x GROUP BY 2, 3, 4
+    UNION ALL
+    SELECT 'r', rater_type, status, level, sum(n)::bigint FROM x GROUP BY 2, 3, 4
+"""
+
+
+async def _centre_tallies(
+    session: AsyncSession, period: Period
+) -> tuple[Tally, dict[str, Tally], dict[str, Tally], dict[str, Tally]]:
+    """The unfiltered figures from the narrow rollups (per department; per channel and rater)."""
+    params = await _params(session, period)
+    total, groups = Tally(), {"d": {}, "c": {}, "r": {}}
+    for row in await session.execute(text(_CENTRE_SQL), params):
+        groups[row.kind].setdefault(row.key, Tally()).add(row.status, row.level, row.n)
+        if row.kind == "d":
+            total.add(row.status, row.level, row.n)
+    return total, groups["r"], groups["c"], groups["d"]
+
+
 async def _overview_tallies(
     session: AsyncSession, period: Period, filters: Filters
 ) -> tuple[Tally, dict[str, Tally], dict[str, Tally], dict[str, Tally]]:
+    if filters == Filters():
+        return await _centre_tallies(session, period)
     params = await _params(session, period)
     sql = (
         _main_rows(filters, params)
@@ -256,6 +298,8 @@ async def _overview_tallies(
 async def _department_tallies(
     session: AsyncSession, period: Period, filters: Filters
 ) -> dict[str, Tally]:
+    if filters == Filters():
+        return (await _centre_tallies(session, period))[3]
     params = await _params(session, period)
     sql = (
         _main_rows(filters, params)

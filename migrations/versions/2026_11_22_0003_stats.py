@@ -58,6 +58,46 @@ def upgrade() -> None:
         postgresql_with={"fillfactor": 80},
     )
     op.create_table(
+        "rating_department_rollup",
+        sa.Column("grain", sa.String(length=1), nullable=False),
+        sa.Column("bucket", sa.Date(), nullable=False),
+        sa.Column("department_code", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("level", sa.SmallInteger(), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(_GRAIN, name=op.f("ck_rating_department_rollup_grain")),
+        sa.PrimaryKeyConstraint(
+            "grain",
+            "bucket",
+            "department_code",
+            "status",
+            "level",
+            name=op.f("pk_rating_department_rollup"),
+        ),
+        postgresql_with={"fillfactor": 80},
+    )
+    op.create_table(
+        "rating_split_rollup",
+        sa.Column("grain", sa.String(length=1), nullable=False),
+        sa.Column("bucket", sa.Date(), nullable=False),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("rater_type", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("level", sa.SmallInteger(), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(_GRAIN, name=op.f("ck_rating_split_rollup_grain")),
+        sa.PrimaryKeyConstraint(
+            "grain",
+            "bucket",
+            "channel",
+            "rater_type",
+            "status",
+            "level",
+            name=op.f("pk_rating_split_rollup"),
+        ),
+        postgresql_with={"fillfactor": 80},
+    )
+    op.create_table(
         "rating_staff_rollup",
         sa.Column("department_code", sa.String(length=64), nullable=False),
         sa.Column("grain", sa.String(length=1), nullable=False),
@@ -131,5 +171,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS stats_assign_xact_id()")
     op.drop_table("rating_tag_rollup")
     op.drop_table("rating_staff_rollup")
+    op.drop_table("rating_split_rollup")
+    op.drop_table("rating_department_rollup")
     op.drop_table("rating_rollup")
     op.drop_table("rating_rollup_watermark")
