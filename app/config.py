@@ -14,6 +14,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
+# (requests per second, burst) per client. A tablet rates at human speed and sends its offline
+# backlog in batches; a portal or the 12345 hotline forwards many people's ratings.
+DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
+    "device": (10, 50),
+    "portal": (200, 1000),
+    "hotline": (50, 200),
+    "department": (20, 100),
+    "reader": (20, 100),
+    "admin": (50, 500),
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HAOCHAPING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -47,6 +59,13 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # After this many failed attempts a delivery is marked failed (an admin may retry it).
     webhook_max_attempts: int = Field(default=25, ge=1)
+    # Signed requests: how far a timestamp may be from the server's clock, either way.
+    signature_tolerance_seconds: int = Field(default=300, ge=30, le=3600)
+    # Requests per second and burst per client, by role, as token buckets in each server
+    # process. JSON merged over the defaults, e.g. '{"portal": [500, 1000], "admin": null}'
+    # (null: no limit for that role); HAOCHAPING_RATE_LIMITS_ENABLED=false turns them all off.
+    rate_limits: dict[str, tuple[float, int] | None] = Field(default_factory=dict)
+    rate_limits_enabled: bool = True
 
     @field_validator("log_level")
     @classmethod
@@ -62,6 +81,28 @@ class Settings(BaseSettings):
         from app.workorders.deadlines import DeadlinePolicy
 
         return DeadlinePolicy.parse(value).as_dict()
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits(
+        cls, value: dict[str, tuple[float, int] | None]
+    ) -> dict[str, tuple[float, int] | None]:
+        from app.auth.models import ROLES
+
+        merged = {**DEFAULT_RATE_LIMITS, **value}
+        for role, limit in merged.items():
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+            if limit is not None and (limit[0] <= 0 or limit[1] < 1):
+                raise ValueError(f"{role}: the rate must be > 0 and the burst >= 1")
+        return merged
+
+    @property
+    def role_rate_limits(self) -> dict[str, tuple[float, int]]:
+        """The limits in force: (requests per second, burst) by role; a role absent is free."""
+        if not self.rate_limits_enabled:
+            return {}
+        return {role: limit for role, limit in self.rate_limits.items() if limit is not None}
 
     @field_validator("database_url")
     @classmethod

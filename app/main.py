@@ -11,6 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app import __version__
+from app.auth import usage as key_upkeep
+from app.auth.dependencies import install as install_auth
+from app.auth.router import clients_router
 from app.auth.router import router as keys_router
 from app.background import BackgroundJobs
 from app.config import Settings, get_settings
@@ -52,11 +55,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         if settings.background_jobs:
             app.state.jobs.start()
         start_rollup_loop(app)
+        key_upkeep.start(app)
         try:
             yield
         finally:
             await app.state.jobs.stop()
             await stop_rollup_loop(app)
+            await key_upkeep.stop(app)
             await engine.dispose()
 
     app = FastAPI(
@@ -72,6 +77,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(registry_router)
     app.include_router(keys_router)
+    app.include_router(clients_router)
+    install_auth(app, settings)
     app.include_router(ratings_router)
     for router in workorder_routers:
         app.include_router(router)

@@ -137,8 +137,12 @@ async def make_window(http, admin_headers, code="SJ", window_no="A01", name="综
     return response.json()
 
 
-async def make_device(http, admin_headers, code="SJ", window_no="A01", serial_no=None):
-    """A department, a window and a registered tablet; returns (device json, headers)."""
+async def make_device(
+    http, admin_headers, code="SJ", window_no="A01", serial_no=None, *, signed=False
+):
+    """A department, a window and a registered tablet; returns (device json, headers).
+
+    Unless `signed`, the device is let post with its bare key (require_signature off)."""
     departments = (await http.get("/v1/departments", headers=admin_headers)).json()
     if code not in {d["code"] for d in departments}:
         await make_department(http, admin_headers, code)
@@ -154,4 +158,12 @@ async def make_device(http, admin_headers, code="SJ", window_no="A01", serial_no
     )
     assert response.status_code == 201, response.text
     device = response.json()
+    if not signed:
+        # Devices must sign by default; these tests post with the bare key (test_signing signs).
+        response = await http.patch(
+            f"/v1/clients/{device['client_id']}",
+            json={"require_signature": False},
+            headers=admin_headers,
+        )
+        assert response.status_code == 200, response.text
     return device, auth(device["key"])

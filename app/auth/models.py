@@ -3,7 +3,17 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, func, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +43,8 @@ class Client(Base):
     department_code: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("department.code"), nullable=True
     )
+    # Refuse requests that are not signed (app/auth/signing.py). Devices start with it on.
+    require_signature: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -51,3 +63,17 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class RequestNonce(Base):
+    """A nonce spent by a signed request, kept until its timestamp is too old to be accepted."""
+
+    __tablename__ = "request_nonce"
+    __table_args__ = (
+        PrimaryKeyConstraint("key_id", "nonce"),
+        Index("ix_request_nonce_expires_at", "expires_at"),
+    )
+
+    key_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    nonce: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]

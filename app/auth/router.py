@@ -5,12 +5,15 @@ from fastapi import APIRouter, status
 from app.auth import service
 from app.auth.dependencies import AdminPrincipal
 from app.auth.models import ApiKey, Client
-from app.auth.schemas import KeyCreate, KeyCreated, KeyOut
+from app.auth.schemas import ClientOut, ClientUpdate, KeyCreate, KeyCreated, KeyOut
 from app.db import Session
-from app.errors import ValidationProblem, field_error
+from app.errors import NotFound, ValidationProblem, field_error
 from app.registry import service as registry
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
+clients_router = APIRouter(prefix="/v1/clients", tags=["keys"])
+
+_PROBLEM = {"content": {"application/problem+json": {}}}
 
 
 def _out(api_key: ApiKey, client: Client) -> dict:
@@ -20,6 +23,7 @@ def _out(api_key: ApiKey, client: Client) -> dict:
         "client_name": client.name,
         "role": client.role,
         "department_code": client.department_code,
+        "require_signature": client.require_signature,
         "prefix": api_key.prefix,
         "created_at": api_key.created_at,
         "revoked_at": api_key.revoked_at,
@@ -27,16 +31,27 @@ def _out(api_key: ApiKey, client: Client) -> dict:
     }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyCreated,
+    responses={409: {"description": "The client already has two active keys", **_PROBLEM}},
+)
 async def create_key(body: KeyCreate, session: Session, _: AdminPrincipal) -> dict:
-    """Issue a key: for a new client, or another key for an existing client (rotation)."""
+    """Issue a key: for a new client, or another key for an existing client (rotation).
+
+    A client holds at most two active keys (the old and the new during a rotation)."""
     if body.client_id is not None:
         client = await service.get_client(session, body.client_id)
+        errors = []
         if body.role is not None and body.role != client.role:
-            raise ValidationProblem(
-                "A rotated key keeps its client's role",
-                errors=[field_error("role", f"client {client.id} has role {client.role}")],
+            errors.append(field_error("role", f"client {client.id} has role {client.role}"))
+        if body.require_signature is not None:
+            errors.append(
+                field_error("require_signature", "a client setting: PATCH /v1/clients/{id}")
             )
+        if errors:
+            raise ValidationProblem("A rotated key keeps its client's settings", errors=errors)
     else:
         errors = []
         if body.role is None:
@@ -54,7 +69,11 @@ async def create_key(body: KeyCreate, session: Session, _: AdminPrincipal) -> di
         if body.department_code is not None:
             await registry.get_department(session, body.department_code, field="department_code")
         client = await service.create_client(
-            session, name=body.client_name, role=body.role, department_code=body.department_code
+            session,
+            name=body.client_name,
+            role=body.role,
+            department_code=body.department_code,
+            require_signature=bool(body.require_signature),
         )
     api_key, key = await service.issue_key(session, client.id)
     return {**_out(api_key, client), "key": key}
@@ -72,3 +91,20 @@ async def revoke_key(key_id: uuid.UUID, session: Session, _: AdminPrincipal) -> 
     api_key = await service.revoke_key(session, key_id)
     client = await session.get(Client, api_key.client_id)
     return _out(api_key, client)
+
+
+@clients_router.get("/{client_id}", response_model=ClientOut)
+async def get_client(client_id: uuid.UUID, session: Session, _: AdminPrincipal) -> Client:
+    """A client (a device or a named system) and its settings."""
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise NotFound(f"No client {client_id}")
+    return client
+
+
+@clients_router.patch("/{client_id}", response_model=ClientOut)
+async def update_client(
+    client_id: uuid.UUID, body: ClientUpdate, session: Session, _: AdminPrincipal
+) -> Client:
+    """Change a client's settings: `require_signature` applies from the next request."""
+    return await service.update_client(session, client_id, require_signature=body.require_signature)

@@ -24,6 +24,11 @@ class KeyCreate(InputModel):
     department_code: str | None = Field(
         default=None, min_length=1, max_length=64, description="Required for role department"
     )
+    require_signature: bool | None = Field(
+        default=None,
+        description="A new client must sign its requests (default: off; devices, registered "
+        "through POST /v1/devices, start with it on)",
+    )
 
 
 class KeyOut(BaseModel):
@@ -32,6 +37,7 @@ class KeyOut(BaseModel):
     client_name: str
     role: Role
     department_code: str | None
+    require_signature: bool = Field(description="The client must sign its requests")
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
@@ -39,4 +45,26 @@ class KeyOut(BaseModel):
 
 
 class KeyCreated(KeyOut):
-    key: str = Field(description="The API key. Shown only in this response; store it now.")
+    key: str = Field(
+        description="The API key. Shown only in this response; store it now. A signing client "
+        "signs with it and sends `id` as X-HCP-Key-Id."
+    )
+
+
+class ClientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    role: Role
+    department_code: str | None
+    require_signature: bool
+    created_at: datetime
+
+
+class ClientUpdate(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    require_signature: bool | None = Field(
+        default=None, description="Refuse this client's unsigned requests (401)"
+    )

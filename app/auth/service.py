@@ -8,13 +8,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import signing
 from app.auth.models import ApiKey, Client
-from app.errors import NotFound, ValidationProblem, field_error
+from app.errors import Conflict, NotFound, ValidationProblem, field_error
 
 KEY_PREFIX = "hcp_"
+# Old and new during a rotation.
+MAX_ACTIVE_KEYS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,9 @@ class Principal:
     device_id: uuid.UUID | None = None
     device_active: bool | None = None
     window_no: str | None = None
+    require_signature: bool = False
+    # This request was signed (app/auth/signing.py), not sent with the bare key.
+    signed: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -43,26 +49,20 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-_PRINCIPAL_SQL = text(
-    """
-    SELECT k.id AS key_id, c.id AS client_id, c.name, c.role,
+_PRINCIPAL_COLUMNS = """
+    SELECT k.id AS key_id, k.key_hash, c.id AS client_id, c.name, c.role, c.require_signature,
            coalesce(c.department_code, d.department_code) AS department_code,
            d.id AS device_id, d.active AS device_active, d.window_no
       FROM api_key k
       JOIN client c ON c.id = k.client_id
       LEFT JOIN device d ON d.client_id = c.id
-     WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL
-    """
-)
+"""
+# No cache in front of these: a revoked key is refused on the very next request.
+_PRINCIPAL_SQL = text(_PRINCIPAL_COLUMNS + " WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL")
+_PRINCIPAL_BY_ID_SQL = text(_PRINCIPAL_COLUMNS + " WHERE k.id = :key_id AND k.revoked_at IS NULL")
 
 
-async def authenticate(session: AsyncSession, key: str) -> Principal | None:
-    """The principal for a presented key, or None when it is unknown or revoked."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 100:
-        return None
-    row = (await session.execute(_PRINCIPAL_SQL, {"key_hash": hash_key(key)})).one_or_none()
-    if row is None:
-        return None
+def _principal(row, *, signed: bool = False) -> Principal:
     return Principal(
         key_id=row.key_id,
         client_id=row.client_id,
@@ -72,20 +72,120 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
         device_id=row.device_id,
         device_active=row.device_active,
         window_no=row.window_no,
+        require_signature=row.require_signature,
+        signed=signed,
     )
 
 
+async def authenticate(session: AsyncSession, key: str) -> Principal | None:
+    """The principal for a presented key, or None when it is unknown or revoked."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 100:
+        return None
+    row = (await session.execute(_PRINCIPAL_SQL, {"key_hash": hash_key(key)})).one_or_none()
+    return None if row is None else _principal(row)
+
+
+async def authenticate_signed(
+    session: AsyncSession,
+    signed: signing.SignedHeaders,
+    *,
+    method: str,
+    target: str,
+    body: bytes,
+    now: float,
+    tolerance: int,
+) -> Principal:
+    """The principal for a signed request whose signature and timestamp hold.
+
+    Raises SignatureError; the nonce is spent separately (spend_nonce), after the rate limit."""
+    row = (await session.execute(_PRINCIPAL_BY_ID_SQL, {"key_id": signed.key_id})).one_or_none()
+    if row is None:
+        raise signing.SignatureError("unknown-key", "Unknown or revoked key id")
+    # The stored SHA-256 of the key is the signing key (see app/auth/signing.py).
+    signing.verify(row.key_hash, signed, method, target, body, now=now, tolerance=tolerance)
+    return _principal(row, signed=True)
+
+
+_SPEND_NONCE_SQL = text(
+    """
+    INSERT INTO request_nonce (key_id, nonce, expires_at) VALUES (:key_id, :nonce, :expires_at)
+    ON CONFLICT DO NOTHING RETURNING 1
+    """
+)
+
+
+async def spend_nonce(
+    session: AsyncSession, signed: signing.SignedHeaders, *, tolerance: int
+) -> bool:
+    """Record the nonce; False when this key already used it (a replay).
+
+    In the request's transaction: a request that fails changed nothing and spends nothing, and
+    of two racing copies the second waits for the first to commit, then finds it spent."""
+    # Kept while its timestamp is acceptable, plus a minute for clocks between us and the database.
+    expires_at = datetime.fromtimestamp(signed.timestamp + tolerance + 60, UTC)
+    inserted = await session.execute(
+        _SPEND_NONCE_SQL,
+        {"key_id": signed.key_id, "nonce": signed.nonce, "expires_at": expires_at},
+    )
+    return inserted.first() is not None
+
+
+async def purge_nonces(session: AsyncSession) -> int:
+    """Forget nonces whose timestamps can no longer be accepted."""
+    result = await session.execute(text("DELETE FROM request_nonce WHERE expires_at < now()"))
+    return result.rowcount
+
+
 async def create_client(
-    session: AsyncSession, *, name: str, role: str, department_code: str | None = None
+    session: AsyncSession,
+    *,
+    name: str,
+    role: str,
+    department_code: str | None = None,
+    require_signature: bool | None = None,
 ) -> Client:
-    client = Client(name=name, role=role, department_code=department_code)
+    """A new client; devices must sign their requests unless told otherwise."""
+    if require_signature is None:
+        require_signature = role == "device"
+    client = Client(
+        name=name, role=role, department_code=department_code, require_signature=require_signature
+    )
     session.add(client)
     await session.flush()
     return client
 
 
+async def update_client(
+    session: AsyncSession, client_id: uuid.UUID, *, require_signature: bool | None = None
+) -> Client:
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise NotFound(f"No client {client_id}")
+    if require_signature is not None:
+        client.require_signature = require_signature
+        await session.flush()
+    return client
+
+
 async def issue_key(session: AsyncSession, client_id: uuid.UUID) -> tuple[ApiKey, str]:
-    """A new key for an existing client; the plaintext is returned once and never stored."""
+    """A new key for an existing client; the plaintext is returned once and never stored.
+
+    At most MAX_ACTIVE_KEYS per client (old and new during a rotation): another is a 409."""
+    # The client's row lock orders concurrent issues, so two cannot both see one active key.
+    await session.execute(select(Client.id).where(Client.id == client_id).with_for_update())
+    active = (
+        await session.execute(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.client_id == client_id, ApiKey.revoked_at.is_(None))
+        )
+    ).scalar_one()
+    if active >= MAX_ACTIVE_KEYS:
+        raise Conflict(
+            f"Client {client_id} already has {active} active keys; revoke one "
+            "(DELETE /v1/keys/{id}) before issuing another",
+            active_keys=active,
+        )
     key = new_key()
     api_key = ApiKey(client_id=client_id, key_hash=hash_key(key), prefix=key[:10])
     session.add(api_key)
@@ -130,14 +230,17 @@ async def count_active_keys(session: AsyncSession) -> int:
     ).scalar_one()
 
 
-async def touch_key(session: AsyncSession, key_id: uuid.UUID) -> None:
-    """Record use, at most once a minute per key so that hot keys do not contend on one row."""
-    await session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key_id)
-        .where(
-            (ApiKey.last_used_at.is_(None))
-            | (ApiKey.last_used_at < func.now() - text("interval '1 minute'"))
-        )
-        .values(last_used_at=func.now())
-    )
+_TOUCH_SQL = text(
+    """
+    UPDATE api_key k SET last_used_at = u.used_at
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:used_at AS timestamptz[])) AS u(id, used_at)
+     WHERE k.id = u.id
+       AND (k.last_used_at IS NULL OR k.last_used_at < u.used_at - interval '1 minute')
+    """
+)
+
+
+async def touch_keys(session: AsyncSession, used: dict[uuid.UUID, datetime]) -> None:
+    """Record when keys were last used; a key written less than a minute ago is left alone."""
+    if used:
+        await session.execute(_TOUCH_SQL, {"ids": list(used), "used_at": list(used.values())})

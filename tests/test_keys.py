@@ -1,0 +1,168 @@
+"""Keys: two active keys at most during a rotation, last_used_at kept cheaply, prompt revocation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from app.auth.usage import KeyUsage
+from tests.conftest import auth, make_department, make_device
+from tests.test_ratings import (
+    assert_problem,
+    event,
+    fast_client,  # noqa: F401 (overrides conftest's client fixture)
+)
+
+
+@pytest.fixture
+async def portal(client, admin):
+    await make_department(client, admin, "SJ")
+    r = await client.post("/v1/keys", json={"role": "portal", "client_name": "网厅"}, headers=admin)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def last_used(app, key_id) -> datetime | None:
+    async with app.state.engine.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT last_used_at FROM api_key WHERE id = :id"), {"id": key_id}
+            )
+        ).scalar_one()
+
+
+async def test_a_third_active_key_is_409_until_one_is_revoked(client, admin, portal):
+    rotate = {"client_id": portal["client_id"]}
+    second = await client.post("/v1/keys", json=rotate, headers=admin)
+    assert second.status_code == 201, second.text
+    third = await client.post("/v1/keys", json=rotate, headers=admin)
+    problem = assert_problem(third, 409, type_suffix="conflict")
+    assert problem["active_keys"] == 2 and "revoke" in problem["detail"]
+    # Both active keys work meanwhile (the rotation window).
+    for key in (portal["key"], second.json()["key"]):
+        assert (
+            await client.post("/v1/ratings", json=event(), headers=auth(key))
+        ).status_code == 201
+    await client.delete(f"/v1/keys/{portal['id']}", headers=admin)
+    third = await client.post("/v1/keys", json=rotate, headers=admin)
+    assert third.status_code == 201, third.text
+    keys = [k for k in (await client.get("/v1/keys", headers=admin)).json()]
+    mine = [k for k in keys if k["client_id"] == portal["client_id"]]
+    assert len(mine) == 3 and sum(k["revoked_at"] is None for k in mine) == 2
+
+
+async def test_a_device_too_holds_two_keys_at_most(client, admin):
+    device, _ = await make_device(client, admin)
+    rotate = {"client_id": device["client_id"]}
+    assert (await client.post("/v1/keys", json=rotate, headers=admin)).status_code == 201
+    assert_problem(await client.post("/v1/keys", json=rotate, headers=admin), 409)
+
+
+async def test_racing_rotations_cannot_make_a_third_key(app, client, admin, portal):
+    rotate = {"client_id": portal["client_id"]}
+    responses = await asyncio.gather(
+        *(client.post("/v1/keys", json=rotate, headers=admin) for _ in range(6))
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 5
+    async with app.state.engine.connect() as conn:
+        active = (
+            await conn.execute(
+                text("SELECT count(*) FROM api_key WHERE client_id = :c AND revoked_at IS NULL"),
+                {"c": portal["client_id"]},
+            )
+        ).scalar_one()
+    assert active == 2
+
+
+async def test_revocation_takes_effect_on_the_next_request_in_every_process(
+    app, client, admin, portal
+):
+    """No key lookup is cached: a second app (another server process) sees it too."""
+    from app.main import create_app
+
+    other = create_app(app.state.settings, database_url=str(app.state.engine.url))
+    import httpx
+
+    async with other.router.lifespan_context(other):
+        transport = httpx.ASGITransport(app=other, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as second:
+            headers = auth(portal["key"])
+            for http in (client, second):
+                assert (await http.get("/v1/ratings", headers=headers)).status_code == 200
+            assert (
+                await client.delete(f"/v1/keys/{portal['id']}", headers=admin)
+            ).status_code == 200
+            for http in (client, second):
+                assert_problem(await http.get("/v1/ratings", headers=headers), 401)
+
+
+async def test_last_used_at_is_written_after_use(app, client, admin, portal):
+    assert await last_used(app, portal["id"]) is None
+    before = datetime.now(UTC)
+    r = await client.post("/v1/ratings", json=event(), headers=auth(portal["key"]))
+    assert r.status_code == 201
+    assert await app.state.key_usage.flush(app.state.sessionmaker) >= 1
+    used = await last_used(app, portal["id"])
+    assert used is not None and before - timedelta(seconds=1) <= used <= datetime.now(UTC)
+    listed = (await client.get("/v1/keys", headers=admin)).json()
+    assert next(k for k in listed if k["id"] == portal["id"])["last_used_at"] is not None
+
+
+async def test_a_failed_request_counts_as_use(app, client, admin, portal):
+    """The key was presented and accepted, even if the request was then refused."""
+    r = await client.post("/v1/ratings", json=event(level=9), headers=auth(portal["key"]))
+    assert r.status_code == 422
+    await app.state.key_usage.flush(app.state.sessionmaker)
+    assert await last_used(app, portal["id"]) is not None
+
+
+async def test_last_used_at_is_written_at_most_once_a_minute_per_key(app, client, admin, portal):
+    key_id = uuid.UUID(portal["id"])
+    usage = KeyUsage()
+    t0 = time.time()
+    usage.note(key_id, t0)
+    assert await usage.flush(app.state.sessionmaker) == 1
+    first = await last_used(app, key_id)
+    # Within the minute: nothing is even queued, so no UPDATE is sent.
+    for dt in (1, 30, 59):
+        usage.note(key_id, t0 + dt)
+    assert await usage.flush(app.state.sessionmaker) == 0
+    # Another process (its own KeyUsage) within the minute: the UPDATE's condition skips it.
+    other = KeyUsage()
+    other.note(key_id, t0 + 20)
+    await other.flush(app.state.sessionmaker)
+    assert await last_used(app, key_id) == first
+    # A minute on, the next use is written.
+    usage.note(key_id, t0 + 61)
+    assert await usage.flush(app.state.sessionmaker) == 1
+    assert (await last_used(app, key_id)) - first >= timedelta(seconds=60)
+
+
+async def test_a_failed_flush_keeps_the_notes(app):
+    key_id = uuid.uuid4()
+    usage = KeyUsage()
+    usage.note(key_id, 1000.0)
+
+    class Broken:
+        def __call__(self):
+            raise ConnectionError("database down")
+
+    with pytest.raises(ConnectionError):
+        await usage.flush(Broken())
+    assert usage._pending == {key_id: 1000.0}
+
+
+async def test_noting_use_costs_less_than_a_microsecond_or_so():
+    usage = KeyUsage()
+    keys = [uuid.uuid4() for _ in range(1000)]
+    start = time.perf_counter()
+    for _ in range(100):
+        for key_id in keys:
+            usage.note(key_id)
+    per_call = (time.perf_counter() - start) / 100_000
+    assert per_call < 5e-6, per_call
