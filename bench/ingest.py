@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 WRK_SCRIPT = """
 local counter = 0
-local prefix = "%(prefix)s-"
+prefix = "%(prefix)s-"  -- a global: setup() gives each thread its own
 local threads = 0
 setup = function(thread)
   threads = threads + 1
@@ -254,7 +254,13 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="haochaping-bench-"))
     dsn_sa = start_embedded_postgres(data_dir)
     dsn = dsn_sa.replace("postgresql+asyncpg://", "postgresql://")
-    env = {**os.environ, "DATABASE_URL": dsn_sa, "HAOCHAPING_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn_sa,
+        "HAOCHAPING_LOG_LEVEL": "warning",
+        # The benchmark measures throughput, not the per-client limits.
+        "HAOCHAPING_RATE_LIMITS_ENABLED": "false",
+    }
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
