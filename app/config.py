@@ -138,7 +138,7 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def _app_settings(request: Request) -> Settings:
+async def _app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
