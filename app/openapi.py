@@ -34,10 +34,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
     "required": ["type", "title", "status"],
 }
-_PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_PROBLEM_CONTENT = {
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+}
 _COMMON = {
+    "400": "The body is not valid JSON, or JSON nested too deeply",
     "401": "Missing, unknown or revoked API key",
+    "403": "Not allowed for this key",
+    "404": "No such resource",
+    "409": "Conflicts with the current state",
     "413": "Request body too large",
+    "414": "Request URI too long",
     "422": "Invalid request: `errors` names each field and why",
     "503": "The database is unavailable; retry after `Retry-After` seconds",
 }
@@ -65,11 +72,13 @@ def install_openapi(app: FastAPI) -> None:
         for path, operations in spec.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
-                codes = ["422", "503"]
+                codes = ["414", "422", "503"]
                 if path.startswith("/v1/"):
-                    codes.append("401")
+                    codes += ["401", "403"]
+                if "{" in path:
+                    codes.append("404")
                 if operation.get("requestBody"):
-                    codes.append("413")
+                    codes += ["400", "409", "413"]
                 for status, description in _COMMON.items():
                     if status not in codes and status not in responses:
                         continue
