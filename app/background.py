@@ -1,4 +1,5 @@
-"""The loops that run inside the server: the deadline sweeper and the webhook dispatcher.
+"""The loops that run inside the server: the deadline sweeper, the webhook dispatcher and the
+retention of personal data (app/retention.py).
 
 Both are safe with several server processes (SKIP LOCKED); tests turn them off
 (HAOCHAPING_BACKGROUND_JOBS=false) and call `sweep_all` and `deliver_due` with their own `now`.
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.notify.dispatcher import RetryPolicy, deliver_due
+from app.privacy import PrivacySettings
+from app.retention import erase_all_expired
 from app.workorders.service import sweep_all
 
 log = logging.getLogger(__name__)
@@ -39,10 +42,22 @@ class BackgroundJobs:
         async def dispatch() -> None:
             await deliver_due(self.sessionmaker, self.http, now=datetime.now(UTC), retry=retry)
 
+        privacy = PrivacySettings()
+
+        async def erase_expired() -> None:
+            await erase_all_expired(
+                self.sessionmaker,
+                now=datetime.now(UTC),
+                retention_days=privacy.personal_data_retention_days,
+            )
+
         self.tasks = [
             asyncio.create_task(_every(self.settings.sweep_interval_seconds, sweep, "sweeper")),
             asyncio.create_task(
                 _every(self.settings.outbox_interval_seconds, dispatch, "webhook dispatcher")
+            ),
+            asyncio.create_task(
+                _every(privacy.retention_interval_seconds, erase_expired, "personal data retention")
             ),
         ]
 

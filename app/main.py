@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app import __version__
+from app import __version__, privacy
+from app.audit.router import router as audit_router
+from app.audit.service import AuditMiddleware
 from app.auth import usage as key_upkeep
 from app.auth.dependencies import install as install_auth
 from app.auth.router import clients_router
@@ -26,6 +28,7 @@ from app.observability import install as install_observability
 from app.openapi import install_openapi
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
+from app.retention import router as retention_router
 from app.stats.router import router as stats_router
 from app.stats.service import start_rollup_loop, stop_rollup_loop
 from app.workorders.router import routers as workorder_routers
@@ -46,6 +49,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Fails the start when the data keys are malformed (never a plaintext fallback).
+        privacy.install(privacy.load_keyring(data_dir=settings.data_dir))
         url = database_url or resolve_database_url(settings)
         engine = create_engine(url, settings)
         app.state.engine = engine
@@ -75,6 +80,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     install_openapi(app)
     install_observability(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware)
     app.include_router(registry_router)
     app.include_router(keys_router)
     app.include_router(clients_router)
@@ -84,6 +90,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.include_router(router)
     app.include_router(webhooks_router)
     app.include_router(stats_router)
+    app.include_router(audit_router)
+    app.include_router(retention_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
+from app import privacy
 from tests.conftest import auth, make_department, make_device, make_key, make_window
 
 PHONE = "13812345678"
@@ -183,7 +184,9 @@ async def test_well_formed_phones_are_accepted(app, client, portal, phone, store
     r = await client.post("/v1/ratings", json=event(rater={"phone": phone}), headers=portal)
     assert r.status_code == 201, r.text
     async with app.state.engine.connect() as conn:
-        assert (await conn.execute(text("SELECT rater_phone FROM rating"))).scalar_one() == stored
+        sealed = (await conn.execute(text("SELECT rater_phone FROM rating"))).scalar_one()
+    # Stored encrypted (app/privacy.py), normalised inside.
+    assert privacy.keyring().decrypt(sealed, "rating.rater_phone") == stored
 
 
 async def test_inactive_department_is_refused(app, client, admin, portal):
@@ -727,7 +730,9 @@ async def test_get_one_rating(client, admin, portal):
     created = (await client.post("/v1/ratings", json=event(level=2), headers=portal)).json()
     r = await client.get(f"/v1/ratings/{created['id']}", headers=admin)
     assert r.status_code == 200
-    assert r.json() == created
+    # The sender is not told the integrity flags; the admin is.
+    assert created["flags"] is None and r.json()["flags"] == []
+    assert {**r.json(), "flags": None} == created
     missing = await client.get(f"/v1/ratings/{created['id'] + 1000}", headers=admin)
     assert_problem(missing, 404)
     bad_id = await client.get("/v1/ratings/abc", headers=admin)

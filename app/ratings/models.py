@@ -53,6 +53,27 @@ class Rating(Base):
         CheckConstraint(_in("status", RATING_STATUSES), name="status"),
         Index("ix_rating_rated_at_id", "rated_at", "id"),
         Index("ix_rating_department_rated_at_id", "department_code", "rated_at", "id"),
+        # Flagged ratings are few: GET /v1/ratings?flagged=true and the flagged counts.
+        Index(
+            "ix_rating_flagged_rated_at_id",
+            "rated_at",
+            "id",
+            postgresql_where=text("flags IS NOT NULL"),
+        ),
+        # One phone's ratings of a department in a day (the repeat_phone flag, admin lookup).
+        Index(
+            "ix_rating_phone_hash",
+            "rater_phone_hash",
+            "department_code",
+            "rated_at",
+            postgresql_where=text("rater_phone_hash IS NOT NULL"),
+        ),
+        # The retention job finds real-name ratings past their time without a scan.
+        Index(
+            "ix_rating_personal_data_rated_at",
+            "rated_at",
+            postgresql_where=text("rater_name IS NOT NULL OR rater_phone IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -73,8 +94,12 @@ class Rating(Base):
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     comment: Mapped[str | None] = mapped_column(Text)
     rater_type: Mapped[str] = mapped_column(String(20))
-    rater_name: Mapped[str | None] = mapped_column(String(100))
-    rater_phone: Mapped[str | None] = mapped_column(String(20))
+    # Encrypted (app/privacy.py envelopes); the phone's keyed hash serves exact lookups.
+    rater_name: Mapped[str | None] = mapped_column(Text)
+    rater_phone: Mapped[str | None] = mapped_column(Text)
+    rater_phone_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # Set when the retention job erased the rater's name and phone (the rating stays).
+    rater_erased_at: Mapped[datetime | None]
     rated_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     assess_number: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
@@ -82,3 +107,5 @@ class Rating(Base):
     historical: Mapped[bool] = mapped_column(server_default=text("false"))
     status: Mapped[str] = mapped_column(String(20), server_default=text("'valid'"))
     status_changed_at: Mapped[datetime | None]
+    # Integrity flags (app/ratings/flags.py) set at ingestion; NULL when none.
+    flags: Mapped[list[str] | None] = mapped_column(ARRAY(Text))

@@ -5,13 +5,25 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 from pydantic_core import to_json
 
-from app.auth.dependencies import CurrentPrincipal
+from app import privacy
+from app.audit import service as audit
+from app.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from app.config import AppSettings
 from app.db import Session
-from app.errors import ProblemError, ValidationProblem, field_error
+from app.errors import Forbidden, ProblemError, ValidationProblem, field_error
+from app.masking import mask_phone
 from app.observability import count_ratings
 from app.ratings import service
-from app.ratings.schemas import BatchResult, Channel, RatingBatchIn, RatingIn, RatingOut, RatingPage
+from app.ratings.schemas import (
+    BatchResult,
+    Channel,
+    PhoneLookupIn,
+    RaterPersonalData,
+    RatingBatchIn,
+    RatingIn,
+    RatingOut,
+    RatingPage,
+)
 
 router = APIRouter(prefix="/v1/ratings", tags=["ratings"])
 
@@ -86,15 +98,14 @@ async def post_batch(
         }
         for o in outcomes
     ]
-    return _json(
-        {
-            "created": sum(o.status == "created" for o in outcomes),
-            "duplicate": sum(o.status == "duplicate" for o in outcomes),
-            "rejected": sum(o.status == "rejected" for o in outcomes),
-            "results": results,
-        },
-        200,
-    )
+    counts = {
+        "created": sum(o.status == "created" for o in outcomes),
+        "duplicate": sum(o.status == "duplicate" for o in outcomes),
+        "rejected": sum(o.status == "rejected" for o in outcomes),
+    }
+    # One audit row for the whole batch (app/audit/service.py), with these counts.
+    audit.note(**counts)
+    return _json({**counts, "results": results}, 200)
 
 
 def _json(content: object, status_code: int, headers: dict[str, str] | None = None) -> Response:
@@ -118,10 +129,18 @@ async def list_ratings(
     status_: Annotated[
         str | None, Query(alias="status", pattern="^(valid|withdrawn|invalidated)$")
     ] = None,
+    flagged: bool | None = Query(
+        default=None,
+        description="Only ratings with integrity flags (true) or only those without (false); "
+        "admin, reader and department keys",
+    ),
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = Query(default=None, max_length=200),
 ):
-    """Ratings, newest first, with keyset pagination. Phone numbers and names are masked."""
+    """Ratings, newest first, with keyset pagination. Phone numbers and names are masked.
+
+    To find one phone number's ratings, an admin posts it to /v1/ratings/by-phone (kept out
+    of URLs, hence out of access logs)."""
     for name, value in (("rated_from", rated_from), ("rated_to", rated_to)):
         if value is not None and value.tzinfo is None:
             raise ValidationProblem(
@@ -141,10 +160,32 @@ async def list_ratings(
         rated_from=rated_from,
         rated_to=rated_to,
         status=status_,
+        flagged=flagged,
     )
+    if flagged is not None and not service.sees_flags(principal):
+        raise Forbidden("Integrity flags are for admin, reader and department keys")
     if principal.role in ("device", "portal", "hotline"):
         filters.client_id = principal.client_id
-    items, next_cursor = await service.list_ratings(session, filters, limit=limit, cursor=cursor)
+    items, next_cursor = await service.list_ratings(
+        session, filters, limit=limit, cursor=cursor, with_flags=service.sees_flags(principal)
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/by-phone", response_model=RatingPage, responses={403: _PROBLEM})
+async def ratings_by_phone(body: PhoneLookupIn, session: Session, principal: AdminPrincipal):
+    """One phone number's ratings, newest first (admins; audited). The phone goes in the body,
+    never in a URL; it is matched by its keyed hash, and the results are masked."""
+    filters = service.RatingFilter(phone_hashes=privacy.keyring().phone_hashes(body.phone))
+    items, next_cursor = await service.list_ratings(
+        session, filters, limit=body.limit, cursor=body.cursor, with_flags=True
+    )
+    await audit.record(
+        session,
+        "rating.lookup_by_phone",
+        "rating",
+        detail={"phone": mask_phone(body.phone), "found": len(items)},
+    )
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -157,4 +198,21 @@ async def get_rating(
     """One rating, personal data masked."""
     rating = await service.get_rating(session, rating_id)
     service.readable(principal, rating)
-    return service.view(rating)
+    return service.view(rating, with_flags=service.sees_flags(principal))
+
+
+@router.get(
+    "/{rating_id}/personal-data",
+    response_model=RaterPersonalData,
+    responses={403: _PROBLEM, 404: _PROBLEM},
+)
+async def get_rater_personal_data(
+    rating_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    session: Session,
+    principal: AdminPrincipal,
+):
+    """The rater's name and phone in clear, for a callback (admins only; every read is audited)."""
+    rating = await service.get_rating(session, rating_id)
+    data = service.personal_data(rating)
+    await audit.record(session, "rating.personal_data.read", f"rating:{rating_id}")
+    return data

@@ -77,18 +77,19 @@ class RaterIn(InputModel):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        import re
+        return None if value is None else checked_phone(value)
 
-        if value is None:
-            return None
-        value = value.strip().replace(" ", "")
-        if value.startswith("+86"):
-            value = value[3:]
-        if not re.fullmatch(PHONE_PATTERN, value):
-            raise ValueError(
-                "not a valid phone number (mobile 1XXXXXXXXXX or landline 0XXX-XXXXXXX)"
-            )
-        return value
+
+def checked_phone(value: str) -> str:
+    """A phone number as stored: spaces and +86 dropped; a ValueError if it is not one."""
+    import re
+
+    value = value.strip().replace(" ", "")
+    if value.startswith("+86"):
+        value = value[3:]
+    if not re.fullmatch(PHONE_PATTERN, value):
+        raise ValueError("not a valid phone number (mobile 1XXXXXXXXXX or landline 0XXX-XXXXXXX)")
+    return value
 
 
 class RatingIn(InputModel):
@@ -196,6 +197,12 @@ class RatingOut(BaseModel):
     assess_number: int
     historical: bool
     status: Literal["valid", "withdrawn", "invalidated"]
+    flags: list[Literal["rapid_device", "repeat_phone", "identical_burst"]] | None = Field(
+        default=None,
+        description="Integrity flags set at ingestion (刷好评/恶意差评 patterns): rapid_device, "
+        "repeat_phone, identical_burst. Shown to admin, reader and department keys; null for "
+        "the keys that send ratings",
+    )
 
 
 class ItemError(BaseModel):
@@ -217,6 +224,31 @@ class BatchResult(BaseModel):
     duplicate: int
     rejected: int
     results: list[BatchItemResult]
+
+
+class PhoneLookupIn(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=5, max_length=20, description="Mobile or landline")
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=200)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return checked_phone(value)
+
+
+class RaterPersonalData(BaseModel):
+    """A rater's personal data in clear (an audited read)."""
+
+    id: int
+    rater_type: str
+    name: str | None
+    phone: str | None
+    erased_at: datetime | None = Field(
+        description="When the retention job erased them (then name and phone are null)"
+    )
 
 
 class RatingPage(BaseModel):

@@ -6,22 +6,28 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import privacy
 from app.auth.service import Principal
-from app.config import Settings
+from app.config import BUSINESS_TZ, Settings
 from app.errors import Forbidden, NotFound, ValidationProblem, field_error, pydantic_errors
 from app.masking import mask_name, mask_phone
+from app.ratings import flags
 from app.ratings.models import Rating
 from app.ratings.schemas import RatingIn
 from app.registry import service as registry
+
+log = logging.getLogger(__name__)
 
 POSTING_ROLES = ("device", "portal", "hotline", "admin")
 _rating_adapter = TypeAdapter(RatingIn)
@@ -119,28 +125,63 @@ _INSERT = text(
     """
     INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
                         staff_id, case_no, service_item_code, service_item_name, level, tags,
-                        comment, rater_type, rater_name, rater_phone, rated_at, assess_number,
-                        historical)
+                        comment, rater_type, rater_name, rater_phone, rater_phone_hash, rated_at,
+                        assess_number, historical, flags)
     SELECT :client_id, u.event_id, u.payload_hash, u.channel, u.department_code, u.window_no,
            u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
            string_to_array(u.tags, ','), u.comment, u.rater_type, u.rater_name, u.rater_phone,
-           u.rated_at, u.assess_number, u.historical
+           u.rater_phone_hash, u.rated_at, u.assess_number, u.historical,
+           -- integrity flags (app/ratings/flags.py): stored ratings by index probes, plus what
+           -- the earlier events of this request contribute (computed in Python)
+           nullif(array_remove(ARRAY[
+             CASE WHEN u.fast OR (:is_device AND EXISTS (
+                    SELECT 1 FROM rating r
+                     WHERE r.department_code = u.department_code AND r.client_id = :client_id
+                       AND r.rated_at > u.rated_at - CAST(:device_gap AS interval)
+                       AND r.rated_at < u.rated_at + CAST(:device_gap AS interval)))
+                  THEN 'rapid_device' END,
+             CASE WHEN u.rater_phone_hash IS NOT NULL AND u.phone_prior + (
+                    SELECT count(*) FROM (
+                      SELECT 1 FROM rating r
+                       WHERE r.rater_phone_hash = u.rater_phone_hash
+                         AND r.department_code = u.department_code
+                         AND r.rated_at >= u.day_start
+                         AND r.rated_at < u.day_start + interval '1 day'
+                       LIMIT :phone_limit) AS p) >= :phone_limit - 1
+                  THEN 'repeat_phone' END,
+             CASE WHEN (coalesce(u.comment, '') <> '' OR u.window_no IS NOT NULL)
+                   AND u.burst_prior + (
+                    SELECT count(*) FROM (
+                      SELECT 1 FROM rating r
+                       WHERE r.department_code = u.department_code
+                         AND r.rated_at > u.rated_at - CAST(:burst_gap AS interval)
+                         AND r.rated_at < u.rated_at + CAST(:burst_gap AS interval)
+                         AND r.level = u.level
+                         AND r.window_no IS NOT DISTINCT FROM u.window_no
+                         AND r.comment IS NOT DISTINCT FROM u.comment
+                       LIMIT :burst_count) AS b) >= :burst_count - 1
+                  THEN 'identical_burst' END
+           ], NULL), '{}')
       FROM unnest(CAST(:event_id AS text[]), CAST(:payload_hash AS bytea[]),
                   CAST(:channel AS text[]), CAST(:department_code AS text[]),
                   CAST(:window_no AS text[]), CAST(:staff_id AS text[]), CAST(:case_no AS text[]),
                   CAST(:service_item_code AS text[]), CAST(:service_item_name AS text[]),
                   CAST(:level AS smallint[]), CAST(:tags AS text[]), CAST(:comment AS text[]),
                   CAST(:rater_type AS text[]), CAST(:rater_name AS text[]),
-                  CAST(:rater_phone AS text[]), CAST(:rated_at AS timestamptz[]),
-                  CAST(:assess_number AS smallint[]), CAST(:historical AS boolean[]))
+                  CAST(:rater_phone AS text[]), CAST(:rater_phone_hash AS bytea[]),
+                  CAST(:rated_at AS timestamptz[]), CAST(:assess_number AS smallint[]),
+                  CAST(:historical AS boolean[]), CAST(:fast AS boolean[]),
+                  CAST(:phone_prior AS integer[]), CAST(:burst_prior AS integer[]),
+                  CAST(:day_start AS timestamptz[]))
            AS u(event_id, payload_hash, channel, department_code, window_no, staff_id, case_no,
                 service_item_code, service_item_name, level, tags, comment, rater_type,
-                rater_name, rater_phone, rated_at, assess_number, historical)
+                rater_name, rater_phone, rater_phone_hash, rated_at, assess_number, historical,
+                fast, phone_prior, burst_prior, day_start)
       JOIN department d ON d.code = u.department_code AND d.active
      -- one lock order for every batch, so that racing batches cannot deadlock
      ORDER BY u.event_id
     ON CONFLICT (client_id, event_id) DO NOTHING
-    RETURNING id, event_id, received_at, status
+    RETURNING id, event_id, received_at, status, flags
     """
 )
 
@@ -156,8 +197,6 @@ _COLUMNS = (
     "level",
     "comment",
     "rater_type",
-    "rater_name",
-    "rater_phone",
     "rated_at",
     "assess_number",
     "historical",
@@ -219,13 +258,18 @@ async def ingest(
 
     # The insert itself skips unknown and inactive departments (one statement on the hot path);
     # whatever it did not store is explained below.
-    created = await _insert(
-        session, principal.client_id, [i for i in first.values() if not i.deferred]
-    )
+    created = await _insert(session, principal, [i for i in first.values() if not i.deferred])
     records = []
     for event_id, row in created.items():
         item = first[event_id]
-        record = {**item.values, "id": row.id, "received_at": row.received_at, "status": row.status}
+        record = {
+            **item.values,
+            "id": row.id,
+            "received_at": row.received_at,
+            "status": row.status,
+            "flags": row.flags,
+            "rater_erased_at": None,
+        }
         records.append(record)
         item.outcome.status = "created"
         item.outcome.rating = rating_view(record)
@@ -315,16 +359,48 @@ async def _check_departments(session: AsyncSession, accepted: list[_Accepted]) -
 
 
 async def _insert(
-    session: AsyncSession, client_id: uuid.UUID, items: list[_Accepted]
+    session: AsyncSession, principal: Principal, items: list[_Accepted]
 ) -> dict[str, Row]:
     if not items:
         return {}
-    params: dict[str, Any] = {name: [i.values[name] for i in items] for name in _COLUMNS}
-    params["tags"] = [",".join(i.values["tags"]) for i in items]
+    ring = privacy.keyring()
+    rules = integrity_settings()
+    rows = [i.values for i in items]
+    for values in rows:
+        values["rater_phone_hash"] = ring.phone_hash(values["rater_phone"])
+    fast, phone_prior, burst_prior = flags.batch_priors(
+        rows, device=principal.role == "device", settings=rules
+    )
+    params: dict[str, Any] = {name: [v[name] for v in rows] for name in _COLUMNS}
+    params["tags"] = [",".join(v["tags"]) for v in rows]
     params["payload_hash"] = [i.payload_hash for i in items]
-    params["client_id"] = client_id
-    rows = (await session.execute(_INSERT, params)).all()
-    return {row.event_id: row for row in rows}
+    params["rater_name"] = [ring.encrypt(v["rater_name"], "rating.rater_name") for v in rows]
+    params["rater_phone"] = [ring.encrypt(v["rater_phone"], "rating.rater_phone") for v in rows]
+    params["rater_phone_hash"] = [v["rater_phone_hash"] for v in rows]
+    params["day_start"] = [_local_day_start(v["rated_at"]) for v in rows]
+    params.update(
+        client_id=principal.client_id,
+        is_device=principal.role == "device" and rules.device_seconds > 0,
+        device_gap=timedelta(seconds=rules.device_seconds),
+        phone_limit=rules.phone_daily_limit,
+        burst_gap=timedelta(seconds=rules.burst_seconds),
+        burst_count=rules.burst_count,
+        fast=fast,
+        phone_prior=phone_prior,
+        burst_prior=burst_prior,
+    )
+    result = (await session.execute(_INSERT, params)).all()
+    return {row.event_id: row for row in result}
+
+
+def _local_day_start(instant: datetime) -> datetime:
+    local = instant.astimezone(BUSINESS_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@lru_cache
+def integrity_settings() -> flags.IntegritySettings:
+    return flags.IntegritySettings()
 
 
 async def _stored(
@@ -347,18 +423,39 @@ class _RowView(dict):
 
 
 def _row_dict(rating: Rating) -> _RowView:
-    return _RowView({c.key: getattr(rating, c.key) for c in Rating.__table__.columns})
+    """The stored columns, personal data decrypted (for masking, never for output as is)."""
+    values = _RowView({c.key: getattr(rating, c.key) for c in Rating.__table__.columns})
+    if values["rater_name"] is not None or values["rater_phone"] is not None:
+        ring = privacy.keyring()
+        try:
+            values["rater_name"] = ring.decrypt(values["rater_name"], "rating.rater_name")
+            values["rater_phone"] = ring.decrypt(values["rater_phone"], "rating.rater_phone")
+        except privacy.DataKeyError as exc:
+            # Shown masked as unreadable; the listing must not fail for one row.
+            log.error("rating %s: personal data unreadable: %s", values["id"], exc)
+            values["rater_name"] = values["rater_name"] and UNREADABLE
+            values["rater_phone"] = values["rater_phone"] and UNREADABLE
+    return values
 
 
-def rating_view(values: Any) -> dict[str, Any]:
-    """The API's view of a rating: personal data masked."""
+UNREADABLE = "\x00unreadable"
+
+
+def _masked(value: str | None, mask) -> str | None:
+    return "***" if value == UNREADABLE else mask(value)
+
+
+def rating_view(values: Any, *, with_flags: bool = False) -> dict[str, Any]:
+    """The API's view of a rating: personal data masked; integrity flags for readers only."""
     rater = None
     if values["rater_type"] != "anonymous":
         rater = {
             "type": values["rater_type"],
-            "name": mask_name(values["rater_name"]),
-            "phone": mask_phone(values["rater_phone"]),
-            "real_name": bool(values["rater_name"] or values["rater_phone"]),
+            "name": _masked(values["rater_name"], mask_name),
+            "phone": _masked(values["rater_phone"], mask_phone),
+            "real_name": bool(
+                values["rater_name"] or values["rater_phone"] or values.get("rater_erased_at")
+            ),
         }
     return {
         "id": values["id"],
@@ -380,7 +477,13 @@ def rating_view(values: Any) -> dict[str, Any]:
         "assess_number": values["assess_number"],
         "historical": values["historical"],
         "status": values["status"],
+        "flags": list(values.get("flags") or []) if with_flags else None,
     }
+
+
+def sees_flags(principal: Principal) -> bool:
+    """Senders are not told which of their ratings look scripted."""
+    return principal.role in ("admin", "reader", "department")
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -423,6 +526,9 @@ class RatingFilter:
     rated_to: datetime | None = None
     status: str | None = None
     client_id: uuid.UUID | None = None
+    flagged: bool | None = None
+    # HMACs of one phone number under every data key (an admin's lookup).
+    phone_hashes: list[bytes] | None = None
 
 
 def visible_department(principal: Principal, requested: str | None) -> str | None:
@@ -435,7 +541,12 @@ def visible_department(principal: Principal, requested: str | None) -> str | Non
 
 
 async def list_ratings(
-    session: AsyncSession, filters: RatingFilter, *, limit: int, cursor: str | None
+    session: AsyncSession,
+    filters: RatingFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    with_flags: bool = False,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first by rated_at, keyset-paginated."""
     query = select(Rating)
@@ -455,6 +566,12 @@ async def list_ratings(
         query = query.where(Rating.status == filters.status)
     if filters.client_id:
         query = query.where(Rating.client_id == filters.client_id)
+    if filters.flagged is not None:
+        query = query.where(
+            Rating.flags.is_not(None) if filters.flagged else Rating.flags.is_(None)
+        )
+    if filters.phone_hashes is not None:
+        query = query.where(Rating.rater_phone_hash.in_(filters.phone_hashes))
     if cursor:
         after_at, after_id = decode_cursor(cursor)
         query = query.where(
@@ -466,7 +583,7 @@ async def list_ratings(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].rated_at, rows[-1].id)
-    return [rating_view(_row_dict(r)) for r in rows], next_cursor
+    return [rating_view(_row_dict(r), with_flags=with_flags) for r in rows], next_cursor
 
 
 async def get_rating(session: AsyncSession, rating_id: int) -> Rating:
@@ -490,5 +607,63 @@ def readable(principal: Principal, rating: Rating) -> None:
     raise Forbidden("This key may not read this rating")
 
 
-def view(rating: Rating) -> dict[str, Any]:
-    return rating_view(_row_dict(rating))
+def view(rating: Rating, *, with_flags: bool = False) -> dict[str, Any]:
+    return rating_view(_row_dict(rating), with_flags=with_flags)
+
+
+_FLAGGED_COUNTS = text(
+    """
+    SELECT department_code, count(*) AS n
+      FROM rating
+     WHERE flags IS NOT NULL AND rated_at >= :start_at AND rated_at < :end_at
+       AND status = 'valid'
+     GROUP BY department_code
+    """
+)
+
+
+async def flagged_counts(
+    session: AsyncSession, start_at: datetime, end_at: datetime
+) -> dict[str, int]:
+    """Counted (valid) ratings carrying integrity flags, per department, rated in [start, end).
+
+    For the statistics' `flagged` beside the rates; reads the small partial index of flagged
+    ratings, not the rollups."""
+    rows = await session.execute(_FLAGGED_COUNTS, {"start_at": start_at, "end_at": end_at})
+    return {row.department_code: row.n for row in rows}
+
+
+def personal_data(rating: Rating) -> dict[str, Any]:
+    """The rater's name and phone in clear (an admin's audited read)."""
+    ring = privacy.keyring()
+    return {
+        "id": rating.id,
+        "rater_type": rating.rater_type,
+        "name": ring.decrypt(rating.rater_name, "rating.rater_name"),
+        "phone": ring.decrypt(rating.rater_phone, "rating.rater_phone"),
+        "erased_at": rating.rater_erased_at,
+    }
+
+
+_ERASE = text(
+    """
+    UPDATE rating SET rater_name = NULL, rater_phone = NULL, rater_phone_hash = NULL,
+                      rater_erased_at = :now
+     WHERE id IN (SELECT id FROM rating
+                   WHERE (rater_name IS NOT NULL OR rater_phone IS NOT NULL)
+                     AND rated_at < :before
+                   ORDER BY rated_at
+                   LIMIT :limit
+                     FOR UPDATE SKIP LOCKED)
+    """
+)
+
+
+async def erase_rater_data(
+    session: AsyncSession, *, before: datetime, now: datetime, limit: int = 5000
+) -> int:
+    """Erase the rater's name and phone of up to `limit` ratings made before `before`.
+
+    The rating stays (and counts); `rater_erased_at` says that it was real-name."""
+    result = await session.execute(_ERASE, {"before": before, "now": now, "limit": limit})
+    return result.rowcount

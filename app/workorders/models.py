@@ -53,6 +53,11 @@ class Complaint(Base):
     __table_args__ = (
         CheckConstraint("urgency IN ('normal', 'urgent')", name="urgency"),
         Index("ix_complaint_client_id", "client_id"),
+        Index(
+            "ix_complaint_citizen_phone_hash",
+            "citizen_phone_hash",
+            postgresql_where=text("citizen_phone_hash IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -64,8 +69,12 @@ class Complaint(Base):
     staff_id: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str | None] = mapped_column(String(100))
     content: Mapped[str] = mapped_column(Text)
-    citizen_name: Mapped[str | None] = mapped_column(String(100))
-    citizen_phone: Mapped[str | None] = mapped_column(String(20))
+    # Encrypted (app/privacy.py envelopes); the phone's keyed hash serves exact lookups.
+    citizen_name: Mapped[str | None] = mapped_column(Text)
+    citizen_phone: Mapped[str | None] = mapped_column(Text)
+    citizen_phone_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # Set when the retention job erased the caller's name and phone (the complaint stays).
+    citizen_erased_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
     urgency: Mapped[str] = mapped_column(String(10), server_default=text("'normal'"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 
+from app.audit import service as audit
 from app.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from app.config import AppSettings
 from app.db import Session
@@ -13,6 +14,7 @@ from app.workorders.schemas import (
     ActionIn,
     CalendarIn,
     CalendarOut,
+    CitizenPersonalData,
     ComplaintIn,
     ComplaintTicket,
     InspectionIn,
@@ -210,6 +212,21 @@ async def get_complaint(
         "complaint": service.complaint_view(complaint),
         "ticket": await service.order_detail(session, principal, order, complaint, now=_now()),
     }
+
+
+@complaints.get(
+    "/{order_no}/personal-data",
+    response_model=CitizenPersonalData,
+    responses={403: _PROBLEM, 404: _PROBLEM},
+)
+async def get_citizen_personal_data(
+    order_no: Annotated[str, Path(max_length=64)], session: Session, principal: AdminPrincipal
+):
+    """The caller's name and phone in clear (admins only; every read is audited)."""
+    complaint, _ = await service.get_complaint(session, principal, order_no)
+    data = service.complaint_personal_data(complaint)
+    await audit.record(session, "complaint.personal_data.read", f"complaint:{order_no}")
+    return data
 
 
 calendar = APIRouter(prefix="/v1/calendar", tags=["calendar"])

@@ -183,6 +183,17 @@ class ComplaintIn(BaseModel):
         return value
 
 
+class CitizenPersonalData(BaseModel):
+    """A 12345 caller's personal data in clear (an audited read)."""
+
+    order_no: str
+    name: str | None
+    phone: str | None
+    erased_at: datetime | None = Field(
+        description="When the retention job erased them (then name and phone are null)"
+    )
+
+
 class ComplaintTicket(BaseModel):
     complaint: ComplaintOut
     ticket: TicketDetail

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import privacy
 from app.auth.service import Principal
 from app.config import BUSINESS_TZ, Settings, get_settings
 from app.errors import Conflict, Forbidden, NotFound, ProblemError, ValidationProblem, field_error
@@ -26,6 +28,8 @@ from app.workorders.deadlines import DeadlinePolicy
 from app.workorders.models import CalendarYear, Complaint, WorkOrder, WorkOrderEvent
 
 # Who may see work orders at all (reader sees counts only).
+log = logging.getLogger(__name__)
+
 ORDER_ROLES = ("admin", "department", "hotline")
 
 
@@ -322,16 +326,17 @@ async def receive_complaint(
                     """
                     INSERT INTO complaint (order_no, client_id, payload_hash, department_code,
                         window_no, staff_id, category, content, citizen_name, citizen_phone,
-                        received_at, urgency)
+                        citizen_phone_hash, received_at, urgency)
                     VALUES (:order_no, :client_id, :payload_hash, :department_code, :window_no,
                         :staff_id, :category, :content, :citizen_name, :citizen_phone,
-                        :received_at, :urgency)
+                        :citizen_phone_hash, :received_at, :urgency)
                     ON CONFLICT (order_no) DO NOTHING
                     RETURNING id
                     """
                 ),
                 {
                     **{k: values[k] for k in _COMPLAINT_FIELDS},
+                    **_sealed_citizen(values),
                     "client_id": principal.client_id,
                     "payload_hash": digest,
                 },
@@ -347,7 +352,7 @@ async def receive_complaint(
                 window_no=complaint.window_no,
                 staff_id=complaint.staff_id,
                 opened_at=complaint.received_at,
-                real_name=_is_real_name(complaint.citizen_name, complaint.citizen_phone),
+                real_name=_is_real_name(values["citizen_name"], values["citizen_phone"]),
                 summary=complaint.content,
                 policy=current_policy(settings),
                 cal=cal,
@@ -390,7 +395,33 @@ async def get_complaint(
     return complaint, order
 
 
+def _sealed_citizen(values: dict[str, Any]) -> dict[str, Any]:
+    """The caller's name and phone as stored: encrypted, with the phone's keyed hash."""
+    ring = privacy.keyring()
+    return {
+        "citizen_name": ring.encrypt(values["citizen_name"], "complaint.citizen_name"),
+        "citizen_phone": ring.encrypt(values["citizen_phone"], "complaint.citizen_phone"),
+        "citizen_phone_hash": ring.phone_hash(values["citizen_phone"]),
+    }
+
+
+def _citizen(complaint: Complaint) -> tuple[str | None, str | None]:
+    ring = privacy.keyring()
+    return (
+        ring.decrypt(complaint.citizen_name, "complaint.citizen_name"),
+        ring.decrypt(complaint.citizen_phone, "complaint.citizen_phone"),
+    )
+
+
 def complaint_view(complaint: Complaint) -> dict[str, Any]:
+    citizen = None
+    if complaint.citizen_name or complaint.citizen_phone:
+        try:
+            name, phone = _citizen(complaint)
+            citizen = {"name": mask_name(name), "phone": mask_phone(phone)}
+        except privacy.DataKeyError as exc:
+            log.error("complaint %s: personal data unreadable: %s", complaint.id, exc)
+            citizen = {"name": "***", "phone": "***"}
     return {
         "order_no": complaint.order_no,
         "department_code": complaint.department_code,
@@ -398,17 +429,43 @@ def complaint_view(complaint: Complaint) -> dict[str, Any]:
         "staff_id": complaint.staff_id,
         "category": complaint.category,
         "content": complaint.content,
-        "citizen": (
-            {
-                "name": mask_name(complaint.citizen_name),
-                "phone": mask_phone(complaint.citizen_phone),
-            }
-            if complaint.citizen_name or complaint.citizen_phone
-            else None
-        ),
+        "citizen": citizen,
         "received_at": complaint.received_at,
         "urgency": complaint.urgency,
     }
+
+
+def complaint_personal_data(complaint: Complaint) -> dict[str, Any]:
+    """The caller's name and phone in clear (an admin's audited read)."""
+    name, phone = _citizen(complaint)
+    return {
+        "order_no": complaint.order_no,
+        "name": name,
+        "phone": phone,
+        "erased_at": complaint.citizen_erased_at,
+    }
+
+
+_ERASE_CITIZENS = text(
+    """
+    UPDATE complaint SET citizen_name = NULL, citizen_phone = NULL, citizen_phone_hash = NULL,
+                         citizen_erased_at = :now
+     WHERE id IN (SELECT id FROM complaint
+                   WHERE (citizen_name IS NOT NULL OR citizen_phone IS NOT NULL)
+                     AND received_at < :before
+                   ORDER BY received_at
+                   LIMIT :limit
+                     FOR UPDATE SKIP LOCKED)
+    """
+)
+
+
+async def erase_citizen_data(
+    session: AsyncSession, *, before: datetime, now: datetime, limit: int = 5000
+) -> int:
+    """Erase the caller's name and phone of up to `limit` complaints received before `before`."""
+    result = await session.execute(_ERASE_CITIZENS, {"before": before, "now": now, "limit": limit})
+    return result.rowcount
 
 
 # --- who sees what -------------------------------------------------------------------------------
@@ -571,7 +628,10 @@ async def order_detail(
     if order.rating_id is not None:
         from app.ratings import service as ratings
 
-        body["rating"] = ratings.view(await ratings.get_rating(session, order.rating_id))
+        body["rating"] = ratings.view(
+            await ratings.get_rating(session, order.rating_id),
+            with_flags=ratings.sees_flags(principal),
+        )
     return body
 
 

@@ -1,0 +1,171 @@
+"""Integrity flags: suspicious ratings are stored and flagged, never dropped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.ratings import flags
+from app.ratings.flags import IntegritySettings
+from tests.conftest import auth, make_department, make_device, make_key, make_window
+from tests.test_ratings import event
+from tests.test_ratings import fast_client as client  # noqa: F401
+
+T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat()
+
+
+@pytest.fixture
+async def keys(app, client, admin):  # noqa: F811
+    await make_department(client, admin, "SJ")
+    await make_department(client, admin, "GA", "公安局")
+    await make_window(client, admin, "SJ", "A01")
+    device, device_headers = await make_device(client, admin, "SJ", "A01")
+    return {
+        "admin": admin,
+        "device": device_headers,
+        "portal": auth(await make_key(app, "portal", "政务服务网")),
+        "sj": auth(await make_key(app, "department", department_code="SJ")),
+    }
+
+
+async def _flags_by_event(client, admin) -> dict[str, list[str]]:  # noqa: F811
+    items = (await client.get("/v1/ratings?limit=500", headers=admin)).json()["items"]
+    return {i["event_id"]: i["flags"] for i in items}
+
+
+def _device_event(event_id, seconds, **extra):
+    return {"event_id": event_id, "level": 5, "rated_at": at(seconds), **extra}
+
+
+# Three identical ratings at one window within two minutes are a burst: vary the level where
+# a test is about something else.
+
+
+async def test_a_device_rating_faster_than_a_person_is_flagged(client, keys):  # noqa: F811
+    # Stored one by one, and in one batch: both ways the second of a close pair is flagged.
+    for event_id, seconds, level in (("a", 0, 5), ("b", 4, 5), ("c", 60, 4)):
+        r = await client.post(
+            "/v1/ratings",
+            json=_device_event(event_id, seconds, level=level),
+            headers=keys["device"],
+        )
+        assert r.status_code == 201 and r.json()["flags"] is None, r.text  # senders are not told
+    r = await client.post(
+        "/v1/ratings/batch",
+        json={"events": [_device_event("e", 300), _device_event("d", 295)]},
+        headers=keys["device"],
+    )
+    assert r.json()["created"] == 2
+    assert await _flags_by_event(client, keys["admin"]) == {
+        "a": [],
+        "b": ["rapid_device"],
+        "c": [],
+        "d": [],
+        "e": ["rapid_device"],
+    }
+
+
+async def test_a_portal_may_post_many_ratings_a_second(client, keys):  # noqa: F811
+    events = [event(event_id=f"p{i}", rated_at=at(i * 0.1), level=5) for i in range(20)]
+    r = await client.post("/v1/ratings/batch", json={"events": events}, headers=keys["portal"])
+    assert r.json()["created"] == 20
+    assert set(map(tuple, (await _flags_by_event(client, keys["admin"])).values())) == {()}
+
+
+async def test_one_phone_rating_a_department_many_times_a_day(client, keys):  # noqa: F811
+    phone = {"phone": "13812345678"}
+    # Two stored earlier in the (Beijing) day, then a batch with two more and one elsewhere.
+    for i in range(2):
+        await client.post(
+            "/v1/ratings",
+            json=event(event_id=f"s{i}", rated_at=at(i * 3600), rater=phone),
+            headers=keys["portal"],
+        )
+    batch = [
+        event(event_id="s2", rated_at=at(3 * 3600), rater={"phone": "+86 138 1234 5678"}),
+        event(event_id="s3", rated_at=at(4 * 3600), rater=phone),
+        event(event_id="other-dept", department_code="GA", rated_at=at(4 * 3600), rater=phone),
+        event(event_id="next-day", rated_at=at(24 * 3600), rater=phone),
+        event(event_id="other-phone", rated_at=at(5 * 3600), rater={"phone": "13900000000"}),
+    ]
+    r = await client.post("/v1/ratings/batch", json={"events": batch}, headers=keys["portal"])
+    assert r.json()["created"] == 5, r.text
+    got = await _flags_by_event(client, keys["admin"])
+    assert got["s0"] == got["s1"] == [] and got["other-dept"] == [] and got["next-day"] == []
+    assert got["s2"] == ["repeat_phone"] and got["s3"] == ["repeat_phone"]
+    assert got["other-phone"] == []
+
+
+async def test_bursts_of_identical_ratings(client, keys):  # noqa: F811
+    same = {"level": 5, "comment": "非常好，点赞", "window_no": "A01"}
+    await client.post(
+        "/v1/ratings", json=event(event_id="i0", rated_at=at(0), **same), headers=keys["portal"]
+    )
+    batch = [event(event_id=f"i{i}", rated_at=at(i * 10), **same) for i in range(1, 4)]
+    batch.append(event(event_id="later", rated_at=at(3600), **same))
+    batch.append(event(event_id="other-words", rated_at=at(15), **{**same, "comment": "好"}))
+    r = await client.post("/v1/ratings/batch", json={"events": batch}, headers=keys["portal"])
+    assert r.json()["created"] == 5
+    got = await _flags_by_event(client, keys["admin"])
+    assert got["i0"] == got["i1"] == [] and got["later"] == [] and got["other-words"] == []
+    assert got["i2"] == got["i3"] == ["identical_burst"]
+
+
+async def test_flagged_listing_filter_and_who_sees_flags(client, keys):  # noqa: F811
+    for event_id, seconds in (("a", 0), ("b", 1)):
+        await client.post(
+            "/v1/ratings", json=_device_event(event_id, seconds), headers=keys["device"]
+        )
+    r = await client.get("/v1/ratings?flagged=true", headers=keys["admin"])
+    assert [i["event_id"] for i in r.json()["items"]] == ["b"]
+    r = await client.get("/v1/ratings?flagged=false", headers=keys["sj"])
+    assert [i["event_id"] for i in r.json()["items"]] == ["a"]
+    r = await client.get("/v1/ratings?flagged=true", headers=keys["device"])
+    assert r.status_code == 403
+    r = await client.get("/v1/ratings", headers=keys["device"])
+    assert {i["flags"] for i in r.json()["items"]} == {None}
+
+
+async def test_flagged_counts_per_department(app, client, keys):  # noqa: F811
+    from app.ratings import service
+
+    for event_id, seconds, level in (("a", 0, 5), ("b", 1, 4), ("c", 2, 3)):
+        await client.post(
+            "/v1/ratings",
+            json=_device_event(event_id, seconds, level=level),
+            headers=keys["device"],
+        )
+    async with app.state.sessionmaker() as session:
+        counts = await service.flagged_counts(session, T0, T0 + timedelta(days=1))
+        assert counts == {"SJ": 2}
+        assert (
+            await service.flagged_counts(session, T0 + timedelta(days=1), T0 + timedelta(days=2))
+            == {}
+        )
+
+
+def test_batch_priors_pure():
+    rules = IntegritySettings(
+        device_seconds=10, phone_daily_limit=3, burst_count=3, burst_seconds=60
+    )
+    rows = [
+        {
+            "rated_at": T0 + timedelta(seconds=s),
+            "rater_phone_hash": b"h",
+            "department_code": "SJ",
+            "window_no": None,
+            "level": 5,
+            "comment": "同一句话",
+        }
+        for s in (0, 5, 100, 130, 150)
+    ]
+    fast, phone, burst = flags.batch_priors(rows, device=True, settings=rules)
+    assert fast == [False, True, False, False, False]
+    assert phone == [0, 1, 2, 3, 4]
+    assert burst == [0, 1, 0, 1, 2]
+    assert flags.batch_priors(rows, device=False, settings=rules)[0] == [False] * 5
