@@ -358,3 +358,34 @@ async def test_rollup_waits_for_a_transaction_holding_a_lower_id(app, world):
     assert await rollup.roll_up(engine, wait_seconds=1) == 2
     async with app.state.sessionmaker() as session:
         await check_rollups(session)
+
+
+async def test_plan_waits_for_the_newest_writer_beyond_the_snapshot_xmax(app, world):
+    """A snapshot does not list running transactions at or above its xmax (the latest completed
+    id plus one). A writer that took the newest transaction id and drew a rating id just before
+    the plan, with nothing completing since, must still be waited for."""
+    engine = app.state.engine
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            text(
+                "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
+                "rating_department_rollup, rating_split_rollup, "
+                "rating_rollup_watermark RESTART IDENTITY CASCADE"
+            )
+        )
+        await session.commit()
+    await rollup.roll_up(engine)  # the watermark row exists: planning writes nothing
+    async with app.state.sessionmaker() as writer:
+        rating_id = (
+            await writer.execute(_INSERT, rating_values(random.Random(7), world))
+        ).scalar_one()
+        xid = (await writer.execute(text("SELECT pg_current_xact_id()::text::bigint"))).scalar()
+        candidate = await rollup.plan(engine)
+        assert candidate.upto >= rating_id
+        assert xid in candidate.running
+        assert not await rollup.ready(engine, candidate)
+        await writer.commit()
+    assert await rollup.ready(engine, candidate)
+    assert await rollup.apply(engine, candidate) == 1
+    async with app.state.sessionmaker() as session:
+        await check_rollups(session)

@@ -4,11 +4,15 @@ Exactness rests on three rules:
 
 1. The watermark only passes ids whose inserting transactions have all finished. Rating ids
    come from a sequence and commit out of order, so the job first reads the sequence's last
-   value L, then takes a snapshot S and waits until every transaction running in S has ended.
-   A statement trigger on `rating` (migration 0003) gives each inserting transaction its
-   transaction id before it draws a rating id, so any transaction holding an id <= L was
-   running in S or had already ended. Once they have all ended, every rating with id <= L
-   that will ever exist is committed and visible.
+   value L, then takes a transaction id P of its own, then a snapshot S, and waits until every
+   transaction that S lists as running, and every transaction id from S's xmax up to P, has
+   ended. A statement trigger on `rating` (migration 0003) gives each inserting transaction its
+   transaction id before it draws a rating id, so any transaction holding an id <= L got its
+   transaction id before P: it is below S's xmax (running in S, or already ended) or between
+   xmax and P. (A snapshot does not list running transactions at or above its xmax, which is
+   the latest *completed* id plus one: without the range, a writer that took its id just
+   before the plan would be missed.) Once they have all ended, every rating with id <= L that
+   will ever exist is committed and visible.
 2. Rolling up (watermark, L] and moving the watermark happen in one transaction, so a reader
    (one statement, one snapshot) sees the rollups and the watermark of the same moment and adds
    the raw ratings above the watermark itself.
@@ -64,7 +68,16 @@ _LAST_ID = text(
 )
 
 # A separate statement, hence a snapshot taken after the sequence was read.
-_RUNNING = text("SELECT pg_snapshot_xip(pg_current_snapshot())::text::bigint AS xid")
+_OWN_XID = text("SELECT pg_current_xact_id()::text::bigint")
+# A separate statement, hence a snapshot taken after our own transaction id was assigned: what
+# it lists as running, and every id from its xmax up to (not including) ours.
+_RUNNING = text(
+    """
+    SELECT x::text::bigint AS xid FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+    UNION
+    SELECT generate_series(pg_snapshot_xmax(pg_current_snapshot())::text::bigint, :own - 1)
+    """
+)
 
 # Judged by a snapshot, not by pg_xact_status(): a transaction is marked committed in the commit
 # log a moment before it leaves the list of running transactions, and in that moment a new
@@ -170,7 +183,10 @@ async def plan(engine: AsyncEngine) -> Candidate:
         await conn.execute(_ENSURE_WATERMARK)
     async with engine.connect() as conn:
         row = (await conn.execute(_LAST_ID)).one()
-        running = tuple((await conn.execute(_RUNNING)).scalars())
+        own = (await conn.execute(_OWN_XID)).scalar_one()
+        running = tuple(
+            xid for xid in (await conn.execute(_RUNNING, {"own": own})).scalars() if xid != own
+        )
         await conn.rollback()
     return Candidate(upto=int(row.last_id), running=running, epoch=row.epoch)
 
