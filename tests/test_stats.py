@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.ratings import service as ratings_service
 from app.stats import rollup
+from app.stats.schemas import DepartmentDetail, DepartmentTable, Overview, Reasons
 from app.stats.service import stop_rollup_loop
 from tests.conftest import auth, make_key
 
@@ -64,6 +65,16 @@ async def set_status(app, rating_id, status):
     async with app.state.sessionmaker() as session:
         await ratings_service.set_status(session, rating_id, status)
         await session.commit()
+
+
+def contract(model, response) -> dict:
+    """The body, checked to be what the route's response model would have produced: the
+    figures are serialised directly, without validation on each call."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert model.model_validate(body).model_dump(mode="json", by_alias=True) == body
+    return body
 
 
 # --- seed 000: Yueyang 2023Q1, 500 valid samples ---------------------------------------------
@@ -175,8 +186,7 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
     await set_status(app, sjj_bad[1], "withdrawn")
 
     r = await client.get("/v1/stats/overview", params={"period": "2023Q1"}, headers=admin)
-    assert r.status_code == 200, r.text
-    before = r.json()
+    before = contract(Overview, r)
     check_yueyang(before)
     assert before["ratings"]["invalidated"] == 94 and before["ratings"]["withdrawn"] == 2
     assert before["period"] == {
@@ -205,8 +215,7 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
 
     # the department table: bands and ranks as the report prints them
     r = await client.get("/v1/stats/departments", params={"period": "2023Q1"}, headers=admin)
-    assert r.status_code == 200, r.text
-    table = r.json()
+    table = contract(DepartmentTable, r)
     assert table["bands"] == {"100": 20, "90-100": 5, "80-90": 8, "below-80": 2}
     rows = {d["code"]: d for d in table["departments"]}
     assert rows["RSJ"]["band"] == "below-80" and rows["RSJ"]["ratings"]["bad"] == 11
@@ -231,13 +240,12 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
         params={"period": "2023Q1", "rater_type": "enterprise", "channel": "onsite_survey"},
         headers=admin,
     )
-    filtered = r.json()["departments"]
+    filtered = contract(DepartmentTable, r)["departments"]
     assert sum(d["ratings"]["counted"] for d in filtered) < 223
 
     # one department: trend, windows, staff, reasons
     r = await client.get("/v1/stats/departments/RSJ", params={"period": "2023Q1"}, headers=admin)
-    assert r.status_code == 200, r.text
-    detail = r.json()
+    detail = contract(DepartmentDetail, r)
     assert detail["ratings"] == rows["RSJ"]["ratings"] and detail["band"] == "below-80"
     assert [m["month"] for m in detail["trend"]] == ["2023-01", "2023-02", "2023-03"]
     assert sum(m["ratings"]["counted"] for m in detail["trend"]) == 52
@@ -251,7 +259,7 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
     )
     # reasons: counted 差评 only (the withdrawn SJJ waits are not counted)
     r = await client.get("/v1/stats/reasons", params={"period": "2023Q1"}, headers=admin)
-    reasons = r.json()
+    reasons = contract(Reasons, r)
     assert reasons["bad"] == 51
     assert {x["tag"]: x["count"] for x in reasons["reasons"]} == {
         "attitude": 21,
@@ -401,16 +409,17 @@ async def test_work_order_figures_beside_the_ratings(app, client, admin):
         ],
     )
     month = now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
-    overview = (
-        await client.get("/v1/stats/overview", params={"period": month}, headers=admin)
-    ).json()
+    overview = contract(
+        Overview, await client.get("/v1/stats/overview", params={"period": month}, headers=admin)
+    )
     assert overview["ratings"]["bad"] == 2
     workorders, complaints = overview["workorders"], overview["complaints"]
     assert set(complaints) >= {"received", "closed"}
     assert {"opened", "closed", "rectification_rate", "on_time_rate"} <= set(workorders)
-    table = (
-        await client.get("/v1/stats/departments", params={"period": month}, headers=admin)
-    ).json()
+    table = contract(
+        DepartmentTable,
+        await client.get("/v1/stats/departments", params={"period": month}, headers=admin),
+    )
     rows = {d["code"]: d for d in table["departments"]}
     from app.workorders import service as workorders_service
 

@@ -128,7 +128,15 @@ async def compare(session: AsyncSession, period: Period) -> None:
     assert ours == raw
 
     # the narrow rollups (unfiltered overview and department table) agree too
-    total, by_rater, by_channel, by_department = await stats._centre_tallies(session, period)
+    total, by_rater, by_channel, rated = await stats._overview_figures(session, period)
+    by_department = await stats._department_tallies(session, period, stats.Filters())
+    named = await stats._department_rows(session, period, stats.Filters(), names=True)
+    assert {code: t for code, _, t in named if code in by_department} == by_department
+    valid_by_department: Counter = Counter()
+    for key, n in raw.items():
+        if key[3] == "valid":
+            valid_by_department[key[0]] += n
+    assert rated == sum(1 for n in valid_by_department.values() if n > 0)
     for position, groups in ((2, by_rater), (1, by_channel), (0, by_department)):
         expected: Counter = Counter()
         for key, n in raw.items():
@@ -141,6 +149,27 @@ async def compare(session: AsyncSession, period: Period) -> None:
         }
         assert got == {k: v for k, v in expected.items() if v}
     assert sum(total.counts.values()) == sum(raw.values())
+    expected_total: Counter = Counter()
+    for key, n in raw.items():
+        expected_total[key[3:]] += n
+    assert {k: n for k, n in total.counts.items() if n} == {
+        k: n for k, n in expected_total.items() if n
+    }
+
+    # the department table filtered by a channel or a rater type (the wide rollup)
+    for position, name, value in ((1, "channel", "window_device"), (2, "rater_type", "enterprise")):
+        filtered = await stats._department_tallies(session, period, stats.Filters(**{name: value}))
+        expected = Counter()
+        for key, n in raw.items():
+            if key[position] == value:
+                expected[(key[0], key[3], key[4])] += n
+        got = {
+            (code, status, level): n
+            for code, tally in filtered.items()
+            for (status, level), n in tally.counts.items()
+            if n
+        }
+        assert got == {k: v for k, v in expected.items() if v}
 
     raw_staff: Counter = Counter()
     for r in await session.execute(_RAW_STAFF, bounds):

@@ -7,9 +7,11 @@ falls in the period. See app/stats/rollup.py for why the sum is exact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import text
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.errors import Forbidden
-from app.ratings.models import CHANNELS, RATER_TYPES
+from app.ratings.models import CHANNELS, RATER_TYPES, RATING_STATUSES
 from app.registry import service as registry
 from app.stats import rollup
 from app.stats.periods import Period, add_months, buckets
@@ -83,6 +85,11 @@ class Tally:
 
     counts: dict[tuple[str, int], int] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, values: Sequence[int | None]) -> Tally:
+        """From the columns of _PIVOT, in their order (NULL and 0 left out)."""
+        return cls({key: n for key, n in zip(_PIVOT_KEYS, values, strict=True) if n})
+
     def add(self, status: str, level: int, n: int) -> None:
         key = (status, level)
         self.counts[key] = self.counts.get(key, 0) + n
@@ -106,10 +113,13 @@ class Tally:
         return sum(n for (s, _), n in self.counts.items() if s == status)
 
     def block(self) -> dict[str, Any]:
-        counted, good, bad = self.counted, self.good, self.bad
+        get = self.counts.get
+        v5, v4, v3, v2, v1 = (get(("valid", level), 0) for level in LEVELS)
+        good, bad = v5 + v4 + v3, v2 + v1
+        counted = good + bad
         return {
             "counted": counted,
-            "by_level": {str(level): self.valid(level) for level in LEVELS},
+            "by_level": {"5": v5, "4": v4, "3": v3, "2": v2, "1": v1},
             "good": good,
             "bad": bad,
             "good_rate": rate(good, counted),
@@ -123,15 +133,30 @@ def rank_key(tally: Tally) -> tuple[Fraction, int]:
     return (Fraction(tally.good, tally.counted), tally.counted)
 
 
+# Below this many counted ratings per group, good / counted as a float orders groups exactly as
+# the fractions do: two different rates then differ by at least 1 / (c1 * c2) > 2**-52, more
+# than the two roundings (at most 2**-54 each) can bridge, and equal rates give equal floats.
+_FLOAT_EXACT_BELOW = 1 << 26
+
+
 def assign_ranks(items: list[tuple[Any, Tally]]) -> dict[Any, int]:
     """Competition ranks (1, 2, 2, 4) by 好评率 then volume, for groups with counted ratings."""
+    groups = []
+    for key, tally in items:
+        counted = tally.counted
+        if counted:
+            groups.append((tally.good, counted, key))
+    exact_as_float = all(counted < _FLOAT_EXACT_BELOW for _, counted, _ in groups)
     ranked = sorted(
-        (item for item in items if item[1].counted), key=lambda it: rank_key(it[1]), reverse=True
-    )
+        ((good / counted if exact_as_float else Fraction(good, counted), counted, key)
+         for good, counted, key in groups),
+        key=itemgetter(0, 1),
+        reverse=True,
+    )  # fmt: skip
     ranks: dict[Any, int] = {}
     previous, previous_rank = None, 0
-    for position, (key, tally) in enumerate(ranked, start=1):
-        current = rank_key(tally)
+    for position, (rate_, counted, key) in enumerate(ranked, start=1):
+        current = (rate_, counted)
         if current != previous:
             previous, previous_rank = current, position
         ranks[key] = previous_rank
@@ -189,19 +214,21 @@ def _where(filters: Filters, alias: str, params: dict[str, Any]) -> str:
     return "".join(f" AND {p}" for p in parts)
 
 
+_PREPARE = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true) AS mode,"
+    " coalesce((SELECT max(rolled_to) FROM rating_rollup_watermark), 0) AS hint"
+)
+
+
 async def _params(session: AsyncSession, period: Period, by_month: bool = False) -> dict[str, Any]:
     """Query parameters, with a lower bound of the watermark for the planner.
 
     The statement reads the watermark itself (its own snapshot decides); `wm_hint`, read just
     before and never above it (the watermark only grows), lets the planner see that the tail
-    is a short range at the end of the rating ids.
+    is a short range at the end of the rating ids. The same round trip makes the transaction's
+    plans custom ones (planned with these values, not a generic plan of a prepared statement).
     """
-    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    hint = (
-        await session.execute(
-            text("SELECT coalesce(max(rolled_to), 0) FROM rating_rollup_watermark")
-        )
-    ).scalar_one()
+    hint = (await session.execute(_PREPARE)).one().hint
     return {
         **_selectors(period, by_month=by_month),
         "start_at": period.start_at,
@@ -225,7 +252,17 @@ def _main_rows(filters: Filters, params: dict[str, Any], *, by_month: bool = Fal
     )"""
 
 
-_CENTRE_SQL = f"""WITH {_SEL},
+# Counts by (status, level) as columns, one row per group: a Tally per row (Tally.of).
+_PIVOT_KEYS = tuple((status, level) for status in RATING_STATUSES for level in LEVELS)
+_PIVOT = ", ".join(
+    f"sum(n) FILTER (WHERE status = '{status}' AND level = {level})::bigint AS {status}_{level}"
+    for status, level in _PIVOT_KEYS
+)
+_PIVOT_COLUMNS = ", ".join(f"{status}_{level}" for status, level in _PIVOT_KEYS)
+
+# The unfiltered overview: totals, by channel, by rater type, from the narrow split rollup,
+# and the number of departments with counted ratings from the department rollup.
+_OVERVIEW_SQL = f"""WITH {_SEL},
     tail AS MATERIALIZED (
         SELECT t.department_code, t.channel, t.rater_type, t.status, t.level
           FROM rating t WHERE {_TAIL}
@@ -243,33 +280,76 @@ _CENTRE_SQL = f"""WITH {_SEL},
         UNION ALL
         SELECT channel, rater_type, status, level, 1 FROM tail
     )
-    SELECT 'd' AS kind, department_code AS key, status, level, sum(n)::bigint AS n
-      FROM d GROUP BY 2, 3, 4
-    UNION ALL
-    SELECT 'c', channel, status, level, sum(n)::bigint FROM x GROUP BY 2, 3, 4
-    UNION ALL
-    SELECT 'r', rater_type, status, level, sum(n)::bigint FROM x GROUP BY 2, 3, 4
+    SELECT GROUPING(channel, rater_type) AS g, channel, rater_type,
+           (SELECT count(*) FROM (SELECT 1 FROM d WHERE status = 'valid'
+                                   GROUP BY department_code HAVING sum(n) > 0) AS rated
+           ) AS departments_rated,
+           {_PIVOT}
+      FROM x GROUP BY GROUPING SETS ((), (channel), (rater_type))
 """
 
 
-async def _centre_tallies(
-    session: AsyncSession, period: Period
-) -> tuple[Tally, dict[str, Tally], dict[str, Tally], dict[str, Tally]]:
-    """The unfiltered figures from the narrow rollups (per department; per channel and rater)."""
+def _department_sql(filters: Filters, params: dict[str, Any], *, names: bool) -> str:
+    """One row per department: code, name (with `names`), then the _PIVOT columns.
+
+    Unfiltered, from the narrow department rollup. With `names`, the departments come from
+    the registry too: every active one, and any other that has ratings in the period.
+    """
+    if filters == Filters():
+        source = f"""WITH {_SEL},
+    d AS (
+        SELECT r.department_code, r.status, r.level, r.n
+          FROM sel JOIN rating_department_rollup r
+            ON r.grain = sel.grain AND r.bucket = sel.bucket
+        UNION ALL
+        SELECT t.department_code, t.status, t.level, 1 FROM rating t WHERE {_TAIL}
+    )"""
+    else:
+        source = (
+            _main_rows(filters, params)
+            + ", d AS (SELECT department_code, status, level, n FROM src)"
+        )
+    grouped = f"SELECT department_code, {_PIVOT} FROM d GROUP BY department_code"
+    if not names:
+        return f"{source} SELECT department_code, NULL, {_PIVOT_COLUMNS} FROM ({grouped}) AS g"
+    return f"""{source},
+    g AS ({grouped})
+    SELECT coalesce(g.department_code, dep.code) AS code, dep.name, {_PIVOT_COLUMNS}
+      FROM g FULL JOIN department dep ON dep.code = g.department_code
+     WHERE dep.active OR g.department_code IS NOT NULL"""
+
+
+async def _department_rows(
+    session: AsyncSession, period: Period, filters: Filters, *, names: bool = False
+) -> list[tuple[str, str | None, Tally]]:
+    """(code, name or None, tally) per department, in one statement."""
     params = await _params(session, period)
-    total, groups = Tally(), {"d": {}, "c": {}, "r": {}}
-    for row in await session.execute(text(_CENTRE_SQL), params):
-        groups[row.kind].setdefault(row.key, Tally()).add(row.status, row.level, row.n)
-        if row.kind == "d":
-            total.add(row.status, row.level, row.n)
-    return total, groups["r"], groups["c"], groups["d"]
+    sql = _department_sql(filters, params, names=names)
+    return [(row[0], row[1], Tally.of(row[2:])) for row in await session.execute(text(sql), params)]
+
+
+async def _overview_figures(
+    session: AsyncSession, period: Period
+) -> tuple[Tally, dict[str, Tally], dict[str, Tally], int]:
+    """The unfiltered centre totals, by rater type and by channel, and departments rated."""
+    params = await _params(session, period)
+    total, by_rater, by_channel, rated = Tally(), {}, {}, 0
+    for row in await session.execute(text(_OVERVIEW_SQL), params):
+        grouping, channel, rater_type, rated = row[:4]
+        tally = Tally.of(row[4:])
+        if grouping == 3:
+            total = tally
+        elif grouping == 1:
+            by_channel[channel] = tally
+        else:
+            by_rater[rater_type] = tally
+    return total, by_rater, by_channel, rated
 
 
 async def _overview_tallies(
     session: AsyncSession, period: Period, filters: Filters
 ) -> tuple[Tally, dict[str, Tally], dict[str, Tally], dict[str, Tally]]:
-    if filters == Filters():
-        return await _centre_tallies(session, period)
+    """Totals, by rater type, by channel and by department, from the wide rollup (filtered)."""
     params = await _params(session, period)
     sql = (
         _main_rows(filters, params)
@@ -298,20 +378,7 @@ async def _overview_tallies(
 async def _department_tallies(
     session: AsyncSession, period: Period, filters: Filters
 ) -> dict[str, Tally]:
-    if filters == Filters():
-        return (await _centre_tallies(session, period))[3]
-    params = await _params(session, period)
-    sql = (
-        _main_rows(filters, params)
-        + """
-    SELECT department_code, status, level, sum(n)::bigint AS n
-      FROM src GROUP BY department_code, status, level
-    """
-    )
-    out: dict[str, Tally] = {}
-    for row in await session.execute(text(sql), params):
-        out.setdefault(row.department_code, Tally()).add(row.status, row.level, row.n)
-    return out
+    return {code: tally for code, _, tally in await _department_rows(session, period, filters)}
 
 
 async def _monthly_tallies(
@@ -461,7 +528,7 @@ def authorise(principal: Principal, department_code: str | None = None) -> None:
 
 async def overview(session: AsyncSession, period: Period) -> dict[str, Any]:
     """Centre totals, split by rater type and channel, with the work-order figures."""
-    total, by_rater, by_channel, by_department = await _overview_tallies(session, period, Filters())
+    total, by_rater, by_channel, departments_rated = await _overview_figures(session, period)
     workorders, complaints = _split_workorders(
         await _workorder_figures(session, period, by_department=False)
     )
@@ -472,7 +539,7 @@ async def overview(session: AsyncSession, period: Period) -> dict[str, Any]:
         "by_channel": {ch: by_channel.get(ch, Tally()).block() for ch in CHANNELS},
         "workorders": workorders,
         "complaints": complaints,
-        "departments_rated": sum(1 for t in by_department.values() if t.counted),
+        "departments_rated": departments_rated,
     }
 
 
@@ -512,14 +579,11 @@ async def department_table(
     only_department: str | None = None,
 ) -> dict[str, Any]:
     """One row per department with rank and band, and the number of departments per band."""
-    tallies = await _department_tallies(session, period, filters)
-    departments = {d.code: d for d in await registry.list_departments(session)}
-    codes = {code for code, d in departments.items() if d.active} | set(tallies)
-    eligible = [
-        (code, tallies.get(code, Tally()))
-        for code in codes
-        if tallies.get(code, Tally()).counted >= max(min_sample, 0)
-    ]
+    # every active department and any other rated in the period, with its name: one statement
+    departments = await _department_rows(session, period, filters, names=True)
+    minimum = max(min_sample, 0)
+    eligible = [(code, tally) for code, _, tally in departments if tally.counted >= minimum]
+    names = {code: name for code, name, _ in departments}
     ranks = assign_ranks(eligible)
     figures = await _workorder_figures(session, period, by_department=True)
     bands = dict.fromkeys(BANDS, 0)
@@ -528,11 +592,10 @@ async def department_table(
         row_band = band(tally.good, tally.counted)
         if row_band:
             bands[row_band] += 1
-        department = departments.get(code)
         rows.append(
             {
                 "code": code,
-                "name": department.name if department else code,
+                "name": code if names[code] is None else names[code],
                 "ratings": tally.block(),
                 "workorders": _department_workorders(figures, code),
                 "rank": ranks.get(code),
