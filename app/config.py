@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     # How long a request waits for the database before answering 503.
-    db_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Work orders: stages and working days ("3、5、15"); e.g. '{"contact": 1, "rectify": 5,
     # "complex": 15}' (Shanghai) or '{"rectify": 15}' (Sichuan). New orders use the current one.
