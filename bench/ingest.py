@@ -9,6 +9,15 @@ Starts `haochaping serve` on a fresh embedded database, and measures:
   * floor 2: the same rows written straight through asyncpg copy_records_to_table.
 It prints each figure and the ratios service/floor. The load generator is wrk (Debian package
 `wrk`) when on PATH, else an asyncio httpx client (which costs the server CPU on a 2-core box).
+
+`--aggregates on|off|both` (default both): the service with the statistics aggregates as they
+run in production ("on": the statement trigger stats_assign_xact_id on `rating` and the
+roll-up loop folding the new ratings every 2 s during the load) and without them ("off": the
+trigger dropped in that run's own database, HAOCHAPING_STATS_ROLLUP_ENABLED=false). Each mode
+gets a fresh database; with both, the modes alternate for --rounds rounds and the median of
+each figure is reported, with the slowdown of "on" against "off", and the CPU time of the
+server and PostgreSQL per event in each mode (steadier than throughput on a shared machine).
+The floors are measured once, on the last database.
 """
 
 from __future__ import annotations
@@ -241,76 +250,182 @@ async def copy_floor(dsn: str, client_id: uuid.UUID, rows: int, rated_at: str) -
     return {"events_per_s": rows / elapsed, "rows": rows, "seconds": elapsed}
 
 
+MODES = {"both": ("off", "on"), "on": ("on",), "off": ("off",)}
+SERVICE_FIGURES = ("service_single_c8", "service_single_c32", "service_batch")
+
+
+def _proc_times(pid: int) -> tuple[int, int, int]:
+    """(ppid, own CPU ticks, CPU ticks of reaped children) from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU time used so far by these processes and their children, live or exited (Linux).
+
+    An exited backend's time moves into its parent's reaped-children figure, so the sum is
+    cumulative. Less sensitive than throughput to other work on a shared machine."""
+    ticks, parents = 0, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = _proc_times(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    wanted = set(roots)
+    changed = True
+    while changed:  # descendants
+        changed = False
+        for pid, (ppid, _, _) in parents.items():
+            if ppid in wanted and pid not in wanted:
+                wanted.add(pid)
+                changed = True
+    for pid in wanted:
+        if pid in parents:
+            _, own, reaped = parents[pid]
+            ticks += own + reaped
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+
+
+def drop_stats_trigger(dsn: str) -> None:
+    """Aggregates off: no statement trigger on `rating` in this database."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("DROP TRIGGER IF EXISTS stats_assign_xact_id ON rating")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def start_server(data_dir: Path, database: str, env: dict, workers: int):
+    """`haochaping serve` on its own database; (process, base URL, admin key, dsn)."""
+    from app.db import start_embedded_postgres
+
+    dsn_sa = start_embedded_postgres(data_dir, database=database)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=ROOT,
+        env={**env, "DATABASE_URL": dsn_sa},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    admin_key = None
+    deadline = time.time() + 60
+    while admin_key is None and time.time() < deadline:
+        line = server.stdout.readline()
+        if not line and server.poll() is not None:
+            break
+        if line.strip().startswith("hcp_"):
+            admin_key = line.strip()
+    if admin_key is None:
+        server.kill()
+        raise RuntimeError("no bootstrap admin key printed")
+    threading_drain(server)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/readyz")
+    return server, base, admin_key, dsn_sa
+
+
+def measure_service(
+    data_dir: Path, database: str, mode: str, env: dict, args: argparse.Namespace, procs: list
+) -> tuple[dict, str, uuid.UUID, str]:
+    """Single-event and batch ingest against a fresh database with the aggregates on or off."""
+    env = {**env, "HAOCHAPING_STATS_ROLLUP_ENABLED": "true" if mode == "on" else "false"}
+    server, base, admin_key, dsn_sa = start_server(data_dir, database, env, args.workers)
+    procs.append(server)
+    dsn = dsn_sa.replace("postgresql+asyncpg://", "postgresql://")
+    if mode == "off":
+        drop_stats_trigger(dsn)
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    httpx.put(base + "/v1/departments/BENCH", json={"name": "基准测试局"}, headers=admin)
+    httpx.put(base + "/v1/departments/BENCH/windows/A01", json={"name": "一号窗口"}, headers=admin)
+    portal = httpx.post(
+        base + "/v1/keys", json={"role": "portal", "client_name": "bench"}, headers=admin
+    ).json()
+    key, client_id = portal["key"], uuid.UUID(portal["client_id"])
+    rated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    results: dict[str, dict] = {}
+    roots = [server.pid, postmaster_pid(data_dir)]
+    cpu = cpu_seconds(roots)
+    for c in (8, 32):
+        results[f"service_single_c{c}"] = figures = single(
+            base, "/v1/ratings", key, c, args.duration, rated_at
+        )
+        used, cpu = cpu_seconds(roots) - cpu, cpu_seconds(roots)
+        # server and PostgreSQL CPU per request (wrk's own CPU not included)
+        figures["cpu_ms_per_event"] = 1000 * used / max(figures["rps"] * args.duration, 1)
+    results["service_batch"] = figures = asyncio.run(
+        batch_ingest(base, key, args.batches, 2, rated_at)
+    )
+    figures["cpu_ms_per_event"] = 1000 * (cpu_seconds(roots) - cpu) / max(figures["created"], 1)
+    server.send_signal(signal.SIGTERM)
+    server.wait(30)
+    return results, dsn, client_id, rated_at
+
+
+def median_run(runs: list[dict]) -> dict:
+    """Each figure's median over the rounds of one mode."""
+    out = {}
+    for name in SERVICE_FIGURES:
+        figures = [run[name] for run in runs]
+        out[name] = {
+            k: statistics.median(f[k] for f in figures)
+            if isinstance(figures[0][k], (int, float)) and not isinstance(figures[0][k], bool)
+            else figures[-1][k]
+            for k in figures[0]
+        }
+        out[name]["runs"] = len(figures)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per single-event run")
     parser.add_argument("--batches", type=int, default=60, help="1,000-event batches to post")
     parser.add_argument("--workers", type=int, default=1, help="server processes (both apps)")
+    parser.add_argument(
+        "--aggregates",
+        choices=tuple(MODES),
+        default="both",
+        help="statistics trigger and roll-up loop on, off, or both in turn (default both)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each aggregates mode, alternating"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
 
-    from app.db import start_embedded_postgres
-
     data_dir = Path(tempfile.mkdtemp(prefix="haochaping-bench-"))
-    dsn_sa = start_embedded_postgres(data_dir)
-    dsn = dsn_sa.replace("postgresql+asyncpg://", "postgresql://")
     env = {
         **os.environ,
-        "DATABASE_URL": dsn_sa,
         "HAOCHAPING_LOG_LEVEL": "warning",
         # The benchmark measures throughput, not the per-client limits.
         "HAOCHAPING_RATE_LIMITS_ENABLED": "false",
     }
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    procs = [server]
+    modes = MODES[args.aggregates]
+    procs: list[subprocess.Popen] = []
+    runs: dict[str, list[dict]] = {mode: [] for mode in modes}
     try:
-        admin_key = None
-        deadline = time.time() + 60
-        while admin_key is None and time.time() < deadline:
-            line = server.stdout.readline()
-            if line.strip().startswith("hcp_"):
-                admin_key = line.strip()
-        if admin_key is None:
-            raise RuntimeError("no bootstrap admin key printed")
-        threading_drain(server)
-        wait_http(base + "/readyz")
-        admin = {"Authorization": f"Bearer {admin_key}"}
-        httpx.put(base + "/v1/departments/BENCH", json={"name": "基准测试局"}, headers=admin)
-        httpx.put(
-            base + "/v1/departments/BENCH/windows/A01", json={"name": "一号窗口"}, headers=admin
-        )
-        portal = httpx.post(
-            base + "/v1/keys", json={"role": "portal", "client_name": "bench"}, headers=admin
-        ).json()
-        key, client_id = portal["key"], uuid.UUID(portal["client_id"])
-        rated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-
-        results: dict[str, dict] = {}
-        for c in (8, 32):
-            results[f"service_single_c{c}"] = single(
-                base, "/v1/ratings", key, c, args.duration, rated_at
-            )
-        results["service_batch"] = asyncio.run(batch_ingest(base, key, args.batches, 2, rated_at))
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        for round_no in range(max(args.rounds, 1)):
+            for mode in modes:
+                print(f"service, aggregates {mode} (round {round_no + 1}) ...", flush=True)
+                figures, dsn, client_id, rated_at = measure_service(
+                    data_dir, f"haochaping_bench_{mode}_{round_no}", mode, env, args, procs
+                )
+                runs[mode].append(figures)
+        by_mode = {mode: median_run(mode_runs) for mode, mode_runs in runs.items()}
+        # the service figures printed below are those of the production setting when measured
+        results: dict[str, dict] = dict(by_mode["on" if "on" in by_mode else modes[0]])
 
         mport = free_port()
         minimal = subprocess.Popen(
@@ -367,6 +482,50 @@ def main() -> None:
         f"  COPY floor {f['events_per_s']:8.0f} events/s"
         f"  ratio {b['events_per_s'] / f['events_per_s']:.2f}"
     )
+
+    rounds = f"median of {max(args.rounds, 1)} run(s) each" if args.rounds > 1 else "one run each"
+    print(f"\nstatistics aggregates ({rounds}; the service lines above: aggregates {modes[-1]}):")
+    for mode, figures in by_mode.items():
+        print(
+            f"aggregates {mode:<3}: single c8 {figures['service_single_c8']['rps']:8.0f} req/s"
+            f"  c32 {figures['service_single_c32']['rps']:8.0f} req/s"
+            f"  batch {figures['service_batch']['events_per_s']:8.0f} events/s"
+            f"   CPU ms/event (server + PostgreSQL):"
+            f" c8 {figures['service_single_c8']['cpu_ms_per_event']:.2f}"
+            f"  c32 {figures['service_single_c32']['cpu_ms_per_event']:.2f}"
+            f"  batch {figures['service_batch']['cpu_ms_per_event']:.3f}"
+        )
+    aggregates: dict = {"modes": by_mode, "runs": runs}
+    if "on" in by_mode and "off" in by_mode:
+        on, off = by_mode["on"], by_mode["off"]
+        slowdown = {
+            "single_c8": 100
+            * (1 - on["service_single_c8"]["rps"] / off["service_single_c8"]["rps"]),
+            "single_c32": 100
+            * (1 - on["service_single_c32"]["rps"] / off["service_single_c32"]["rps"]),
+            "batch": 100
+            * (1 - on["service_batch"]["events_per_s"] / off["service_batch"]["events_per_s"]),
+        }
+        aggregates["slowdown_pct"] = slowdown
+        print(
+            "slowdown with aggregates on: "
+            + "  ".join(f"{name} {value:+.1f}%" for name, value in slowdown.items())
+            + "  (target: at most 20%)"
+        )
+        cpu_cost = {
+            name: 100 * (on[figure]["cpu_ms_per_event"] / off[figure]["cpu_ms_per_event"] - 1)
+            for name, figure in (
+                ("single_c8", "service_single_c8"),
+                ("single_c32", "service_single_c32"),
+                ("batch", "service_batch"),
+            )
+        }
+        aggregates["cpu_per_event_extra_pct"] = cpu_cost
+        print(
+            "CPU per event with aggregates on: "
+            + "  ".join(f"{name} {value:+.1f}%" for name, value in cpu_cost.items())
+        )
+    results["aggregates"] = aggregates
     print(json.dumps(results, indent=2))
 
 
