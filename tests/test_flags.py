@@ -149,6 +149,36 @@ async def test_flagged_counts_per_department(app, client, keys):  # noqa: F811
         )
 
 
+async def test_statistics_report_flagged_counts_beside_the_rates(client, keys):  # noqa: F811
+    for event_id, seconds, level in (("a", 0, 5), ("b", 1, 4), ("c", 2, 3), ("d", 90, 2)):
+        r = await client.post(
+            "/v1/ratings",
+            json=_device_event(event_id, seconds, level=level),
+            headers=keys["device"],
+        )
+        assert r.status_code == 201, r.text
+    period = "period=2026-11"
+    overview = (await client.get(f"/v1/stats/overview?{period}", headers=keys["admin"])).json()
+    assert overview["ratings"]["counted"] == 4
+    assert overview["ratings"]["flagged"] == 2  # b and c followed a within seconds
+    table = (await client.get(f"/v1/stats/departments?{period}", headers=keys["admin"])).json()
+    rows = {row["code"]: row["ratings"] for row in table["departments"]}
+    assert rows["SJ"]["flagged"] == 2 and rows["GA"]["flagged"] == 0
+    detail = (await client.get(f"/v1/stats/departments/SJ?{period}", headers=keys["sj"])).json()
+    assert detail["ratings"]["flagged"] == 2
+    flagged_ids = [
+        i["id"]
+        for i in (await client.get("/v1/ratings?flagged=true", headers=keys["admin"])).json()[
+            "items"
+        ]
+    ]
+    assert len(flagged_ids) == 2
+    csv_text = (
+        await client.get(f"/v1/stats/departments?{period}&format=csv", headers=keys["admin"])
+    ).text
+    assert "疑似异常评价数" in csv_text.splitlines()[0]
+
+
 def test_batch_priors_pure():
     rules = IntegritySettings(
         device_seconds=10, phone_daily_limit=3, burst_count=3, burst_seconds=60

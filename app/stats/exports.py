@@ -28,6 +28,7 @@ COLUMNS: list[tuple[str, Any]] = [
     ("差评率(%)", lambda r: r["ratings"]["bad_rate"]),
     ("撤回评价数", lambda r: r["ratings"]["withdrawn"]),
     ("无效评价数", lambda r: r["ratings"]["invalidated"]),
+    ("疑似异常评价数", lambda r: r["ratings"].get("flagged")),
     ("满意度档次", lambda r: BAND_NAMES.get(r["band"], "")),
     ("差评工单数", lambda r: r["workorders"].get("opened")),
     ("已办结工单数", lambda r: r["workorders"].get("closed")),

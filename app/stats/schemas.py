@@ -34,6 +34,11 @@ class RatingsBlock(BaseModel):
     bad_rate: float | None = Field(description="差评率 in %, half-up to 2 decimals; null if none")
     withdrawn: int
     invalidated: int
+    flagged: int | None = Field(
+        default=None,
+        description="Counted ratings carrying integrity flags (刷好评/恶意差评 suspicions: "
+        "GET /v1/ratings?flagged=true); on centre and department totals",
+    )
 
 
 class Overview(BaseModel):

@@ -126,6 +126,8 @@ class Tally:
             "bad_rate": rate(bad, counted),
             "withdrawn": self.status_total("withdrawn"),
             "invalidated": self.status_total("invalidated"),
+            # counted on centre and department totals only (see _flagged_counts)
+            "flagged": None,
         }
 
 
@@ -526,15 +528,36 @@ def authorise(principal: Principal, department_code: str | None = None) -> None:
         raise Forbidden("A department key reads its own department's figures only")
 
 
+_FLAGGED = """
+    SELECT t.department_code, count(*) AS n
+      FROM rating t
+     WHERE t.flags IS NOT NULL AND t.status = 'valid'
+       AND t.rated_at >= :start_at AND t.rated_at < :end_at{where}
+     GROUP BY t.department_code
+"""
+
+
+async def _flagged_counts(
+    session: AsyncSession, period: Period, filters: Filters = Filters()
+) -> dict[str, int]:
+    """Counted ratings carrying integrity flags (刷好评 / 恶意差评 suspicions), per department.
+
+    Flagged ratings are few and indexed apart (a partial index), so this reads only them."""
+    params: dict[str, Any] = {"start_at": period.start_at, "end_at": period.end_at}
+    sql = _FLAGGED.format(where=_where(filters, "t", params))
+    return {row.department_code: row.n for row in await session.execute(text(sql), params)}
+
+
 async def overview(session: AsyncSession, period: Period) -> dict[str, Any]:
     """Centre totals, split by rater type and channel, with the work-order figures."""
     total, by_rater, by_channel, departments_rated = await _overview_figures(session, period)
     workorders, complaints = _split_workorders(
         await _workorder_figures(session, period, by_department=False)
     )
+    flagged = await _flagged_counts(session, period)
     return {
         "period": period.as_json(),
-        "ratings": total.block(),
+        "ratings": {**total.block(), "flagged": sum(flagged.values())},
         "by_rater_type": {rt: by_rater.get(rt, Tally()).block() for rt in RATER_TYPES},
         "by_channel": {ch: by_channel.get(ch, Tally()).block() for ch in CHANNELS},
         "workorders": workorders,
@@ -586,6 +609,7 @@ async def department_table(
     names = {code: name for code, name, _ in departments}
     ranks = assign_ranks(eligible)
     figures = await _workorder_figures(session, period, by_department=True)
+    flagged = await _flagged_counts(session, period, filters)
     bands = dict.fromkeys(BANDS, 0)
     rows = []
     for code, tally in eligible:
@@ -596,7 +620,7 @@ async def department_table(
             {
                 "code": code,
                 "name": code if names[code] is None else names[code],
-                "ratings": tally.block(),
+                "ratings": {**tally.block(), "flagged": flagged.get(code, 0)},
                 "workorders": _department_workorders(figures, code),
                 "rank": ranks.get(code),
                 "band": row_band,
@@ -658,7 +682,10 @@ async def department_detail(
     return {
         "period": period.as_json(),
         "department": {"code": department.code, "name": department.name},
-        "ratings": total.block(),
+        "ratings": {
+            **total.block(),
+            "flagged": (await _flagged_counts(session, period, filters)).get(department_code, 0),
+        },
         "by_rater_type": {rt: by_rater.get(rt, Tally()).block() for rt in RATER_TYPES},
         "by_channel": {ch: by_channel.get(ch, Tally()).block() for ch in CHANNELS},
         "workorders": _department_workorders(figures, department_code),
