@@ -197,6 +197,13 @@ async def record(
 # --- the automatic entry for writes -------------------------------------------------------------
 
 
+def count_change(table: str, rows: int) -> None:
+    """Count writes sent past SQLAlchemy (straight on the driver) for this request's entry."""
+    ctx = _current.get()
+    if ctx is not None and rows and table not in UNAUDITED_TABLES:
+        ctx.changes[table] = ctx.changes.get(table, 0) + rows
+
+
 @event.listens_for(Engine, "after_cursor_execute")
 def _count_changes(conn, cursor, statement, parameters, context, executemany) -> None:
     ctx = _current.get()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import signing
 from app.auth.models import ApiKey, Client
+from app.db import driver_connection, positional
 from app.errors import Conflict, NotFound, ValidationProblem, field_error
 
 KEY_PREFIX = "hcp_"
@@ -59,6 +60,21 @@ _PRINCIPAL_COLUMNS = """
 """
 # No cache in front of these: a revoked key is refused on the very next request.
 _PRINCIPAL_SQL = text(_PRINCIPAL_COLUMNS + " WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL")
+_PRINCIPAL_RAW, _ = positional(_PRINCIPAL_SQL.text)
+
+
+class _Row:
+    """Attribute access to an asyncpg record, as SQLAlchemy rows give."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str):
+        return self._record[name]
+
+
 _PRINCIPAL_BY_ID_SQL = text(_PRINCIPAL_COLUMNS + " WHERE k.id = :key_id AND k.revoked_at IS NULL")
 
 
@@ -81,8 +97,10 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     """The principal for a presented key, or None when it is unknown or revoked."""
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
-    row = (await session.execute(_PRINCIPAL_SQL, {"key_hash": hash_key(key)})).one_or_none()
-    return None if row is None else _principal(row)
+    # Every request runs this: straight on the driver, inside the request's transaction.
+    driver = await driver_connection(session)
+    row = await driver.fetchrow(_PRINCIPAL_RAW, hash_key(key))
+    return None if row is None else _principal(_Row(row))
 
 
 async def authenticate_signed(

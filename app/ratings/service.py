@@ -17,8 +17,10 @@ from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import privacy
+from app.audit import service as audit
 from app.auth.service import Principal
 from app.config import BUSINESS_TZ, Settings
+from app.db import driver_connection, positional
 from app.errors import Forbidden, NotFound, ValidationProblem, field_error, pydantic_errors
 from app.masking import mask_name, mask_phone
 from app.ratings import flags
@@ -124,14 +126,14 @@ _INSERT = text(
                         staff_id, case_no, service_item_code, service_item_name, level, tags,
                         comment, rater_type, rater_name, rater_phone, rater_phone_hash, rated_at,
                         assess_number, historical, flags)
-    SELECT :client_id, u.event_id, u.payload_hash, u.channel, u.department_code, u.window_no,
-           u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
+    SELECT CAST(:client_id AS uuid), u.event_id, u.payload_hash, u.channel, u.department_code,
+           u.window_no, u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
            string_to_array(u.tags, ','), u.comment, u.rater_type, u.rater_name, u.rater_phone,
            u.rater_phone_hash, u.rated_at, u.assess_number, u.historical,
            -- integrity flags (app/ratings/flags.py): stored ratings by index probes, plus what
            -- the earlier events of this request contribute (computed in Python)
            nullif(array_remove(ARRAY[
-             CASE WHEN u.fast OR (:is_device AND EXISTS (
+             CASE WHEN u.fast OR (CAST(:is_device AS boolean) AND EXISTS (
                     SELECT 1 FROM rating r
                      WHERE r.department_code = u.department_code AND r.client_id = :client_id
                        AND r.rated_at > u.rated_at - CAST(:device_gap AS interval)
@@ -181,6 +183,7 @@ _INSERT = text(
     RETURNING id, event_id, received_at, status, flags
     """
 )
+_INSERT_RAW, _INSERT_PARAMS = positional(_INSERT.text)
 
 _COLUMNS = (
     "event_id",
@@ -386,8 +389,11 @@ async def _insert(
         phone_prior=phone_prior,
         burst_prior=burst_prior,
     )
-    result = (await session.execute(_INSERT, params)).all()
-    return {row.event_id: row for row in result}
+    # The hot statement goes straight to the driver (see app.db.driver_connection).
+    driver = await driver_connection(session)
+    result = await driver.fetch(_INSERT_RAW, *[params[name] for name in _INSERT_PARAMS])
+    audit.count_change("rating", len(result))
+    return {row["event_id"]: _RowView(dict(row)) for row in result}
 
 
 def _local_day_start(instant: datetime) -> datetime:
