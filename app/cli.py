@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=get_settings().log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
+    # Migrations and the embedded server's start-up are routine: only their warnings matter.
+    for name in ("alembic", "pgserver"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return args.func(args)
 
 

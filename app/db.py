@@ -65,6 +65,11 @@ EMBEDDED_DB_NAME = "haochaping"
 
 def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DB_NAME) -> str:
     """Start (or reuse) the embedded PostgreSQL in data_dir and return an asyncpg URL to it."""
+    import warnings
+
+    # pgserver keeps its lock file in the user's runtime dir; without XDG_RUNTIME_DIR (root,
+    # containers) platformdirs falls back to /tmp and warns on every start.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver  # imported here: production with DATABASE_URL never needs it
     from pgserver._commands import pg_ctl
     from pgserver.utils import PostmasterInfo

@@ -287,6 +287,9 @@ def configure_logging(level: str = "info", *, access: bool = True) -> None:
         logger.propagate = True
     # Our access lines replace uvicorn's (which carry the query string).
     logging.getLogger("uvicorn.access").disabled = True
+    # The embedded server's start-up chatter (initdb output, pg_ctl calls) is not news.
+    for name in ("pgserver", "alembic"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     access_log.setLevel(logging.INFO if access else logging.WARNING)
     # Neither the caller's frame nor thread and process names are logged: skip finding them.
     logging._srcfile = None
