@@ -8,18 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from app.limits import InputModel
+from app.ratings.models import CHANNELS
 
-Channel = Literal[
-    "window_device",
-    "pc",
-    "mobile",
-    "self_service",
-    "qr_code",
-    "sms",
-    "hotline",
-    "phone_callback",
-    "onsite_survey",
-]
+Channel = Literal[*CHANNELS]
 BAD_TAGS = (
     "attitude",
     "efficiency",
@@ -36,24 +27,7 @@ BAD_TAGS = (
     "other",
 )
 PRAISE_TAGS = ("praise_attitude", "praise_efficiency", "praise_professional")
-Tag = Literal[
-    "attitude",
-    "efficiency",
-    "waiting",
-    "notification",
-    "multiple_trips",
-    "materials",
-    "process",
-    "guide",
-    "promise",
-    "discipline",
-    "fees",
-    "platform",
-    "other",
-    "praise_attitude",
-    "praise_efficiency",
-    "praise_professional",
-]
+Tag = Literal[*BAD_TAGS, *PRAISE_TAGS]
 # Mainland mobile (11 digits from 1[3-9]) or a landline with its area code.
 PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 ShortText = Annotated[str, Field(min_length=1, max_length=64)]

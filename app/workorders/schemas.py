@@ -10,23 +10,10 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from app.ratings.schemas import PHONE_PATTERN, RatingOut, Tag
+from app.workorders.states import ACTIONS, STATES
 
-Action = Literal[
-    "contact",
-    "verify",
-    "extend",
-    "rectify",
-    "callback",
-    "close",
-    "appeal",
-    "uphold",
-    "reject",
-    "withdraw",
-    "transfer",
-]
-State = Literal[
-    "open", "contacted", "verified", "rectifying", "rectified", "called_back", "appealed", "closed"
-]
+Action = Literal[*ACTIONS]
+State = Literal[*STATES]
 Source = Literal["rating", "complaint", "inspection"]
 
 
