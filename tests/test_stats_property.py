@@ -28,6 +28,20 @@ TAGS = ("attitude", "waiting", "praise_attitude")
 BASE = datetime(2023, 3, 31, 16, 0, tzinfo=UTC)  # 2023-04-01 00:00 in Beijing
 
 
+_RESET = text(
+    "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
+    "rating_department_rollup, rating_split_rollup, "
+    "rating_rollup_watermark RESTART IDENTITY CASCADE"
+)
+
+
+async def reset_ratings(app) -> None:
+    """No ratings, no roll-ups, no watermark: each test starts from an empty history."""
+    async with app.state.sessionmaker() as session:
+        await session.execute(_RESET)
+        await session.commit()
+
+
 @pytest.fixture(scope="module")
 async def world(app):
     """Departments and a client to own the ratings; the background roll-up stopped."""
@@ -35,13 +49,7 @@ async def world(app):
     from app.auth import service as auth
 
     async with app.state.sessionmaker() as session:
-        await session.execute(
-            text(
-                "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
-                "rating_department_rollup, rating_split_rollup, "
-                "rating_rollup_watermark RESTART IDENTITY CASCADE"
-            )
-        )
+        await session.execute(_RESET)
         for code in DEPARTMENTS:
             await session.execute(
                 text("INSERT INTO department (code, name) VALUES (:c, :c) ON CONFLICT DO NOTHING"),
@@ -260,15 +268,7 @@ ops = st.lists(
 @given(stream=ops, period_index=st.integers(0, len(PERIODS) - 1))
 async def test_aggregates_equal_raw_group_by(app, world, stream, period_index):
     engine = app.state.engine
-    async with app.state.sessionmaker() as session:
-        await session.execute(
-            text(
-                "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
-                "rating_department_rollup, rating_split_rollup, "
-                "rating_rollup_watermark RESTART IDENTITY CASCADE"
-            )
-        )
-        await session.commit()
+    await reset_ratings(app)
     ids: list[int] = []
     for op in stream:
         if op[0] == "insert":
@@ -297,15 +297,7 @@ async def test_exact_under_concurrent_ingest_with_out_of_order_commits(app, worl
     """Writers hold their transactions open for random times (ids commit out of order) while
     roll-ups and status changes run; every snapshot agrees with a raw GROUP BY."""
     engine = app.state.engine
-    async with app.state.sessionmaker() as session:
-        await session.execute(
-            text(
-                "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
-                "rating_department_rollup, rating_split_rollup, "
-                "rating_rollup_watermark RESTART IDENTITY CASCADE"
-            )
-        )
-        await session.commit()
+    await reset_ratings(app)
     rng = random.Random(4)
     stop = asyncio.Event()
     inserted: list[int] = []
@@ -366,15 +358,7 @@ async def test_exact_under_concurrent_ingest_with_out_of_order_commits(app, worl
 
 async def test_rollup_waits_for_a_transaction_holding_a_lower_id(app, world):
     engine = app.state.engine
-    async with app.state.sessionmaker() as session:
-        await session.execute(
-            text(
-                "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
-                "rating_department_rollup, rating_split_rollup, "
-                "rating_rollup_watermark RESTART IDENTITY CASCADE"
-            )
-        )
-        await session.commit()
+    await reset_ratings(app)
     rng = random.Random(1)
     async with app.state.sessionmaker() as slow:
         low = (await slow.execute(_INSERT, rating_values(rng, world))).scalar_one()
@@ -394,15 +378,7 @@ async def test_plan_waits_for_the_newest_writer_beyond_the_snapshot_xmax(app, wo
     id plus one). A writer that took the newest transaction id and drew a rating id just before
     the plan, with nothing completing since, must still be waited for."""
     engine = app.state.engine
-    async with app.state.sessionmaker() as session:
-        await session.execute(
-            text(
-                "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
-                "rating_department_rollup, rating_split_rollup, "
-                "rating_rollup_watermark RESTART IDENTITY CASCADE"
-            )
-        )
-        await session.commit()
+    await reset_ratings(app)
     await rollup.roll_up(engine)  # the watermark row exists: planning writes nothing
     async with app.state.sessionmaker() as writer:
         rating_id = (
