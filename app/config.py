@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     future_tolerance_seconds: int = Field(default=300, ge=0)
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # The single-event POST's own path and pool (app/ratings/fastpath.py); off, every request
+    # takes the generic route (the same answers, at about a quarter of the throughput).
+    fast_ingest: bool = True
+    # FastAPI's OpenTelemetry bridge (traces, metrics and logs to a configured OpenTelemetry
+    # SDK). Off by default: the service has its own /metrics and JSON logs.
+    otel: bool = False
+    fast_ingest_pool_size: int = Field(default=10, ge=1)
     # How long a request waits for the database before answering 503.
     db_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

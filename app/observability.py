@@ -51,6 +51,13 @@ RATINGS = Counter(
     "Ratings stored (retries of stored events are not counted) by channel and level",
     ["channel", "level"],
 )
+SINGLE_INGEST = Counter(
+    "haochaping_single_ingest_total",
+    "Single-event POST /v1/ratings by who answered: path=direct (app/ratings/fastpath.py), "
+    "else the reason it was handed to the generic route",
+    ["path"],
+)
+_SINGLE_INGEST_PATHS: dict[str, Any] = {}
 WORK_ORDERS_OPEN = Gauge("haochaping_work_orders_open", "Work orders not closed")
 WORK_ORDERS_OVERDUE = Gauge(
     "haochaping_work_orders_overdue", "Work orders not closed whose pending deadline has passed"
@@ -75,6 +82,14 @@ def count_ratings(outcomes: Any) -> None:
         if outcome.status == "created":
             rating = outcome.rating
             RATINGS.labels(rating["channel"], str(rating["level"])).inc()
+
+
+def count_single_ingest(path: str) -> None:
+    """Count one single-event POST by the path that answered it (or why it was handed over)."""
+    child = _SINGLE_INGEST_PATHS.get(path)
+    if child is None:
+        child = _SINGLE_INGEST_PATHS[path] = SINGLE_INGEST.labels(path)
+    child.inc()
 
 
 # --- the middleware --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -103,7 +104,8 @@ async def test_a_write_that_loses_the_database_midway_is_503_and_leaves_nothing(
     assert await count_ratings(app) == 0
 
 
-async def test_503_not_500_when_the_pool_is_exhausted(app, client, admin, pg_url):
+@pytest.mark.parametrize("fast_ingest", [True, False], ids=["fast-path", "generic"])
+async def test_503_not_500_when_the_pool_is_exhausted(app, client, admin, pg_url, fast_ingest):
     await make_department(client, admin, "SJ")
     key = await make_key(app, "portal")
     settings = Settings(
@@ -112,9 +114,15 @@ async def test_503_not_500_when_the_pool_is_exhausted(app, client, admin, pg_url
         db_max_overflow=0,
         db_connect_timeout_seconds=0.5,
         background_jobs=False,
+        fast_ingest=fast_ingest,
+        fast_ingest_pool_size=1,
     )
     async with running(settings, pg_url) as (busy_app, http):
-        async with busy_app.state.engine.connect():
+        fast_pool = busy_app.state.fast_ingest_pool
+        async with contextlib.AsyncExitStack() as held:
+            await held.enter_async_context(busy_app.state.engine.connect())
+            if fast_pool is not None:
+                await held.enter_async_context(fast_pool.acquire())
             started = time.monotonic()
             r = await http.post("/v1/ratings", json=event(), headers={"X-API-Key": key})
             elapsed = time.monotonic() - started

@@ -127,7 +127,9 @@ def request_id(ctx: AuditContext | None) -> str | None:
                 break
     if value is None:
         return None
-    value = "".join(ch for ch in str(value) if ch.isprintable())
+    value = str(value)
+    if not value.isprintable():  # the middleware's ids always are: the check is the hot path
+        value = "".join(ch for ch in value if ch.isprintable())
     return value[:_MAX_REQUEST_ID] or None
 
 
@@ -140,14 +142,16 @@ def _action_and_target(ctx: AuditContext) -> tuple[str, str | None]:
     return action, ctx.target or ctx.scope.get("path")
 
 
-_INSERT = text(
-    """
-    INSERT INTO audit_log (actor_key_id, actor_client_id, actor, action, target, result,
-                           request_id, detail)
-    VALUES (:actor_key_id, :actor_client_id, :actor, :action, :target, :result, :request_id,
-            CAST(:detail AS jsonb))
-    """
+_COLUMNS = "actor_key_id, actor_client_id, actor, action, target, result, request_id, detail"
+# Typed: in INSERT ... SELECT, PostgreSQL does not infer parameter types from the columns.
+_VALUES = (
+    "CAST(:actor_key_id AS uuid), CAST(:actor_client_id AS uuid), CAST(:actor AS text), "
+    "CAST(:action AS text), CAST(:target AS text), CAST(:result AS text), "
+    "CAST(:request_id AS text), CAST(:detail AS jsonb)"
 )
+_INSERT = text(f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({_VALUES})")
+# One entry per row of `source`, for a statement that writes and audits at once.
+INSERT_FROM = f"INSERT INTO audit_log ({_COLUMNS}) SELECT {_VALUES} FROM {{source}}"
 
 
 def _row(
@@ -191,6 +195,20 @@ async def record(
         ctx.changes.clear()
     await session.execute(
         _INSERT, _row(ctx, action=action, target=target, result=result, detail=detail, actor=actor)
+    )
+
+
+def request_entry(scope: dict[str, Any], changed: dict[str, int]) -> dict[str, Any]:
+    """The parameters of the automatic entry of an HTTP request (its scope carrying the route
+    and the principal) that changed these tables, for a statement that writes it itself."""
+    ctx = AuditContext(scope=scope, changes=dict(changed))
+    action, target = _action_and_target(ctx)
+    return _row(
+        ctx,
+        action=action,
+        target=target,
+        result="ok",
+        detail={"changed": dict(sorted(changed.items()))},
     )
 
 

@@ -22,6 +22,9 @@ from app.ratelimit import RateLimiter
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
+# Scope state under which app/ratings/fastpath.py hands over a request it authenticated.
+HANDED_OVER = "handed_over_principal"
+
 _SIGNED_CHALLENGE = {"WWW-Authenticate": signing.SCHEME}
 _BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -74,6 +77,10 @@ async def current_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_header)],
 ) -> Principal:
+    handed_over = request.scope.get("state", {}).get(HANDED_OVER)
+    if handed_over is not None:
+        # Authenticated by the single-event ingest path, its rate-limit token spent.
+        return handed_over
     key = bearer.credentials if bearer else header_key
     settings: Settings = request.app.state.settings
     if signing.is_signed(request.headers):

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import privacy
 from app.audit import service as audit
-from app.auth.service import Principal
+from app.auth.service import STILL_VALID, Principal, still_valid_params
 from app.config import BUSINESS_TZ, Settings
 from app.db import driver_connection, positional
 from app.errors import Forbidden, NotFound, ValidationProblem, field_error, pydantic_errors
@@ -120,8 +120,43 @@ def payload_hash(event: RatingIn) -> bytes:
     return hashlib.sha256(utc.model_dump_json().encode()).digest()
 
 
-_INSERT = text(
-    """
+# The event's values as the INSERT reads them (`u.<name>`), with their PostgreSQL types.
+_EVENT_COLUMNS = (
+    ("event_id", "text"),
+    ("payload_hash", "bytea"),
+    ("channel", "text"),
+    ("department_code", "text"),
+    ("window_no", "text"),
+    ("staff_id", "text"),
+    ("case_no", "text"),
+    ("service_item_code", "text"),
+    ("service_item_name", "text"),
+    ("level", "smallint"),
+    ("tags", "text"),
+    ("comment", "text"),
+    ("rater_type", "text"),
+    ("rater_name", "text"),
+    ("rater_phone", "text"),
+    ("rater_phone_hash", "bytea"),
+    ("rated_at", "timestamptz"),
+    ("assess_number", "smallint"),
+    ("historical", "boolean"),
+    ("fast", "boolean"),
+    ("phone_prior", "integer"),
+    ("burst_prior", "integer"),
+    ("day_start", "timestamptz"),
+)
+_EVENT_NAMES = ", ".join(name for name, _ in _EVENT_COLUMNS)
+# Many events arrive as one array per column; one event as one row of scalars. A single event
+# gets its own statement: PostgreSQL plans the unnest form afresh on every execution (0.8 ms),
+# the one-row form once per connection.
+_MANY = "unnest({}) AS u({})".format(
+    ", ".join(f"CAST(:{name} AS {type_}[])" for name, type_ in _EVENT_COLUMNS), _EVENT_NAMES
+)
+_ONE = "(VALUES ({})) AS u({})".format(
+    ", ".join(f"CAST(:{name} AS {type_})" for name, type_ in _EVENT_COLUMNS), _EVENT_NAMES
+)
+_INSERT_TEMPLATE = """
     INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
                         staff_id, case_no, service_item_code, service_item_name, level, tags,
                         comment, rater_type, rater_name, rater_phone, rater_phone_hash, rated_at,
@@ -161,29 +196,16 @@ _INSERT = text(
                        LIMIT :burst_count) AS b) >= :burst_count - 1
                   THEN 'identical_burst' END
            ], NULL), '{}')
-      FROM unnest(CAST(:event_id AS text[]), CAST(:payload_hash AS bytea[]),
-                  CAST(:channel AS text[]), CAST(:department_code AS text[]),
-                  CAST(:window_no AS text[]), CAST(:staff_id AS text[]), CAST(:case_no AS text[]),
-                  CAST(:service_item_code AS text[]), CAST(:service_item_name AS text[]),
-                  CAST(:level AS smallint[]), CAST(:tags AS text[]), CAST(:comment AS text[]),
-                  CAST(:rater_type AS text[]), CAST(:rater_name AS text[]),
-                  CAST(:rater_phone AS text[]), CAST(:rater_phone_hash AS bytea[]),
-                  CAST(:rated_at AS timestamptz[]), CAST(:assess_number AS smallint[]),
-                  CAST(:historical AS boolean[]), CAST(:fast AS boolean[]),
-                  CAST(:phone_prior AS integer[]), CAST(:burst_prior AS integer[]),
-                  CAST(:day_start AS timestamptz[]))
-           AS u(event_id, payload_hash, channel, department_code, window_no, staff_id, case_no,
-                service_item_code, service_item_name, level, tags, comment, rater_type,
-                rater_name, rater_phone, rater_phone_hash, rated_at, assess_number, historical,
-                fast, phone_prior, burst_prior, day_start)
+      FROM __EVENTS__
       JOIN department d ON d.code = u.department_code AND d.active
+    __WHERE__
      -- one lock order for every batch, so that racing batches cannot deadlock
      ORDER BY u.event_id
     ON CONFLICT (client_id, event_id) DO NOTHING
     RETURNING id, event_id, received_at, status, flags
-    """
-)
-_INSERT_RAW, _INSERT_PARAMS = positional(_INSERT.text)
+"""
+_INSERT_MANY = positional(_INSERT_TEMPLATE.replace("__EVENTS__", _MANY).replace("__WHERE__", ""))
+_INSERT_ONE = positional(_INSERT_TEMPLATE.replace("__EVENTS__", _ONE).replace("__WHERE__", ""))
 
 _COLUMNS = (
     "event_id",
@@ -203,6 +225,40 @@ _COLUMNS = (
 )
 
 
+def judge(
+    index: int, raw: Any, principal: Principal, *, settings: Settings, now: datetime
+) -> tuple[ItemOutcome, _Accepted | None]:
+    """One event on its own: its outcome so far, and what to store unless it was rejected."""
+    event_id = raw.get("event_id") if isinstance(raw, dict) else getattr(raw, "event_id", None)
+    outcome = ItemOutcome(index, event_id if isinstance(event_id, str) else None)
+    try:
+        event = raw if isinstance(raw, RatingIn) else _rating_adapter.validate_python(raw)
+    except ValidationError as exc:
+        outcome.errors = pydantic_errors(list(exc.errors()))
+        return outcome, None
+    values = _normalise(event, principal, outcome)
+    if values is None:
+        return outcome, None
+    rated_at = values["rated_at"]
+    if rated_at > now + settings.future_tolerance:
+        outcome.errors.append(
+            field_error("rated_at", "is in the future (beyond the clock tolerance)", "future")
+        )
+        return outcome, None
+    item = _Accepted(outcome, values, payload_hash(event))
+    values["historical"] = rated_at < now - settings.max_event_age
+    if values["historical"] and not principal.is_admin:
+        item.deferred.append(
+            field_error(
+                "rated_at",
+                f"is older than {settings.max_event_age_days} days; only an admin may import "
+                "historical events",
+                "too_old",
+            )
+        )
+    return outcome, item
+
+
 async def ingest(
     session: AsyncSession,
     principal: Principal,
@@ -217,35 +273,10 @@ async def ingest(
     outcomes: list[ItemOutcome] = []
     accepted: list[_Accepted] = []
     for index, raw in enumerate(raw_events):
-        event_id = raw.get("event_id") if isinstance(raw, dict) else getattr(raw, "event_id", None)
-        outcome = ItemOutcome(index, event_id if isinstance(event_id, str) else None)
+        outcome, item = judge(index, raw, principal, settings=settings, now=now)
         outcomes.append(outcome)
-        try:
-            event = raw if isinstance(raw, RatingIn) else _rating_adapter.validate_python(raw)
-        except ValidationError as exc:
-            outcome.errors = pydantic_errors(list(exc.errors()))
-            continue
-        values = _normalise(event, principal, outcome)
-        if values is None:
-            continue
-        rated_at = values["rated_at"]
-        if rated_at > now + settings.future_tolerance:
-            outcome.errors.append(
-                field_error("rated_at", "is in the future (beyond the clock tolerance)", "future")
-            )
-            continue
-        item = _Accepted(outcome, values, payload_hash(event))
-        values["historical"] = rated_at < now - settings.max_event_age
-        if values["historical"] and not principal.is_admin:
-            item.deferred.append(
-                field_error(
-                    "rated_at",
-                    f"is older than {settings.max_event_age_days} days; only an admin may import "
-                    "historical events",
-                    "too_old",
-                )
-            )
-        accepted.append(item)
+        if item is not None:
+            accepted.append(item)
 
     # Within one request, the first occurrence of an event_id is the one that counts.
     first: dict[str, _Accepted] = {}
@@ -360,9 +391,63 @@ async def _check_departments(session: AsyncSession, accepted: list[_Accepted]) -
 
 async def _insert(
     session: AsyncSession, principal: Principal, items: list[_Accepted]
-) -> dict[str, Row]:
+) -> dict[str, _RowView]:
     if not items:
         return {}
+    # The hot statement goes straight to the driver (see app.db.driver_connection).
+    driver = await driver_connection(session)
+    sql, names = _INSERT_ONE if len(items) == 1 else _INSERT_MANY
+    params = _insert_params(principal, items)
+    result = await driver.fetch(sql, *[params[name] for name in names])
+    audit.count_change("rating", len(result))
+    return {row["event_id"]: _RowView(dict(row)) for row in result}
+
+
+# One event and its request's audit row in one statement (app/ratings/fastpath.py), on behalf
+# of a principal that the statement itself re-checks (auth.STILL_VALID). Atomic on its own, so
+# it needs no transaction block: one round trip. Always one row: whether the key held, and the
+# stored rating's columns (NULL when nothing was stored).
+_INSERT_ONE_CHECKED = positional(
+    f"WITH k AS ({STILL_VALID}), "
+    "ins AS ("
+    + _INSERT_TEMPLATE.replace("__EVENTS__", _ONE).replace(
+        "__WHERE__", "WHERE EXISTS (SELECT 1 FROM k)"
+    )
+    + f"), aud AS ({audit.INSERT_FROM.format(source='ins')}) "
+    "SELECT EXISTS (SELECT 1 FROM k) AS key_valid, ins.* "
+    "FROM (VALUES (1)) AS one(n) LEFT JOIN ins ON true"
+)
+
+
+async def store_one(
+    driver, principal: Principal, item: _Accepted, audit_entry: dict[str, Any]
+) -> tuple[bool, dict[str, Any] | None]:
+    """Store one accepted event with its audit row, outside any transaction block.
+
+    Returns whether the principal still held, and the stored record, or None when nothing was
+    stored (the principal no longer holds, a retry of a stored event, an unknown or inactive
+    department): then neither row was written."""
+    sql, names = _INSERT_ONE_CHECKED
+    params = {
+        **_insert_params(principal, [item]),
+        **audit_entry,
+        **still_valid_params(principal),
+    }
+    row = await driver.fetchrow(sql, *[params[name] for name in names])
+    if row["id"] is None:
+        return row["key_valid"], None
+    return True, {
+        **item.values,
+        "id": row["id"],
+        "received_at": row["received_at"],
+        "status": row["status"],
+        "flags": row["flags"],
+        "rater_erased_at": None,
+    }
+
+
+def _insert_params(principal: Principal, items: list[_Accepted]) -> dict[str, Any]:
+    """The INSERT's parameters: one array per column, or for a single event one scalar each."""
     ring = privacy.keyring()
     rules = integrity_settings()
     rows = [i.values for i in items]
@@ -378,6 +463,9 @@ async def _insert(
     params["rater_phone"] = [ring.encrypt(v["rater_phone"], "rating.rater_phone") for v in rows]
     params["rater_phone_hash"] = [v["rater_phone_hash"] for v in rows]
     params["day_start"] = [_local_day_start(v["rated_at"]) for v in rows]
+    params.update(fast=fast, phone_prior=phone_prior, burst_prior=burst_prior)
+    if len(items) == 1:
+        params = {name: values[0] for name, values in params.items()}
     params.update(
         client_id=principal.client_id,
         is_device=principal.role == "device" and rules.device_seconds > 0,
@@ -385,15 +473,8 @@ async def _insert(
         phone_limit=rules.phone_daily_limit,
         burst_gap=timedelta(seconds=rules.burst_seconds),
         burst_count=rules.burst_count,
-        fast=fast,
-        phone_prior=phone_prior,
-        burst_prior=burst_prior,
     )
-    # The hot statement goes straight to the driver (see app.db.driver_connection).
-    driver = await driver_connection(session)
-    result = await driver.fetch(_INSERT_RAW, *[params[name] for name in _INSERT_PARAMS])
-    audit.count_change("rating", len(result))
-    return {row["event_id"]: _RowView(dict(row)) for row in result}
+    return params
 
 
 def _local_day_start(instant: datetime) -> datetime:

@@ -1,0 +1,251 @@
+"""POST /v1/ratings, the plain case, in one statement on the driver.
+
+Nearly every request a service centre receives is one good rating from a known key. Through
+FastAPI's routing and dependencies, a SQLAlchemy session and its commit, that cost about 3 ms of
+CPU, most of it not the database's. This pure ASGI handler does the same work on a pooled
+asyncpg connection: it remembers principals by key hash for a short while, and sends one
+statement that re-checks the key (revoked? device moved?), inserts the rating with its integrity
+flags and writes the request's audit row: atomic on its own, so no BEGIN and COMMIT round trips.
+
+Everything that is not the plain case is handed, body and all, to the generic route, which
+gives the one answer the API has for it: a body that is not a valid event (422), a missing,
+unknown or revoked key (401), signed requests, a role that may not post, a 差评 (it opens a work
+order), an event too old, a retry of a stored event (200, replayed) or a reused event_id (422),
+an unknown department, a database error other than an outage (503 here). Nothing is written
+before the hand-over, and what the handler learnt (the principal, its rate-limit token spent)
+goes along, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+from pydantic_core import to_json
+
+from app.audit import service as audit
+from app.auth import signing
+from app.auth.dependencies import HANDED_OVER
+from app.auth.service import KEY_PREFIX, PrincipalCache, hash_key, principal_for_hash
+from app.config import Settings
+from app.errors import PROBLEM_MEDIA_TYPE, ServiceUnavailable, is_database_unavailable, problem_body
+from app.observability import count_ratings, count_single_ingest
+from app.ratelimit import RateLimited
+from app.ratings import service
+from app.ratings.schemas import RatingIn
+
+log = logging.getLogger(__name__)
+
+PATH = "/v1/ratings"
+# What the metrics and the audit row name the route (as the generic route's template).
+_ROUTE = SimpleNamespace(path=PATH, path_format=PATH)
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_UNAVAILABLE = to_json(
+    problem_body(503, ServiceUnavailable.type, ServiceUnavailable.title, None, PATH)
+)
+_UNAVAILABLE_HEADERS = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"retry-after", b"5")]
+_SIGNING_HEADERS = frozenset(h.lower().encode() for h in signing.HEADERS)
+
+
+async def create_pool(engine, settings: Settings) -> asyncpg.Pool:
+    """The handler's own small pool, connected as the engine connects (lazily: min_size 0)."""
+    _, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs.pop("prepared_statement_cache_size", None)
+    return await asyncpg.create_pool(
+        **kwargs,
+        min_size=0,
+        max_size=settings.fast_ingest_pool_size,
+        timeout=settings.db_connect_timeout_seconds,
+        server_settings={"application_name": "haochaping-ingest", "timezone": "UTC"},
+        # asyncpg's default reset is a round trip per release (RESET ALL, UNLISTEN, ...): this
+        # handler changes no session state and leaves no transaction open, so only check that.
+        reset=_reset,
+    )
+
+
+async def _reset(connection: asyncpg.Connection) -> None:
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+class FastIngest:
+    """Wraps the application; answers the plain single-event POST, hands over the rest."""
+
+    def __init__(self, app, fastapi_app) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+        self.principals = PrincipalCache()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != PATH
+            or scope["method"] != "POST"
+            or scope.get("query_string")
+        ):
+            return await self.app(scope, receive, send)
+        state = self.fastapi_app.state
+        pool = getattr(state, "fast_ingest_pool", None)
+        if pool is None:  # turned off
+            return await self.app(scope, receive, send)
+        settings: Settings = state.settings
+        key = _plain_request_key(scope["headers"], settings.max_body_bytes)
+        if key is None:
+            count_single_ingest("not_plain")
+            return await self.app(scope, receive, send)
+
+        body, more = await _read_body(receive)
+        if more is not None:  # the client went away mid-body: let the generic route see it
+            count_single_ingest("not_plain")
+            return await self.app(scope, _replay(body, more, receive), send)
+        try:
+            answer = await self._ingest(scope, pool, settings, key, body)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                log.warning("database unavailable: %s", exc.__class__.__name__)
+                count_single_ingest("unavailable")
+                scope["route"] = _ROUTE
+                await _send(send, 503, _UNAVAILABLE, _UNAVAILABLE_HEADERS)
+                return
+            # Not stored, or stored by a statement whose answer was lost: the generic route
+            # finds out which and answers (a retry of a stored event is a 200).
+            log.exception("single-event ingest handed over after an error")
+            answer = "error"
+        if isinstance(answer, bytes):
+            count_single_ingest("direct")
+            await _send(send, 201, answer, _JSON_HEADERS)
+        else:
+            count_single_ingest(answer)
+            await self.app(scope, _replay(body, None, receive), send)
+
+    async def _ingest(self, scope, pool, settings: Settings, key: str, body: bytes) -> bytes | str:
+        """The 201 response's body; or why the generic route must answer (nothing written)."""
+        try:
+            event = RatingIn.model_validate_json(body)
+        except ValidationError:
+            return "invalid_body"
+        if event.level <= 2:  # a 差评 opens a work order: the generic route does that
+            return "bad_review"
+        if not key.startswith(KEY_PREFIX) or len(key) > 100:
+            return "unknown_key"
+        state = self.fastapi_app.state
+        key_hash = hash_key(key)
+        clock = time.monotonic()
+        now = datetime.now(UTC)
+        async with pool.acquire(timeout=settings.db_connect_timeout_seconds) as driver:
+            principal = self.principals.get(key_hash, clock)
+            if principal is None:
+                principal = await principal_for_hash(driver, key_hash)
+                if principal is None:
+                    return "unknown_key"
+                self.principals.put(key_hash, principal, clock)
+            if principal.require_signature:
+                return "signature_required"
+            if principal.role not in service.POSTING_ROLES:
+                return "role"
+            outcome, item = service.judge(0, event, principal, settings=settings, now=now)
+            if item is None or item.deferred:
+                return "rejected"
+            try:
+                state.rate_limiter.enforce(principal.client_id, principal.role)
+            except RateLimited:
+                return "rate_limited"  # the generic route refuses it again (nothing spent)
+            scope_state = scope.setdefault("state", {})
+            scope_state["principal"] = principal
+            scope["route"] = _ROUTE
+            entry = audit.request_entry(scope, {"rating": 1})
+            key_valid, record = await service.store_one(driver, principal, item, entry)
+        if not key_valid:
+            # Revoked, or the principal changed: forget it; the generic route authenticates
+            # afresh (and answers 401 for a revoked key).
+            self.principals.drop(key_hash)
+            del scope["route"], scope_state["principal"]
+            return "key_changed"
+        state.key_usage.note(principal.key_id)
+        if record is None:  # a retry of a stored event, or an unknown or inactive department
+            del scope["route"]
+            scope_state[HANDED_OVER] = principal
+            return "not_stored"
+        outcome.status = "created"
+        outcome.rating = service.rating_view(record)
+        count_ratings((outcome,))
+        return to_json(outcome.rating)
+
+
+def _plain_request_key(headers: list[tuple[bytes, bytes]], max_body_bytes: int) -> str | None:
+    """The API key of a plain JSON request this handler may take, else None.
+
+    Plain: an API key (not a signature), a JSON body of a declared length within the limit."""
+    key = length = None
+    json_body = False
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or key is not None:
+                return None
+            key = credentials.strip()
+        elif name == b"x-api-key":
+            if key is not None:
+                return None
+            key = value.decode("latin-1")
+        elif name == b"content-length":
+            length = value
+        elif name == b"content-type":
+            json_body = value.split(b";", 1)[0].strip().lower() == b"application/json"
+        elif name in _SIGNING_HEADERS:
+            return None
+    if not key or not json_body or length is None or not length.isdigit():
+        return None
+    if int(length) > max_body_bytes:
+        return None
+    return key
+
+
+async def _read_body(receive) -> tuple[bytes, dict[str, Any] | None]:
+    """The whole body, or what was read and the first message that was not more of it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
+
+
+def _replay(body: bytes, pending: dict[str, Any] | None, receive):
+    """A receive() that gives the body already read, then whatever the client sends next."""
+    messages = [{"type": "http.request", "body": body, "more_body": pending is not None}]
+    if pending is not None:
+        messages.append(pending)
+
+    async def replayed() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        return await receive()
+
+    return replayed
+
+
+async def _send(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def install(app) -> None:
+    """Put the handler in front of the application's middleware stack.
+
+    Call before app.observability.install, which must stay outermost (request ids, metrics)."""
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: FastIngest(build(), app)  # type: ignore[method-assign]
