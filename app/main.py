@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.settings = settings
         app.state.jobs = BackgroundJobs(app.state.sessionmaker, settings)
         app.state.fast_ingest_pool = (
-            await fastpath.create_pool(engine, settings) if settings.fast_ingest else None
+            fastpath.ConnectionPool.for_engine(engine, settings) if settings.fast_ingest else None
         )
         if settings.background_jobs:
             app.state.jobs.start()

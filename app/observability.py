@@ -51,6 +51,8 @@ RATINGS = Counter(
     "Ratings stored (retries of stored events are not counted) by channel and level",
     ["channel", "level"],
 )
+# Label children resolved once per key: .labels() costs more than .inc().
+_RATINGS_BY_LABELS: dict[tuple[str, int], Any] = {}
 SINGLE_INGEST = Counter(
     "haochaping_single_ingest_total",
     "Single-event POST /v1/ratings by who answered: path=direct (app/ratings/fastpath.py), "
@@ -81,7 +83,11 @@ def count_ratings(outcomes: Any) -> None:
     for outcome in outcomes:
         if outcome.status == "created":
             rating = outcome.rating
-            RATINGS.labels(rating["channel"], str(rating["level"])).inc()
+            key = (rating["channel"], rating["level"])
+            child = _RATINGS_BY_LABELS.get(key)
+            if child is None:
+                child = _RATINGS_BY_LABELS[key] = RATINGS.labels(key[0], str(key[1]))
+            child.inc()
 
 
 def count_single_ingest(path: str) -> None:

@@ -119,9 +119,14 @@ def request_id(ctx: AuditContext | None) -> str | None:
     """The request-id middleware's id (request.state.request_id), else the X-Request-ID header."""
     if ctx is None or ctx.scope is None:
         return None
-    value = (ctx.scope.get("state") or {}).get("request_id")
+    return scope_request_id(ctx.scope)
+
+
+def scope_request_id(scope: dict[str, Any]) -> str | None:
+    """request_id() of an HTTP request's ASGI scope."""
+    value = (scope.get("state") or {}).get("request_id")
     if value is None:
-        for name, raw in ctx.scope.get("headers") or ():
+        for name, raw in scope.get("headers") or ():
             if name == b"x-request-id":
                 value = raw.decode("latin-1")
                 break

@@ -116,8 +116,9 @@ def payload_hash(event: RatingIn) -> bytes:
     turn a retry into a mismatch."""
     # model_dump_json serialises in the model's field order (a fixed, canonical form) in Rust:
     # a seventh of the per-event cost of a batch when it went through json.dumps.
-    utc = event.model_copy(update={"rated_at": event.rated_at.astimezone(UTC)})
-    return hashlib.sha256(utc.model_dump_json().encode()).digest()
+    if event.rated_at.utcoffset():  # at offset 0 it serialises as "...Z" already
+        event = event.model_copy(update={"rated_at": event.rated_at.astimezone(UTC)})
+    return hashlib.sha256(event.model_dump_json().encode()).digest()
 
 
 # The event's values as the INSERT reads them (`u.<name>`), with their PostgreSQL types.
@@ -428,21 +429,55 @@ async def store_one(
     stored (the principal no longer holds, a retry of a stored event, an unknown or inactive
     department): then neither row was written."""
     sql, names = _INSERT_ONE_CHECKED
-    params = {
-        **_insert_params(principal, [item]),
-        **audit_entry,
-        **still_valid_params(principal),
-    }
+    params = _one_params(principal, item)
+    params.update(audit_entry)
+    params.update(still_valid_params(principal))
     row = await driver.fetchrow(sql, *[params[name] for name in names])
     if row["id"] is None:
         return row["key_valid"], None
-    return True, {
-        **item.values,
-        "id": row["id"],
-        "received_at": row["received_at"],
-        "status": row["status"],
-        "flags": row["flags"],
-        "rater_erased_at": None,
+    record = item.values
+    record.update(
+        id=row["id"],
+        received_at=row["received_at"],
+        status=row["status"],
+        flags=row["flags"],
+        rater_erased_at=None,
+    )
+    return True, record
+
+
+def _one_params(principal: Principal, item: _Accepted) -> dict[str, Any]:
+    """_insert_params for one event (the direct path's share of CPU, so built directly)."""
+    values = item.values
+    ring = privacy.keyring()
+    phone = values["rater_phone"]
+    values["rater_phone_hash"] = phone_hash = ring.phone_hash(phone)
+    params = {name: values[name] for name in _COLUMNS}
+    params.update(
+        tags=",".join(values["tags"]),
+        payload_hash=item.payload_hash,
+        rater_name=ring.encrypt(values["rater_name"], "rating.rater_name"),
+        rater_phone=ring.encrypt(phone, "rating.rater_phone"),
+        rater_phone_hash=phone_hash,
+        day_start=_local_day_start(values["rated_at"]),
+        fast=False,
+        phone_prior=0,
+        burst_prior=0,
+        client_id=principal.client_id,
+    )
+    params.update(_rule_params(principal.role == "device"))
+    return params
+
+
+@lru_cache(maxsize=2)
+def _rule_params(device: bool) -> dict[str, Any]:
+    rules = integrity_settings()
+    return {
+        "is_device": device and rules.device_seconds > 0,
+        "device_gap": timedelta(seconds=rules.device_seconds),
+        "phone_limit": rules.phone_daily_limit,
+        "burst_gap": timedelta(seconds=rules.burst_seconds),
+        "burst_count": rules.burst_count,
     }
 
 
@@ -466,14 +501,8 @@ def _insert_params(principal: Principal, items: list[_Accepted]) -> dict[str, An
     params.update(fast=fast, phone_prior=phone_prior, burst_prior=burst_prior)
     if len(items) == 1:
         params = {name: values[0] for name, values in params.items()}
-    params.update(
-        client_id=principal.client_id,
-        is_device=principal.role == "device" and rules.device_seconds > 0,
-        device_gap=timedelta(seconds=rules.device_seconds),
-        phone_limit=rules.phone_daily_limit,
-        burst_gap=timedelta(seconds=rules.burst_seconds),
-        burst_count=rules.burst_count,
-    )
+    params["client_id"] = principal.client_id
+    params.update(_rule_params(principal.role == "device"))
     return params
 
 
