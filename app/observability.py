@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,7 +121,7 @@ class RequestObservability:
                     request_id = value.decode("ascii")
                 break
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode("ascii"))

@@ -7,6 +7,7 @@ Starts `haochaping serve` on a fresh embedded database, and measures:
   * batch ingest (events/s) with 1,000-event POST /v1/ratings/batch calls;
   * floor 1: bench/minimal_app.py (FastAPI + asyncpg, one INSERT per request, no auth or checks);
   * floor 2: the same rows written straight through asyncpg copy_records_to_table.
+Each single-event measurement follows a 2-second warm-up at the same concurrency (both apps).
 It prints each figure and the ratios service/floor. The load generator is wrk (Debian package
 `wrk`) when on PATH, else an asyncio httpx client (which costs the server CPU on a 2-core box).
 
@@ -172,10 +173,19 @@ async def run_httpx(url: str, key: str, connections: int, duration: int, rated_a
     }
 
 
+# Seconds of the same load, unmeasured, before each single-event measurement (both apps): the
+# first requests open the pools' connections and prepare their statements.
+WARMUP_SECONDS = 2
+
+
 def single(url: str, path: str, key: str, connections: int, duration: int, rated_at: str) -> dict:
     if shutil.which("wrk"):
         return run_wrk(url, path, key, connections, duration, rated_at)
     return asyncio.run(run_httpx(url + path, key, connections, duration, rated_at))
+
+
+def warm_up(url: str, path: str, key: str, connections: int, rated_at: str) -> None:
+    single(url, path, key, connections, WARMUP_SECONDS, rated_at)
 
 
 async def batch_ingest(url: str, key: str, batches: int, concurrency: int, rated_at: str) -> dict:
@@ -356,8 +366,9 @@ def measure_service(
     rated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     results: dict[str, dict] = {}
     roots = [server.pid, postmaster_pid(data_dir)]
-    cpu = cpu_seconds(roots)
     for c in (8, 32):
+        warm_up(base, "/v1/ratings", key, c, rated_at)
+        cpu = cpu_seconds(roots)
         results[f"service_single_c{c}"] = figures = single(
             base, "/v1/ratings", key, c, args.duration, rated_at
         )
@@ -448,6 +459,7 @@ def main() -> None:
         procs.append(minimal)
         wait_http(f"http://127.0.0.1:{mport}/docs")
         for c in (8, 32):
+            warm_up(f"http://127.0.0.1:{mport}", "/ratings", "none", c, rated_at)
             results[f"minimal_single_c{c}"] = single(
                 f"http://127.0.0.1:{mport}", "/ratings", "none", c, args.duration, rated_at
             )
