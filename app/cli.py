@@ -90,7 +90,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     # JSON lines; our access lines (with the request id) replace uvicorn's.
-    configure_logging(settings.log_level, access=args.access_log)
+    configure_logging(
+        settings.log_level,
+        access=args.access_log,
+        access_flush_seconds=settings.access_log_flush_seconds,
+    )
     host = args.host or settings.host
     port = args.port or settings.port
     url = _database_url()

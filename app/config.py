@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+    # Access lines are written in chunks, at the latest this long after each (nginx's
+    # access_log flush=); 0 writes every line at once.
+    access_log_flush_seconds: float = Field(default=1.0, ge=0)
     # Events older than this are refused unless an admin imports them as historical.
     max_event_age_days: int = Field(default=30, ge=1)
     # Clocks on tablets drift: accept this much into the future.

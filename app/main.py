@@ -150,5 +150,9 @@ def app_factory() -> FastAPI:
 
     # `haochaping serve --workers N` starts each worker here: the same JSON logs as one process.
     settings = get_settings()
-    configure_logging(settings.log_level, access=os.environ.get("HAOCHAPING_ACCESS_LOG") != "0")
+    configure_logging(
+        settings.log_level,
+        access=os.environ.get("HAOCHAPING_ACCESS_LOG") != "0",
+        access_flush_seconds=settings.access_log_flush_seconds,
+    )
     return create_app(settings)

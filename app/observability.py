@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -295,8 +296,63 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(entry)
 
 
-def configure_logging(level: str = "info", *, access: bool = True) -> None:
-    """JSON lines on stderr for the application and uvicorn; access lines if `access`."""
+class BufferedLineHandler(logging.StreamHandler):
+    """A StreamHandler that writes its lines in chunks, as nginx's `access_log ... buffer=
+    flush=`: when `max_bytes` have gathered, or at the latest `flush_seconds` after a line.
+
+    For access lines, thousands a second: a write per line was a tenth of a plain POST's CPU.
+    Lines still buffered when the process is killed (not stopped) are lost; a stop flushes."""
+
+    def __init__(self, stream, flush_seconds: float = 1.0, max_bytes: int = 64 * 1024) -> None:
+        super().__init__(stream)
+        self.max_bytes = max_bytes
+        self._lines: list[str] = []
+        self._size = 0
+        self._closed = threading.Event()
+        self._flusher = threading.Thread(
+            target=self._flush_every, args=(flush_seconds,), name="access-log", daemon=True
+        )
+        self._flusher.start()
+
+    def emit(self, record: logging.LogRecord) -> None:  # called holding self.lock
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= self.max_bytes:
+            self._write()
+
+    def flush(self) -> None:
+        with self.lock:
+            self._write()
+
+    def _write(self) -> None:
+        if self._lines:
+            lines, self._lines, self._size = self._lines, [], 0
+            try:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+            except Exception:  # a closed or broken stream must not break requests
+                pass
+
+    def _flush_every(self, seconds: float) -> None:
+        while not self._closed.wait(seconds):
+            self.flush()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.flush()
+        super().close()
+
+
+def configure_logging(
+    level: str = "info", *, access: bool = True, access_flush_seconds: float = 1.0
+) -> None:
+    """JSON lines on stderr for the application and uvicorn; access lines if `access`,
+    written in chunks at least every `access_flush_seconds` (0: each line at once)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -312,6 +368,16 @@ def configure_logging(level: str = "info", *, access: bool = True) -> None:
     for name in ("pgserver", "alembic"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     access_log.setLevel(logging.INFO if access else logging.WARNING)
+    for previous in [h for h in access_log.handlers if isinstance(h, BufferedLineHandler)]:
+        access_log.removeHandler(previous)
+        previous.close()
+    if access and access_flush_seconds > 0:
+        buffered = BufferedLineHandler(sys.stderr, access_flush_seconds)
+        buffered.setFormatter(handler.formatter)
+        access_log.addHandler(buffered)
+        access_log.propagate = False
+    else:
+        access_log.propagate = True
     # Neither the caller's frame nor thread and process names are logged: skip finding them.
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

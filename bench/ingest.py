@@ -18,7 +18,8 @@ trigger dropped in that run's own database, HAOCHAPING_STATS_ROLLUP_ENABLED=fals
 gets a fresh database; with both, the modes alternate for --rounds rounds and the median of
 each figure is reported, with the slowdown of "on" against "off", and the CPU time of the
 server and PostgreSQL per event in each mode (steadier than throughput on a shared machine).
-The floors are measured once, on the last database.
+The floors are measured in every round right after the service, on its last database, and
+each ratio is the median of the rounds' own ratios (service over the floor of the same round).
 """
 
 from __future__ import annotations
@@ -384,6 +385,45 @@ def measure_service(
     return results, dsn, client_id, rated_at
 
 
+FLOOR_FIGURES = ("minimal_single_c8", "minimal_single_c32", "copy_floor")
+
+
+def measure_floors(
+    dsn: str, client_id: uuid.UUID, rated_at: str, env: dict, args: argparse.Namespace, procs
+) -> dict:
+    """The minimal app at 8 and 32 clients, and the COPY floor, on the service's database."""
+    results: dict[str, dict] = {}
+    mport = free_port()
+    minimal = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.minimal_app:app",
+            "--port",
+            str(mport),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**env, "BENCH_DATABASE_URL": dsn, "BENCH_CLIENT_ID": str(client_id)},
+    )
+    procs.append(minimal)
+    wait_http(f"http://127.0.0.1:{mport}/docs")
+    for c in (8, 32):
+        warm_up(f"http://127.0.0.1:{mport}", "/ratings", "none", c, rated_at)
+        results[f"minimal_single_c{c}"] = single(
+            f"http://127.0.0.1:{mport}", "/ratings", "none", c, args.duration, rated_at
+        )
+    minimal.send_signal(signal.SIGTERM)
+    minimal.wait(30)
+    results["copy_floor"] = asyncio.run(copy_floor(dsn, client_id, args.batches * 1000, rated_at))
+    return results
+
+
 def median_run(runs: list[dict]) -> dict:
     """Each figure's median over the rounds of one mode."""
     out = {}
@@ -426,6 +466,7 @@ def main() -> None:
     modes = MODES[args.aggregates]
     procs: list[subprocess.Popen] = []
     runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+    floor_runs: list[dict] = []
     try:
         for round_no in range(max(args.rounds, 1)):
             for mode in modes:
@@ -434,46 +475,40 @@ def main() -> None:
                     data_dir, f"haochaping_bench_{mode}_{round_no}", mode, env, args, procs
                 )
                 runs[mode].append(figures)
-        by_mode = {mode: median_run(mode_runs) for mode, mode_runs in runs.items()}
-        # the service figures printed below are those of the production setting when measured
-        results: dict[str, dict] = dict(by_mode["on" if "on" in by_mode else modes[0]])
-
-        mport = free_port()
-        minimal = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.minimal_app:app",
-                "--port",
-                str(mport),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env={**env, "BENCH_DATABASE_URL": dsn, "BENCH_CLIENT_ID": str(client_id)},
-        )
-        procs.append(minimal)
-        wait_http(f"http://127.0.0.1:{mport}/docs")
-        for c in (8, 32):
-            warm_up(f"http://127.0.0.1:{mport}", "/ratings", "none", c, rated_at)
-            results[f"minimal_single_c{c}"] = single(
-                f"http://127.0.0.1:{mport}", "/ratings", "none", c, args.duration, rated_at
-            )
-        minimal.send_signal(signal.SIGTERM)
-        minimal.wait(30)
-        results["copy_floor"] = asyncio.run(
-            copy_floor(dsn, client_id, args.batches * 1000, rated_at)
-        )
+            # The floors in every round, right after the service, on its last database: each
+            # ratio compares runs made minutes apart, not a whole benchmark apart.
+            print(f"floors (round {round_no + 1}) ...", flush=True)
+            floor_runs.append(measure_floors(dsn, client_id, rated_at, env, args, procs))
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+    by_mode = {mode: median_run(mode_runs) for mode, mode_runs in runs.items()}
+    # the service figures printed below are those of the production setting when measured
+    production = "on" if "on" in by_mode else modes[0]
+    results: dict[str, dict] = dict(by_mode[production])
+    for name in FLOOR_FIGURES:
+        results[name] = {
+            k: statistics.median(run[name][k] for run in floor_runs)
+            for k in floor_runs[0][name]
+            if isinstance(floor_runs[0][name][k], (int, float))
+        }
+    # each round's service figure over the same round's floor; the median of those
+    ratios = {
+        f"single_c{c}": statistics.median(
+            s[f"service_single_c{c}"]["rps"] / f[f"minimal_single_c{c}"]["rps"]
+            for s, f in zip(runs[production], floor_runs, strict=True)
+        )
+        for c in (8, 32)
+    }
+    ratios["batch"] = statistics.median(
+        s["service_batch"]["events_per_s"] / f["copy_floor"]["events_per_s"]
+        for s, f in zip(runs[production], floor_runs, strict=True)
+    )
+    results["ratios"] = ratios
 
     gen = "wrk" if shutil.which("wrk") else "httpx"
     print(f"\nload generator: {gen}; {os.cpu_count()} cores; server workers: {args.workers}")
@@ -487,12 +522,12 @@ def main() -> None:
             f"                     minimal {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.2f} ms"
             f"  p99 {m['p99_ms']:6.2f} ms  (non-2xx {m['non_2xx']})"
         )
-        print(f"                     ratio service/minimal: {s['rps'] / m['rps']:.2f}")
+        print(f"                     ratio service/minimal: {ratios[f'single_c{c}']:.2f}")
     b, f = results["service_batch"], results["copy_floor"]
     print(
         f"batch ingest (1,000/batch): service {b['events_per_s']:8.0f} events/s"
         f"  COPY floor {f['events_per_s']:8.0f} events/s"
-        f"  ratio {b['events_per_s'] / f['events_per_s']:.2f}"
+        f"  ratio {ratios['batch']:.2f}"
     )
 
     rounds = f"median of {max(args.rounds, 1)} run(s) each" if args.rounds > 1 else "one run each"

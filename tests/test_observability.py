@@ -224,3 +224,32 @@ def test_the_middleware_costs_microseconds():
     finally:
         access.setLevel(level)
     assert with_ - bare < 50e-6, (bare, with_)
+
+
+def test_access_lines_are_written_in_chunks_and_flushed_in_time():
+    import time
+
+    from app.observability import BufferedLineHandler
+
+    stream = io.StringIO()
+    handler = BufferedLineHandler(stream, flush_seconds=0.2, max_bytes=400)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.buffered")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("first")
+        assert stream.getvalue() == ""  # held back
+        deadline = time.monotonic() + 2
+        while not stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [json.loads(x)["message"] for x in stream.getvalue().splitlines()] == ["first"]
+        for n in range(10):  # over max_bytes: written without waiting for the timer
+            logger.info("line %d", n)
+        assert len(stream.getvalue().splitlines()) >= 4
+        handler.close()  # a stop writes what is left
+        messages = [json.loads(x)["message"] for x in stream.getvalue().splitlines()]
+        assert messages == ["first", *(f"line {n}" for n in range(10))]
+    finally:
+        logger.removeHandler(handler)
