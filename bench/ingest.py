@@ -7,6 +7,9 @@ Starts `haochaping serve` on a fresh embedded database, and measures:
   * batch ingest (events/s) with 1,000-event POST /v1/ratings/batch calls;
   * floor 1: bench/minimal_app.py (FastAPI + asyncpg, one INSERT per request, no auth or checks);
   * floor 2: the same rows written straight through asyncpg copy_records_to_table.
+The events are an online portal's (channel pc, no window), one department, levels 5 and 4 in
+turn; `--window` rates window A01 through its tablet instead, where the integrity rules flag
+nearly every event as an identical burst (a worst case for the service's flag probes).
 Each single-event measurement follows a 2-second warm-up at the same concurrency (both apps).
 It prints each figure and the ratios service/floor. The load generator is wrk (Debian package
 `wrk`) when on PATH, else an asyncio httpx client (which costs the server CPU on a 2-core box).
@@ -60,8 +63,8 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(key)s"
 request = function()
   counter = counter + 1
-  local body = '{"event_id":"' .. prefix .. counter .. '","channel":"window_device",' ..
-    '"department_code":"BENCH","window_no":"A01","level":' .. (5 - counter %% 2) ..
+  local body = '{"event_id":"' .. prefix .. counter .. '",%(place)s' ..
+    '"department_code":"BENCH","level":' .. (5 - counter %% 2) ..
     ',"tags":["praise_attitude"],"rated_at":"%(rated_at)s"}'
   return wrk.format(nil, "%(path)s", nil, body)
 end
@@ -86,23 +89,47 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+# What each event is rated through: by default an online portal's (channel pc, no window);
+# with --window, window A01's tablet (then every event after the second is the third identical
+# rating at one window within 2 minutes, so the service probes and sets the identical_burst
+# integrity flag on nearly all: a worst case, since the burst rule reads only windowed or
+# commented ratings).
+PLACE = {"channel": "pc", "window_no": None}
+WINDOW_PLACE = {"channel": "window_device", "window_no": "A01"}
+
+
 def event(prefix: str, n: int, rated_at: str) -> dict:
-    return {
+    body = {
         "event_id": f"{prefix}-{n}",
-        "channel": "window_device",
+        "channel": PLACE["channel"],
         "department_code": "BENCH",
-        "window_no": "A01",
         "level": 5 - n % 2,
         "tags": ["praise_attitude"],
         "rated_at": rated_at,
     }
+    if PLACE["window_no"]:
+        body["window_no"] = PLACE["window_no"]
+    return body
+
+
+def _place_json() -> str:
+    place = f'"channel":"{PLACE["channel"]}",'
+    if PLACE["window_no"]:
+        place += f'"window_no":"{PLACE["window_no"]}",'
+    return place
 
 
 def run_wrk(url: str, path: str, key: str, connections: int, duration: int, rated_at: str) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(
             WRK_SCRIPT
-            % {"prefix": uuid.uuid4().hex[:8], "key": key, "path": path, "rated_at": rated_at}
+            % {
+                "prefix": uuid.uuid4().hex[:8],
+                "key": key,
+                "path": path,
+                "rated_at": rated_at,
+                "place": _place_json(),
+            }
         )
         script = f.name
     out = subprocess.run(
@@ -226,9 +253,9 @@ async def copy_floor(dsn: str, client_id: uuid.UUID, rows: int, rated_at: str) -
                 client_id,
                 f"{prefix}-{n}",
                 uuid.uuid4().bytes * 2,
-                "window_device",
+                PLACE["channel"],
                 "BENCH",
-                "A01",
+                PLACE["window_no"],
                 5 - n % 2,
                 ["praise_attitude"],
                 "anonymous",
@@ -453,8 +480,16 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="runs of each aggregates mode, alternating"
     )
+    parser.add_argument(
+        "--window",
+        action="store_true",
+        help="rate window A01 through its tablet's channel instead of an online portal "
+        "(every event then trips the identical_burst integrity flag: a worst case)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
+    if args.window:
+        PLACE.update(WINDOW_PLACE)
 
     data_dir = Path(tempfile.mkdtemp(prefix="haochaping-bench-"))
     env = {
@@ -512,6 +547,8 @@ def main() -> None:
 
     gen = "wrk" if shutil.which("wrk") else "httpx"
     print(f"\nload generator: {gen}; {os.cpu_count()} cores; server workers: {args.workers}")
+    where = "window A01 (identical_burst flagged)" if args.window else "online portal, no window"
+    print(f"events: one department, {where}, levels 5 and 4 in turn")
     for c in (8, 32):
         s, m = results[f"service_single_c{c}"], results[f"minimal_single_c{c}"]
         print(
