@@ -69,6 +69,7 @@ def install_openapi(app: FastAPI) -> None:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas["Problem"] = PROBLEM_SCHEMA
+        _add_signature_scheme(spec)
         for path, operations in spec.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
@@ -94,6 +95,26 @@ def install_openapi(app: FastAPI) -> None:
         return spec
 
     app.openapi = custom_openapi
+
+
+def _add_signature_scheme(spec: dict[str, Any]) -> None:
+    """Signed requests (app/auth/signing.py) as a third way to authenticate every operation that
+    takes a key. OpenAPI has no HMAC scheme: it is declared on its signature header, and the
+    description (the module's own) says how the four headers are made."""
+    from app.auth import signing
+
+    schemes = spec["components"].setdefault("securitySchemes", {})
+    schemes["HCPSignature"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": signing.SIGNATURE_HEADER,
+        "description": signing.__doc__.split("\n\n", 1)[1].rsplit("\n(", 1)[0].strip(),
+    }
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            security = operation.get("security")
+            if security and any("HTTPBearer" in requirement for requirement in security):
+                security.append({"HCPSignature": []})
 
 
 def openapi_json() -> str:

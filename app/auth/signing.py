@@ -19,8 +19,11 @@ lines joined by "\\n" (no trailing newline):
     <nonce, as in the header>
     <lowercase hex SHA-256 of the body bytes (of b"" when there is none)>
 
-The service accepts a timestamp within `tolerance` seconds of its clock, either way, and each
-nonce once per key (the caller stores spent nonces; this module only checks the signature).
+The service accepts a timestamp within a tolerance of its clock, either way (300 seconds unless
+HAOCHAPING_SIGNATURE_TOLERANCE_SECONDS says otherwise), and each nonce once per key. A refusal
+is a 401 whose `reason` says why: malformed, unknown-key, stale (with `server_time`), mismatch,
+replay; or signature-required for a client that sent its bare key.
+(This module checks the signature; app/auth/dependencies.py spends the nonce.)
 """
 
 from __future__ import annotations
