@@ -67,6 +67,8 @@ class _Key:
     key_id: str
     aead: AESGCM
     lookup: bytes
+    # Keys the digests that tell a retry from a reused id: they cover the personal data too.
+    payload: bytes
 
 
 @dataclass(slots=True)
@@ -97,6 +99,7 @@ class Keyring:
                     key_id,
                     AESGCM(_derive(material, b"haochaping/personal-data/aes-256-gcm/v1")),
                     _derive(material, b"haochaping/personal-data/phone-lookup/v1"),
+                    _derive(material, b"haochaping/personal-data/payload-digest/v1"),
                 )
             )
         return cls(built, source=source)
@@ -173,6 +176,22 @@ class Keyring:
     def phone_hashes(self, phone: str) -> list[bytes]:
         """The phone's hash under every key: what a lookup matches."""
         return [_phone_hmac(k.lookup, phone) for k in self.keys]
+
+    def payload_digest(self, canonical: bytes) -> bytes:
+        """HMAC-SHA256 of a request's canonical form under the current key.
+
+        Stored to tell a retry from a reused event id or order number. A plain SHA-256 would
+        let whoever reads the table test guesses of the rater's phone number offline (the
+        other fields are stored in clear); this cannot be checked without the key."""
+        return hmac.new(self.current.payload, canonical, hashlib.sha256).digest()
+
+    def payload_matches(self, stored: bytes, canonical: bytes) -> bool:
+        """Whether a stored digest is of this canonical form: under any key of the ring (it
+        may predate a rotation), or the plain SHA-256 that rows stored before keyed digests
+        hold."""
+        candidates = [hmac.new(k.payload, canonical, hashlib.sha256).digest() for k in self.keys]
+        candidates.append(hashlib.sha256(canonical).digest())
+        return any(hmac.compare_digest(stored, c) for c in candidates)
 
 
 def _aad(key_id: str, context: str) -> bytes:

@@ -5,6 +5,7 @@ after the retention period."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -377,3 +378,76 @@ async def test_migration_encrypts_existing_plaintext_and_downgrade_restores_it(a
         async with engine.connect() as conn:
             await conn.execute(text('DROP DATABASE IF EXISTS "haochaping_migration" WITH (FORCE)'))
         await engine.dispose()
+
+
+# --- the digests that tell a retry from a reused id ---------------------------------------------
+
+
+def test_payload_digest_is_keyed_and_matches_under_older_keys_and_the_legacy_form():
+    old = Keyring.parse(f"k1:{key(1)}")
+    rotated = Keyring.parse(f"k2:{key(2)}\nk1:{key(1)}")
+    canonical = b'{"event_id":"e1","rater":{"phone":"13812345678"}}'
+    digest = old.payload_digest(canonical)
+    assert digest != hashlib.sha256(canonical).digest()  # a guess cannot be checked offline
+    assert Keyring.parse(f"k1:{key(9)}").payload_digest(canonical) != digest
+    assert rotated.payload_matches(digest, canonical)
+    assert rotated.payload_matches(hashlib.sha256(canonical).digest(), canonical)
+    assert not rotated.payload_matches(digest, canonical.replace(b"5678", b"5679"))
+    assert not Keyring.parse(f"k2:{key(2)}").payload_matches(digest, canonical)
+
+
+async def test_retries_are_recognised_across_a_key_rotation(app, client, setup):  # noqa: F811
+    original = privacy.keyring()
+    body = event(window_no="A01", rater={"type": "individual", "name": "张三", "phone": PHONE})
+    first = await client.post("/v1/ratings", json=body, headers=setup["portal"])
+    assert first.status_code == 201, first.text
+    filing = complaint()
+    filed = await client.post("/v1/complaints", json=filing, headers=setup["hotline"])
+    assert filed.status_code == 201, filed.text
+    async with app.state.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT payload_hash FROM rating WHERE event_id = :e"),
+                {"e": body["event_id"]},
+            )
+        ).scalar_one()
+    from app.ratings.schemas import RatingIn
+    from app.ratings.service import canonical_payload
+
+    canonical = canonical_payload(RatingIn.model_validate(body))
+    assert bytes(stored) == original.payload_digest(canonical)
+    assert bytes(stored) != hashlib.sha256(canonical).digest()
+
+    newer = Keyring.parse(f"k9:{key(9)}")
+    privacy.install(Keyring([*newer.keys, *original.keys]))
+    try:
+        again = await client.post("/v1/ratings", json=body, headers=setup["portal"])
+        assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+        changed = await client.post(
+            "/v1/ratings", json={**body, "level": 4}, headers=setup["portal"]
+        )
+        assert changed.status_code == 422 and changed.json()["type"].endswith("event-id-reused")
+        refiled = await client.post("/v1/complaints", json=filing, headers=setup["hotline"])
+        assert refiled.status_code == 200, refiled.text
+        altered = await client.post(
+            "/v1/complaints", json={**filing, "content": "另一件事"}, headers=setup["hotline"]
+        )
+        assert altered.status_code == 422, altered.text
+    finally:
+        privacy.install(original)
+
+
+async def test_a_row_with_a_legacy_unkeyed_digest_still_replays(app, client, setup):  # noqa: F811
+    body = event(rater={"type": "individual", "phone": PHONE})
+    assert (await client.post("/v1/ratings", json=body, headers=setup["portal"])).status_code == 201
+    from app.ratings.schemas import RatingIn
+    from app.ratings.service import canonical_payload
+
+    legacy = hashlib.sha256(canonical_payload(RatingIn.model_validate(body))).digest()
+    async with app.state.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE rating SET payload_hash = :h WHERE event_id = :e"),
+            {"h": legacy, "e": body["event_id"]},
+        )
+    again = await client.post("/v1/ratings", json=body, headers=setup["portal"])
+    assert again.status_code == 200, again.text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -50,6 +49,8 @@ class ItemOutcome:
 class _Accepted:
     outcome: ItemOutcome
     values: dict[str, Any]
+    # The event as sent, in canonical form, and its keyed digest (privacy.payload_digest).
+    canonical: bytes
     payload_hash: bytes
     # Refusals that depend on when or where the event arrives (too old, department since
     # deactivated): they apply to a new event, not to a retry of one already stored.
@@ -108,8 +109,9 @@ def _normalise(
     }
 
 
-def payload_hash(event: RatingIn) -> bytes:
-    """SHA-256 of the event as sent (rated_at as a UTC instant): what a retry must repeat.
+def canonical_payload(event: RatingIn) -> bytes:
+    """The event as sent (rated_at as a UTC instant), in one fixed form: what a retry must
+    repeat. Stored only as a keyed digest (privacy.Keyring.payload_digest).
 
     Not of the stored values: what the server fills in (a device's department and window, which
     change when the tablet is moved; `historical`, which depends on the day of arrival) must not
@@ -118,7 +120,7 @@ def payload_hash(event: RatingIn) -> bytes:
     # a seventh of the per-event cost of a batch when it went through json.dumps.
     if event.rated_at.utcoffset():  # at offset 0 it serialises as "...Z" already
         event = event.model_copy(update={"rated_at": event.rated_at.astimezone(UTC)})
-    return hashlib.sha256(event.model_dump_json().encode()).digest()
+    return event.model_dump_json().encode()
 
 
 # The event's values as the INSERT reads them (`u.<name>`), with their PostgreSQL types.
@@ -246,7 +248,8 @@ def judge(
             field_error("rated_at", "is in the future (beyond the clock tolerance)", "future")
         )
         return outcome, None
-    item = _Accepted(outcome, values, payload_hash(event))
+    canonical = canonical_payload(event)
+    item = _Accepted(outcome, values, canonical, privacy.keyring().payload_digest(canonical))
     values["historical"] = rated_at < now - settings.max_event_age
     if values["historical"] and not principal.is_admin:
         item.deferred.append(
@@ -330,7 +333,7 @@ async def ingest(
                     )
                     item.outcome.http_status = 409
                 continue
-            if bytes(row.payload_hash) == item.payload_hash:
+            if privacy.keyring().payload_matches(bytes(row.payload_hash), item.canonical):
                 item.outcome.status = "duplicate"
                 item.outcome.rating = rating_view(row._mapping)
             else:

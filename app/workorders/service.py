@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import uuid
@@ -289,14 +288,13 @@ _COMPLAINT_FIELDS = (
 )
 
 
-def _complaint_hash(values: dict[str, Any]) -> bytes:
+def _complaint_canonical(values: dict[str, Any]) -> bytes:
+    """The complaint as sent, in one fixed form (stored only as a keyed digest)."""
     canonical = {
         k: (values[k].isoformat() if isinstance(values[k], datetime) else values[k])
         for k in _COMPLAINT_FIELDS
     }
-    return hashlib.sha256(
-        json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-    ).digest()
+    return json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def receive_complaint(
@@ -316,7 +314,8 @@ async def receive_complaint(
             "received_at is in the future",
             errors=[field_error("received_at", "is in the future", "future")],
         )
-    digest = _complaint_hash(values)
+    canonical = _complaint_canonical(values)
+    digest = privacy.keyring().payload_digest(canonical)
     existing = await _complaint_by_no(session, values["order_no"])
     if existing is None:
         await _active_department(session, values["department_code"], "department_code")
@@ -364,7 +363,9 @@ async def receive_complaint(
             return complaint, order, True
         # A concurrent request stored it first (its transaction has committed).
         existing = await _complaint_by_no(session, values["order_no"])
-    if existing.client_id != principal.client_id or bytes(existing.payload_hash) != digest:
+    if existing.client_id != principal.client_id or not privacy.keyring().payload_matches(
+        bytes(existing.payload_hash), canonical
+    ):
         raise OrderNoReused(
             f"Order number {values['order_no']!r} was already used with a different payload",
             errors=[field_error("order_no", "already used with a different payload", "reused")],
