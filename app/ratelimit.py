@@ -61,6 +61,13 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / rate
 
+    def refund(self, client_id: object, role: str) -> None:
+        """Give back the token check() took for a request that another path will count."""
+        limit = self.limits.get(role)
+        bucket = self._buckets.get(client_id)
+        if limit is not None and bucket is not None:
+            bucket.tokens = min(float(limit[1]), bucket.tokens + 1.0)
+
     def enforce(self, client_id: object, role: str) -> None:
         """Raise RateLimited (429, Retry-After in whole seconds) when the bucket is empty."""
         wait = self.check(client_id, role)

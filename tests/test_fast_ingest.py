@@ -329,3 +329,72 @@ async def test_a_signed_request_takes_the_generic_route(client, portal):
     async with counting("not_plain"):
         r = await client.post("/v1/ratings", json=event(), headers=headers)
     assert_problem(r, 401)
+
+
+async def test_a_hand_over_after_a_changed_principal_spends_one_token(
+    app, client, admin, settings, pg_url
+):
+    await make_department(client, admin, "SJ")
+    issued = (
+        await client.post("/v1/keys", json={"role": "portal", "client_name": "网厅"}, headers=admin)
+    ).json()
+    key = auth(issued["key"])
+    limited = settings.model_copy(
+        update={"rate_limits": {"portal": (0.001, 3)}, "background_jobs": False}
+    )
+    application = create_app(limited, database_url=pg_url)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            assert (await http.post("/v1/ratings", json=event(), headers=key)).status_code == 201
+            async with app.state.engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE client SET name = '网上办事大厅' WHERE id = :id"),
+                    {"id": issued["client_id"]},
+                )
+            async with counting("key_changed"):
+                renamed = await http.post("/v1/ratings", json=event(), headers=key)
+            assert renamed.status_code == 201, renamed.text
+            third = await http.post("/v1/ratings", json=event(), headers=key)
+            assert third.status_code == 201, third.text  # the hand-over spent one token, not two
+            assert_problem(await http.post("/v1/ratings", json=event(), headers=key), 429)
+    assert await count_ratings(app) == 3
+
+
+async def test_a_full_direct_pool_hands_over_instead_of_refusing(app, client, settings, pg_url):
+    await make_department(client, await _admin(app), "SJ")
+    key = auth(await make_key(app, "portal"))
+    small = settings.model_copy(
+        update={
+            "fast_ingest_pool_size": 1,
+            "db_connect_timeout_seconds": 0.3,
+            "background_jobs": False,
+        }
+    )
+    application = create_app(small, database_url=pg_url)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            async with application.state.fast_ingest_pool.acquire():
+                async with counting("busy"):
+                    r = await http.post("/v1/ratings", json=event(), headers=key)
+    assert r.status_code == 201, r.text
+    assert await count_ratings(app) == 1
+
+
+async def _admin(app) -> dict[str, str]:
+    return auth(await make_key(app, "admin"))
+
+
+async def test_two_content_types_are_not_plain(app, client, portal):
+    import json
+
+    headers = [
+        ("Authorization", portal["Authorization"]),
+        ("Content-Type", "text/plain"),
+        ("Content-Type", "application/json"),
+    ]
+    async with counting("not_plain"):
+        r = await client.post("/v1/ratings", content=json.dumps(event()), headers=headers)
+    assert_problem(r, 422)  # as the generic route reads it: the first, text/plain
+    assert await count_ratings(app) == 0

@@ -22,8 +22,9 @@ from app.ratelimit import RateLimiter
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
-# Scope state under which app/ratings/fastpath.py hands over a request it authenticated.
-HANDED_OVER = "handed_over_principal"
+# Scope state under which app/ratings/fastpath.py hands over a request it authenticated: a
+# private object, so that no other code can set it by name.
+HANDED_OVER = object()
 
 _SIGNED_CHALLENGE = {"WWW-Authenticate": signing.SCHEME}
 _BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}

@@ -45,6 +45,7 @@ from app.observability import count_ratings, count_single_ingest
 from app.ratelimit import RateLimited
 from app.ratings import service
 from app.ratings.schemas import RatingIn
+from app.ratings.service import ItemOutcome
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,9 @@ class ConnectionPool:
 
     asyncpg's own pool costs this path a seventh of its CPU (a task per release, inactivity
     timers, a reset round trip): this one only hands out idle connections, opens new ones up
-    to its size, and waits at most the connect timeout for one (then the database is as good
-    as unavailable: 503). A connection that failed a statement is closed, not reused."""
+    to its size, and waits at most the connect timeout for one (then PoolBusy: the request is
+    handed to the generic route and its larger pool). A connection that failed a statement is
+    closed, not reused."""
 
     def __init__(self, connect_kwargs: dict[str, Any], size: int, timeout: float) -> None:
         self._connect_kwargs = connect_kwargs
@@ -74,12 +76,15 @@ class ConnectionPool:
         self._free = asyncio.Semaphore(size)
         self._idle: list[asyncpg.Connection] = []
         self._open: set[asyncpg.Connection] = set()
+        self._closed = False
         self.size = size
 
     @classmethod
     def for_engine(cls, engine, settings: Settings) -> ConnectionPool:
         _, kwargs = engine.dialect.create_connect_args(engine.url)
-        kwargs.pop("prepared_statement_cache_size", None)
+        # SQLAlchemy's name for asyncpg's (0 behind PgBouncer in transaction mode)
+        if "prepared_statement_cache_size" in kwargs:
+            kwargs["statement_cache_size"] = kwargs.pop("prepared_statement_cache_size")
         kwargs.update(
             timeout=settings.db_connect_timeout_seconds,
             server_settings={"application_name": "haochaping-ingest", "timezone": "UTC"},
@@ -90,9 +95,14 @@ class ConnectionPool:
         return _Lease(self)
 
     async def _get(self) -> asyncpg.Connection:
+        if self._closed:
+            raise PoolBusy("the pool is closed")
         if self._free.locked():
-            async with asyncio.timeout(self._timeout):
-                await self._free.acquire()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._free.acquire()
+            except TimeoutError:
+                raise PoolBusy("no connection free within the connect timeout") from None
         else:
             await self._free.acquire()  # returns at once
         try:
@@ -109,7 +119,7 @@ class ConnectionPool:
             raise
 
     def _put(self, connection: asyncpg.Connection, failed: bool) -> None:
-        if failed or connection.is_closed() or connection.is_in_transaction():
+        if failed or self._closed or connection.is_closed() or connection.is_in_transaction():
             self._open.discard(connection)
             connection.terminate()
         else:
@@ -118,6 +128,7 @@ class ConnectionPool:
 
     async def close(self) -> None:
         """Close every connection (those in use are cut: call after the server has drained)."""
+        self._closed = True
         connections, self._idle = list(self._open), []
         self._open.clear()
         for connection in connections:
@@ -129,6 +140,10 @@ class ConnectionPool:
     @property
     def open_connections(self) -> int:
         return len(self._open)
+
+
+class PoolBusy(Exception):
+    """Every connection of the pool stayed in use for the connect timeout (or it is closed)."""
 
 
 class _Lease:
@@ -177,28 +192,54 @@ class FastIngest:
         if more is not None:  # the client went away mid-body: let the generic route see it
             count_single_ingest("not_plain")
             return await self.app(scope, _replay(body, more, receive), send)
+        spent: list[Principal] = []  # whose rate-limit token this request took, if any
         try:
-            answer = await self._ingest(scope, pool, settings, key, body)
+            stored = await self._store(scope, pool, settings, key, body, spent)
+        except PoolBusy:
+            stored = "busy"  # the generic route's larger pool may serve it
         except Exception as exc:
-            if is_database_unavailable(exc):
+            if not is_database_unavailable(exc):
+                # Not stored, or stored by a statement whose answer was lost: the generic
+                # route finds out which and answers (a retry of a stored event is a 200).
+                log.exception("single-event ingest handed over after an error")
+                stored = "error"
+            else:
                 log.warning("database unavailable: %s", exc.__class__.__name__)
+                self._undo(scope, spent)
                 count_single_ingest("unavailable")
                 scope["route"] = _ROUTE
                 await _send(send, 503, _UNAVAILABLE, _UNAVAILABLE_HEADERS)
                 return
-            # Not stored, or stored by a statement whose answer was lost: the generic route
-            # finds out which and answers (a retry of a stored event is a 200).
-            log.exception("single-event ingest handed over after an error")
-            answer = "error"
-        if isinstance(answer, bytes):
-            count_single_ingest("direct")
-            await _send(send, 201, answer, _JSON_HEADERS)
-        else:
-            count_single_ingest(answer)
-            await self.app(scope, _replay(body, None, receive), send)
+        if isinstance(stored, str):
+            if stored != "not_stored":
+                self._undo(scope, spent)
+            count_single_ingest(stored)
+            return await self.app(scope, _replay(body, None, receive), send)
+        # Stored and committed: from here on the answer is this 201, never a hand-over (the
+        # generic route would call a first attempt a replay).
+        outcome, record = stored
+        outcome.status = "created"
+        outcome.rating = service.rating_view(record)
+        count_ratings((outcome,))
+        count_single_ingest("direct")
+        await _send(send, 201, to_json(outcome.rating), _JSON_HEADERS)
 
-    async def _ingest(self, scope, pool, settings: Settings, key: str, body: bytes) -> bytes | str:
-        """The 201 response's body; or why the generic route must answer (nothing written)."""
+    def _undo(self, scope, spent: list[Principal]) -> None:
+        """Before a hand-over without the principal: give back its rate-limit token (the
+        generic route takes its own) and clear what the scope was told."""
+        for principal in spent:
+            self.fastapi_app.state.rate_limiter.refund(principal.client_id, principal.role)
+        spent.clear()
+        scope.pop("route", None)
+        state = scope.get("state") or {}
+        state.pop("principal", None)
+        state.pop(HANDED_OVER, None)
+
+    async def _store(
+        self, scope, pool, settings: Settings, key: str, body: bytes, spent: list[Principal]
+    ) -> tuple[ItemOutcome, dict[str, Any]] | str:
+        """The outcome and the stored record; or why the generic route must answer (then
+        nothing was written)."""
         try:
             event = RatingIn.model_validate_json(body)
         except ValidationError:
@@ -229,6 +270,7 @@ class FastIngest:
                 state.rate_limiter.enforce(principal.client_id, principal.role)
             except RateLimited:
                 return "rate_limited"  # the generic route refuses it again (nothing spent)
+            spent.append(principal)
             scope_state = scope.setdefault("state", {})
             scope_state["principal"] = principal
             scope["route"] = _ROUTE
@@ -243,17 +285,13 @@ class FastIngest:
             # Revoked, or the principal changed: forget it; the generic route authenticates
             # afresh (and answers 401 for a revoked key).
             self.principals.drop(key_hash)
-            del scope["route"], scope_state["principal"]
             return "key_changed"
         state.key_usage.note(principal.key_id)
         if record is None:  # a retry of a stored event, or an unknown or inactive department
             del scope["route"]
-            scope_state[HANDED_OVER] = principal
+            scope_state[HANDED_OVER] = principal  # with its token: not spent twice
             return "not_stored"
-        outcome.status = "created"
-        outcome.rating = service.rating_view(record)
-        count_ratings((outcome,))
-        return to_json(outcome.rating)
+        return outcome, record
 
 
 def _plain_request_key(headers: list[tuple[bytes, bytes]], max_body_bytes: int) -> str | None:
@@ -261,7 +299,7 @@ def _plain_request_key(headers: list[tuple[bytes, bytes]], max_body_bytes: int) 
 
     Plain: an API key (not a signature), a JSON body of a declared length within the limit."""
     key = length = None
-    json_body = False
+    json_body = seen_type = False
     for name, value in headers:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
@@ -273,8 +311,13 @@ def _plain_request_key(headers: list[tuple[bytes, bytes]], max_body_bytes: int) 
                 return None
             key = value.decode("latin-1")
         elif name == b"content-length":
+            if length is not None:
+                return None
             length = value
         elif name == b"content-type":
+            if seen_type:  # Starlette reads the first, a proxy may read the last: not plain
+                return None
+            seen_type = True
             json_body = value.split(b";", 1)[0].strip().lower() == b"application/json"
         elif name in _SIGNING_HEADERS:
             return None
