@@ -53,6 +53,7 @@ PATH = "/v1/ratings"
 # What the metrics and the audit row name the route (as the generic route's template).
 _ROUTE = SimpleNamespace(path=PATH, path_format=PATH)
 _CHANGED = {"rating": 1}
+COMMAND_TIMEOUT_SECONDS = 10.0
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _UNAVAILABLE = to_json(
     problem_body(503, ServiceUnavailable.type, ServiceUnavailable.title, None, PATH)
@@ -87,6 +88,9 @@ class ConnectionPool:
             kwargs["statement_cache_size"] = kwargs.pop("prepared_statement_cache_size")
         kwargs.update(
             timeout=settings.db_connect_timeout_seconds,
+            # The statement takes milliseconds; one hung on a half-open connection would hold
+            # a slot for good. On timeout: 503 (stored or not, a retry is answered right).
+            command_timeout=COMMAND_TIMEOUT_SECONDS,
             server_settings={"application_name": "haochaping-ingest", "timezone": "UTC"},
         )
         return cls(kwargs, settings.fast_ingest_pool_size, settings.db_connect_timeout_seconds)
