@@ -25,6 +25,7 @@ from app.errors import install_error_handlers, is_database_unavailable, problem_
 from app.limits import BodySizeLimit
 from app.migrate import head_revisions
 from app.notify.router import router as webhooks_router
+from app.observability import flush_access_log
 from app.observability import install as install_observability
 from app.openapi import install_openapi
 from app.ratings import fastpath
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             if app.state.fast_ingest_pool is not None:
                 await app.state.fast_ingest_pool.close()
             await engine.dispose()
+            flush_access_log()
 
     app = FastAPI(
         title="haochaping",

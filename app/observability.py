@@ -348,6 +348,13 @@ class BufferedLineHandler(logging.StreamHandler):
         super().close()
 
 
+def flush_access_log() -> None:
+    """Write the buffered access lines now (at shutdown: a worker process of `serve --workers`
+    ends with os._exit, which skips logging's own flush at exit)."""
+    for handler in access_log.handlers:
+        handler.flush()
+
+
 def configure_logging(
     level: str = "info", *, access: bool = True, access_flush_seconds: float = 1.0
 ) -> None:

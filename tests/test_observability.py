@@ -253,3 +253,35 @@ def test_access_lines_are_written_in_chunks_and_flushed_in_time():
         assert messages == ["first", *(f"line {n}" for n in range(10))]
     finally:
         logger.removeHandler(handler)
+
+
+async def test_stopping_the_app_writes_the_buffered_access_lines(settings, pg_url):
+    import httpx
+
+    from app.main import create_app
+    from app.observability import BufferedLineHandler
+
+    stream = io.StringIO()
+    handler = BufferedLineHandler(stream, flush_seconds=3600)  # only a stop writes them
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("haochaping.access")
+    level, propagate = access.level, access.propagate
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    try:
+        application = create_app(
+            settings.model_copy(update={"background_jobs": False}), database_url=pg_url
+        )
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                assert (await http.get("/healthz")).status_code == 200
+            assert stream.getvalue() == ""
+        (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
+        assert line["path"] == "/healthz" and line["status"] == 200
+    finally:
+        access.removeHandler(handler)
+        handler.close()
+        access.setLevel(level)
+        access.propagate = propagate
