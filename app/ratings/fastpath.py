@@ -1,8 +1,8 @@
 """POST /v1/ratings, the plain case, in one statement on the driver.
 
 Nearly every request a service centre receives is one good rating from a known key. Through
-FastAPI's routing and dependencies, a SQLAlchemy session and its commit, that cost about 3 ms of
-CPU, most of it not the database's. This pure ASGI handler does the same work on a pooled
+FastAPI's routing and dependencies, a SQLAlchemy session and its commit, that cost about 3.3 ms
+of Python CPU; here about 0.4 ms. This pure ASGI handler does the same work on a pooled
 asyncpg connection: it remembers principals by key hash for a short while, and sends one
 statement that re-checks the key (revoked? device moved?), inserts the rating with its integrity
 flags and writes the request's audit row: atomic on its own, so no BEGIN and COMMIT round trips.
@@ -11,9 +11,10 @@ Everything that is not the plain case is handed, body and all, to the generic ro
 gives the one answer the API has for it: a body that is not a valid event (422), a missing,
 unknown or revoked key (401), signed requests, a role that may not post, a 差评 (it opens a work
 order), an event too old, a retry of a stored event (200, replayed) or a reused event_id (422),
-an unknown department, a database error other than an outage (503 here). Nothing is written
-before the hand-over, and what the handler learnt (the principal, its rate-limit token spent)
-goes along, so nothing is done twice.
+an unknown department, a full pool, any unexpected error. A database outage is answered here
+(503). Nothing is written before a hand-over; the principal goes along when it still holds (so
+its rate-limit token is not spent twice), else its token is given back. Once the statement has
+committed, the answer is this path's 201, never a hand-over.
 """
 
 from __future__ import annotations
