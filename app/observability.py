@@ -52,15 +52,12 @@ RATINGS = Counter(
     "Ratings stored (retries of stored events are not counted) by channel and level",
     ["channel", "level"],
 )
-# Label children resolved once per key: .labels() costs more than .inc().
-_RATINGS_BY_LABELS: dict[tuple[str, int], Any] = {}
 SINGLE_INGEST = Counter(
     "haochaping_single_ingest_total",
     "Single-event POST /v1/ratings by who answered: path=direct (app/ratings/fastpath.py), "
     "else the reason it was handed to the generic route",
     ["path"],
 )
-_SINGLE_INGEST_PATHS: dict[str, Any] = {}
 WORK_ORDERS_OPEN = Gauge("haochaping_work_orders_open", "Work orders not closed")
 WORK_ORDERS_OVERDUE = Gauge(
     "haochaping_work_orders_overdue", "Work orders not closed whose pending deadline has passed"
@@ -79,24 +76,29 @@ DB_UP = Gauge("haochaping_db_up", "1 if the last scrape could query the database
 DB_FIGURES_TTL_SECONDS = 10.0
 
 
+# Label children resolved once per metric and labels: .labels() costs more than .inc().
+_CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: Any, *labels: str) -> Any:
+    """metric.labels(*labels), remembered."""
+    key = (metric, labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
 def count_ratings(outcomes: Any) -> None:
     """Count the ratings an ingest created (by channel and level)."""
     for outcome in outcomes:
         if outcome.status == "created":
-            rating = outcome.rating
-            key = (rating["channel"], rating["level"])
-            child = _RATINGS_BY_LABELS.get(key)
-            if child is None:
-                child = _RATINGS_BY_LABELS[key] = RATINGS.labels(key[0], str(key[1]))
-            child.inc()
+            labelled(RATINGS, outcome.rating["channel"], str(outcome.rating["level"])).inc()
 
 
 def count_single_ingest(path: str) -> None:
     """Count one single-event POST by the path that answered it (or why it was handed over)."""
-    child = _SINGLE_INGEST_PATHS.get(path)
-    if child is None:
-        child = _SINGLE_INGEST_PATHS[path] = SINGLE_INGEST.labels(path)
-    child.inc()
+    labelled(SINGLE_INGEST, path).inc()
 
 
 # --- the middleware --------------------------------------------------------------------------
@@ -107,9 +109,6 @@ class RequestObservability:
 
     def __init__(self, app) -> None:
         self.app = app
-        # Label children resolved once per key: .labels() costs more than .inc().
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -150,15 +149,8 @@ class RequestObservability:
             route = scope.get("route")
             template = route.path_format if route is not None else "(unmatched)"
             method = scope["method"]
-            key = (method, template, status)
-            counter = self._counters.get(key)
-            if counter is None:
-                counter = self._counters[key] = REQUESTS.labels(method, template, str(status))
-            counter.inc()
-            histogram = self._histograms.get(key[:2])
-            if histogram is None:
-                histogram = self._histograms[key[:2]] = LATENCY.labels(method, template)
-            histogram.observe(duration)
+            labelled(REQUESTS, method, template, str(status)).inc()
+            labelled(LATENCY, method, template).observe(duration)
             if access_log.isEnabledFor(logging.INFO):
                 # The path only: a query string may carry a phone number or a name.
                 access_log.info(

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -63,6 +64,17 @@ async def app(settings: Settings, pg_url: str):
     application = create_app(settings, database_url=pg_url)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, url: str):
+    """Another app on its own engine (another server process), its lifespan running; yields
+    the app and an httpx client of it."""
+    application = create_app(settings, database_url=url)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield application, http
 
 
 async def truncate_all(engine, *, restart_identity: bool = True) -> None:

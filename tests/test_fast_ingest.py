@@ -18,8 +18,14 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from app.config import Settings
-from app.main import create_app
-from tests.conftest import auth, make_department, make_device, make_key, make_window
+from tests.conftest import (
+    auth,
+    make_department,
+    make_device,
+    make_key,
+    make_window,
+    running_app,
+)
 from tests.test_ratings import assert_problem, count_ratings, event, now
 from tests.test_ratings import fast_client as fast_client  # the client fixture
 from tests.test_ratings import portal as portal  # SJ, window A01, a portal key
@@ -44,12 +50,9 @@ async def counting(path: str, expected: int = 1):
 async def generic(settings: Settings, pg_url: str):
     """A client of a second app on the same database, with the direct path off."""
     off = settings.model_copy(update={"fast_ingest": False, "background_jobs": False})
-    application = create_app(off, database_url=pg_url)
-    async with application.router.lifespan_context(application):
+    async with running_app(off, pg_url) as (application, http):
         assert application.state.fast_ingest_pool is None
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
+        yield http
 
 
 def comparable(response: httpx.Response) -> tuple:
@@ -290,16 +293,13 @@ async def test_a_retry_spends_one_rate_limit_token(app, client, admin, settings,
     limited = settings.model_copy(
         update={"rate_limits": {"portal": (0.001, 2)}, "background_jobs": False}
     )
-    application = create_app(limited, database_url=pg_url)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            body = event()
-            assert (await http.post("/v1/ratings", json=body, headers=key)).status_code == 201
-            replay = await http.post("/v1/ratings", json=body, headers=key)
-            assert replay.status_code == 200, replay.text  # one token each, not two
-            async with counting("rate_limited"):
-                refused = await http.post("/v1/ratings", json=event(), headers=key)
+    async with running_app(limited, pg_url) as (application, http):
+        body = event()
+        assert (await http.post("/v1/ratings", json=body, headers=key)).status_code == 201
+        replay = await http.post("/v1/ratings", json=body, headers=key)
+        assert replay.status_code == 200, replay.text  # one token each, not two
+        async with counting("rate_limited"):
+            refused = await http.post("/v1/ratings", json=event(), headers=key)
     assert_problem(refused, 429)
     assert "Retry-After" in refused.headers
     assert await count_ratings(app) == 1
@@ -342,22 +342,19 @@ async def test_a_hand_over_after_a_changed_principal_spends_one_token(
     limited = settings.model_copy(
         update={"rate_limits": {"portal": (0.001, 3)}, "background_jobs": False}
     )
-    application = create_app(limited, database_url=pg_url)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            assert (await http.post("/v1/ratings", json=event(), headers=key)).status_code == 201
-            async with app.state.engine.begin() as conn:
-                await conn.execute(
-                    text("UPDATE client SET name = '网上办事大厅' WHERE id = :id"),
-                    {"id": issued["client_id"]},
-                )
-            async with counting("key_changed"):
-                renamed = await http.post("/v1/ratings", json=event(), headers=key)
-            assert renamed.status_code == 201, renamed.text
-            third = await http.post("/v1/ratings", json=event(), headers=key)
-            assert third.status_code == 201, third.text  # the hand-over spent one token, not two
-            assert_problem(await http.post("/v1/ratings", json=event(), headers=key), 429)
+    async with running_app(limited, pg_url) as (application, http):
+        assert (await http.post("/v1/ratings", json=event(), headers=key)).status_code == 201
+        async with app.state.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE client SET name = '网上办事大厅' WHERE id = :id"),
+                {"id": issued["client_id"]},
+            )
+        async with counting("key_changed"):
+            renamed = await http.post("/v1/ratings", json=event(), headers=key)
+        assert renamed.status_code == 201, renamed.text
+        third = await http.post("/v1/ratings", json=event(), headers=key)
+        assert third.status_code == 201, third.text  # the hand-over spent one token, not two
+        assert_problem(await http.post("/v1/ratings", json=event(), headers=key), 429)
     assert await count_ratings(app) == 3
 
 
@@ -371,13 +368,10 @@ async def test_a_full_direct_pool_hands_over_instead_of_refusing(app, client, se
             "background_jobs": False,
         }
     )
-    application = create_app(small, database_url=pg_url)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            async with application.state.fast_ingest_pool.acquire():
-                async with counting("busy"):
-                    r = await http.post("/v1/ratings", json=event(), headers=key)
+    async with running_app(small, pg_url) as (application, http):
+        async with application.state.fast_ingest_pool.acquire():
+            async with counting("busy"):
+                r = await http.post("/v1/ratings", json=event(), headers=key)
     assert r.status_code == 201, r.text
     assert await count_ratings(app) == 1
 

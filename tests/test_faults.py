@@ -13,9 +13,8 @@ import pytest
 
 from app import migrate
 from app.config import Settings
-from app.main import create_app
 from bench.chaos import EmbeddedPostgres
-from tests.conftest import auth, make_key
+from tests.conftest import auth, make_key, running_app
 from tests.test_ratings import event
 
 
@@ -85,25 +84,22 @@ async def test_database_down_is_503_within_a_second_and_the_app_recovers(own_pos
     settings = Settings(
         database_url=own_postgres.url, background_jobs=False, db_pool_size=4, db_max_overflow=2
     )
-    application = create_app(settings, database_url=own_postgres.url)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            admin = await make_key(application, "admin")
-            r = await http.put("/v1/departments/FA", json={"name": "故障局"}, headers=auth(admin))
-            assert r.status_code in (200, 201), r.text
-            # Warm the pool: the outage then finds live-looking connections that are dead.
-            await asyncio.gather(*(http.get("/v1/ratings", headers=auth(admin)) for _ in range(4)))
-            stored = await http.post(
-                "/v1/ratings", json=event(department_code="FA"), headers=auth(admin)
-            )
-            assert stored.status_code == 201, stored.text
+    async with running_app(settings, own_postgres.url) as (application, http):
+        admin = await make_key(application, "admin")
+        r = await http.put("/v1/departments/FA", json={"name": "故障局"}, headers=auth(admin))
+        assert r.status_code in (200, 201), r.text
+        # Warm the pool: the outage then finds live-looking connections that are dead.
+        await asyncio.gather(*(http.get("/v1/ratings", headers=auth(admin)) for _ in range(4)))
+        stored = await http.post(
+            "/v1/ratings", json=event(department_code="FA"), headers=auth(admin)
+        )
+        assert stored.status_code == 201, stored.text
 
-            await asyncio.to_thread(own_postgres.kill if how == "SIGKILL" else own_postgres.stop)
-            try:
-                await assert_unavailable(http, admin)
-            finally:
-                await asyncio.to_thread(own_postgres.start)
-            await assert_recovers(http, admin)
-            r = await http.get(f"/v1/ratings/{stored.json()['id']}", headers=auth(admin))
-            assert r.status_code == 200, r.text
+        await asyncio.to_thread(own_postgres.kill if how == "SIGKILL" else own_postgres.stop)
+        try:
+            await assert_unavailable(http, admin)
+        finally:
+            await asyncio.to_thread(own_postgres.start)
+        await assert_recovers(http, admin)
+        r = await http.get(f"/v1/ratings/{stored.json()['id']}", headers=auth(admin))
+        assert r.status_code == 200, r.text

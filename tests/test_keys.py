@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from app.auth.usage import KeyUsage
-from tests.conftest import auth, make_department, make_device
+from tests.conftest import auth, make_department, make_device, running_app
 from tests.test_ratings import (
     assert_problem,
     event,
@@ -83,22 +83,14 @@ async def test_revocation_takes_effect_on_the_next_request_in_every_process(
     app, client, admin, portal
 ):
     """No key lookup is cached: a second app (another server process) sees it too."""
-    from app.main import create_app
-
-    other = create_app(app.state.settings, database_url=str(app.state.engine.url))
-    import httpx
-
-    async with other.router.lifespan_context(other):
-        transport = httpx.ASGITransport(app=other, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as second:
-            headers = auth(portal["key"])
-            for http in (client, second):
-                assert (await http.get("/v1/ratings", headers=headers)).status_code == 200
-            assert (
-                await client.delete(f"/v1/keys/{portal['id']}", headers=admin)
-            ).status_code == 200
-            for http in (client, second):
-                assert_problem(await http.get("/v1/ratings", headers=headers), 401)
+    url = str(app.state.engine.url)
+    async with running_app(app.state.settings, url) as (_, second):
+        headers = auth(portal["key"])
+        for http in (client, second):
+            assert (await http.get("/v1/ratings", headers=headers)).status_code == 200
+        assert (await client.delete(f"/v1/keys/{portal['id']}", headers=admin)).status_code == 200
+        for http in (client, second):
+            assert_problem(await http.get("/v1/ratings", headers=headers), 401)
 
 
 async def test_last_used_at_is_written_after_use(app, client, admin, portal):

@@ -256,10 +256,8 @@ def test_access_lines_are_written_in_chunks_and_flushed_in_time():
 
 
 async def test_stopping_the_app_writes_the_buffered_access_lines(settings, pg_url):
-    import httpx
-
-    from app.main import create_app
     from app.observability import BufferedLineHandler
+    from tests.conftest import running_app
 
     stream = io.StringIO()
     handler = BufferedLineHandler(stream, flush_seconds=3600)  # only a stop writes them
@@ -270,13 +268,9 @@ async def test_stopping_the_app_writes_the_buffered_access_lines(settings, pg_ur
     access.setLevel(logging.INFO)
     access.propagate = False
     try:
-        application = create_app(
-            settings.model_copy(update={"background_jobs": False}), database_url=pg_url
-        )
-        async with application.router.lifespan_context(application):
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-                assert (await http.get("/healthz")).status_code == 200
+        quiet = settings.model_copy(update={"background_jobs": False})
+        async with running_app(quiet, pg_url) as (_, http):
+            assert (await http.get("/healthz")).status_code == 200
             assert stream.getvalue() == ""
         (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
         assert line["path"] == "/healthz" and line["status"] == 200

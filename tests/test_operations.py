@@ -6,17 +6,14 @@ import asyncio
 import contextlib
 import time
 import uuid
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
 from app.config import Settings
-from app.main import create_app
-from tests.conftest import TEST_DB, make_department, make_key
+from tests.conftest import TEST_DB, make_department, make_key, running_app
 from tests.test_ratings import (
     assert_problem,
     count_ratings,
@@ -25,16 +22,6 @@ from tests.test_ratings import (
 )
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/x"
-
-
-@asynccontextmanager
-async def running(settings: Settings, url: str):
-    """Another app on its own engine, its lifespan running; yields an httpx client."""
-    application = create_app(settings, database_url=url)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield application, http
 
 
 def database_url(pg_url: str, name: str) -> str:
@@ -67,7 +54,7 @@ async def test_503_with_retry_after_when_the_database_is_unreachable():
         timings.append(time.monotonic() - started)
         return response
 
-    async with running(settings, UNREACHABLE) as (_, http):
+    async with running_app(settings, UNREACHABLE) as (_, http):
         posted = await timed("POST", "/v1/ratings", json=event(), headers=headers)
         batch = await timed(
             "POST", "/v1/ratings/batch", json={"events": [event()]}, headers=headers
@@ -117,7 +104,7 @@ async def test_503_not_500_when_the_pool_is_exhausted(app, client, admin, pg_url
         fast_ingest=fast_ingest,
         fast_ingest_pool_size=1,
     )
-    async with running(settings, pg_url) as (busy_app, http):
+    async with running_app(settings, pg_url) as (busy_app, http):
         fast_pool = busy_app.state.fast_ingest_pool
         async with contextlib.AsyncExitStack() as held:
             await held.enter_async_context(busy_app.state.engine.connect())
@@ -224,7 +211,7 @@ async def test_migrations_upgrade_from_empty_downgrade_cleanly_and_upgrade_again
 async def test_readyz_reports_a_schema_behind_the_code(empty_database):
     url = empty_database
     settings = Settings(database_url=url, background_jobs=False)
-    async with running(settings, url) as (_, http):
+    async with running_app(settings, url) as (_, http):
         missing = await http.get("/readyz")
         await asyncio.to_thread(migrate.upgrade, url, "0001")
         behind = await http.get("/readyz")
@@ -252,7 +239,7 @@ async def test_a_connection_killed_mid_transaction_is_503_and_leaves_nothing(
         await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
 
     settings = Settings(database_url=pg_url, background_jobs=False)
-    async with running(settings, pg_url) as (_, http):
+    async with running_app(settings, pg_url) as (_, http):
         monkeypatch.setattr(service, "on_ratings_created", killed)
         r = await http.post(
             "/v1/ratings/batch", json={"events": [event(), event()]}, headers={"X-API-Key": key}

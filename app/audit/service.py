@@ -10,8 +10,6 @@ per rating. Reads of personal data in clear call `record()` themselves.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import contextvars
 import json
@@ -28,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
 
 from app.audit.models import AuditEntry
-from app.errors import ValidationProblem, field_error
+from app.pagination import decode_cursor, encode_cursor, row_id
 
 # Bookkeeping that is no change of business data: spent nonces, the audit log itself.
 UNAUDITED_TABLES = frozenset({"audit_log", "request_nonce", "alembic_version"})
@@ -306,14 +304,14 @@ async def list_entries(
     if filters.until is not None:
         query = query.where(AuditEntry.at < filters.until)
     if cursor:
-        query = query.where(AuditEntry.id < decode_cursor(cursor))
+        query = query.where(AuditEntry.id < decode_cursor(cursor, _entry_key))
     rows = list(
         (await session.execute(query.order_by(AuditEntry.id.desc()).limit(limit + 1))).scalars()
     )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].id)
+        next_cursor = encode_cursor("a", rows[-1].id)
     return [entry_view(r) for r in rows], next_cursor
 
 
@@ -332,18 +330,8 @@ def entry_view(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def encode_cursor(entry_id: int) -> str:
-    return base64.urlsafe_b64encode(f"a|{entry_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        tag, raw = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        value = int(raw)
-        if tag != "a" or not 0 < value < 2**63:
-            raise ValueError
-        return value
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationProblem(
-            "Bad cursor", errors=[field_error("query.cursor", "not a cursor this API returned")]
-        ) from None
+def _entry_key(fields: list[str]) -> int:
+    tag, entry_id = fields
+    if tag != "a":
+        raise ValueError(tag)
+    return row_id(entry_id)

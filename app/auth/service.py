@@ -96,17 +96,15 @@ def _principal(row, *, signed: bool = False) -> Principal:
 
 async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     """The principal for a presented key, or None when it is unknown or revoked."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 100:
+    if not key_shaped(key):
         return None
     # Every request runs this: straight on the driver, inside the request's transaction.
-    return await authenticate_on(await driver_connection(session), key)
+    return await principal_for_hash(await driver_connection(session), hash_key(key))
 
 
-async def authenticate_on(driver, key: str) -> Principal | None:
-    """authenticate() on an asyncpg connection (the single-event ingest path)."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 100:
-        return None
-    return await principal_for_hash(driver, hash_key(key))
+def key_shaped(key: str) -> bool:
+    """Whether a presented key could be one of ours (else it is not looked up)."""
+    return key.startswith(KEY_PREFIX) and len(key) <= 100
 
 
 async def principal_for_hash(driver, key_hash: bytes) -> Principal | None:

@@ -34,10 +34,10 @@ from app.audit import service as audit
 from app.auth import signing
 from app.auth.dependencies import HANDED_OVER
 from app.auth.service import (
-    KEY_PREFIX,
     Principal,
     PrincipalCache,
     hash_key,
+    key_shaped,
     principal_for_hash,
 )
 from app.config import Settings
@@ -79,7 +79,6 @@ class ConnectionPool:
         self._idle: list[asyncpg.Connection] = []
         self._open: set[asyncpg.Connection] = set()
         self._closed = False
-        self.size = size
 
     @classmethod
     def for_engine(cls, engine, settings: Settings) -> ConnectionPool:
@@ -141,10 +140,6 @@ class ConnectionPool:
                 await asyncio.wait_for(connection.close(), 2)
             except Exception:
                 connection.terminate()
-
-    @property
-    def open_connections(self) -> int:
-        return len(self._open)
 
 
 class PoolBusy(Exception):
@@ -251,7 +246,7 @@ class FastIngest:
             return "invalid_body"
         if event.level <= 2:  # a 差评 opens a work order: the generic route does that
             return "bad_review"
-        if not key.startswith(KEY_PREFIX) or len(key) > 100:
+        if not key_shaped(key):
             return "unknown_key"
         state = self.fastapi_app.state
         key_hash = hash_key(key)

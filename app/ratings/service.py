@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -20,8 +18,9 @@ from app.audit import service as audit
 from app.auth.service import STILL_VALID, Principal, still_valid_params
 from app.config import BUSINESS_TZ, Settings
 from app.db import driver_connection, positional
-from app.errors import Forbidden, NotFound, ValidationProblem, field_error, pydantic_errors
+from app.errors import Forbidden, NotFound, field_error, pydantic_errors
 from app.masking import mask_name, mask_phone
+from app.pagination import decode_cursor, encode_cursor, row_id
 from app.ratings import flags
 from app.ratings.models import Rating
 from app.ratings.schemas import RatingIn
@@ -432,7 +431,7 @@ async def store_one(
     stored (the principal no longer holds, a retry of a stored event, an unknown or inactive
     department): then neither row was written."""
     sql, names = _INSERT_ONE_CHECKED
-    params = _one_params(principal, item)
+    params = _insert_params(principal, [item])
     params.update(audit_entry)
     params.update(still_valid_params(principal))
     row = await driver.fetchrow(sql, *[params[name] for name in names])
@@ -449,29 +448,6 @@ async def store_one(
     return True, record
 
 
-def _one_params(principal: Principal, item: _Accepted) -> dict[str, Any]:
-    """_insert_params for one event (the direct path's share of CPU, so built directly)."""
-    values = item.values
-    ring = privacy.keyring()
-    phone = values["rater_phone"]
-    values["rater_phone_hash"] = phone_hash = ring.phone_hash(phone)
-    params = {name: values[name] for name in _COLUMNS}
-    params.update(
-        tags=",".join(values["tags"]),
-        payload_hash=item.payload_hash,
-        rater_name=ring.encrypt(values["rater_name"], "rating.rater_name"),
-        rater_phone=ring.encrypt(phone, "rating.rater_phone"),
-        rater_phone_hash=phone_hash,
-        day_start=_local_day_start(values["rated_at"]),
-        fast=False,
-        phone_prior=0,
-        burst_prior=0,
-        client_id=principal.client_id,
-    )
-    params.update(_rule_params(principal.role == "device"))
-    return params
-
-
 @lru_cache(maxsize=2)
 def _rule_params(device: bool) -> dict[str, Any]:
     rules = integrity_settings()
@@ -485,27 +461,48 @@ def _rule_params(device: bool) -> dict[str, Any]:
 
 
 def _insert_params(principal: Principal, items: list[_Accepted]) -> dict[str, Any]:
-    """The INSERT's parameters: one array per column, or for a single event one scalar each."""
+    """The INSERT's parameters: for one event one scalar each, for several one array each."""
     ring = privacy.keyring()
-    rules = integrity_settings()
-    rows = [i.values for i in items]
-    for values in rows:
-        values["rater_phone_hash"] = ring.phone_hash(values["rater_phone"])
-    fast, phone_prior, burst_prior = flags.batch_priors(
-        rows, device=principal.role == "device", settings=rules
-    )
-    params: dict[str, Any] = {name: [v[name] for v in rows] for name in _COLUMNS}
-    params["tags"] = [",".join(v["tags"]) for v in rows]
-    params["payload_hash"] = [i.payload_hash for i in items]
-    params["rater_name"] = [ring.encrypt(v["rater_name"], "rating.rater_name") for v in rows]
-    params["rater_phone"] = [ring.encrypt(v["rater_phone"], "rating.rater_phone") for v in rows]
-    params["rater_phone_hash"] = [v["rater_phone_hash"] for v in rows]
-    params["day_start"] = [_local_day_start(v["rated_at"]) for v in rows]
-    params.update(fast=fast, phone_prior=phone_prior, burst_prior=burst_prior)
-    if len(items) == 1:
-        params = {name: values[0] for name, values in params.items()}
+    for item in items:
+        item.values["rater_phone_hash"] = ring.phone_hash(item.values["rater_phone"])
+    if len(items) == 1:  # nothing earlier in the request to count (the direct path's case)
+        params = _event_params(items[0], ring, False, 0, 0)
+    else:
+        priors = flags.batch_priors(
+            [i.values for i in items],
+            device=principal.role == "device",
+            settings=integrity_settings(),
+        )
+        fast, phone_prior, burst_prior = priors
+        events = [
+            _event_params(item, ring, *rule_priors)
+            for item, rule_priors in zip(
+                items, zip(fast, phone_prior, burst_prior, strict=True), strict=True
+            )
+        ]
+        params = {name: [e[name] for e in events] for name in events[0]}
     params["client_id"] = principal.client_id
     params.update(_rule_params(principal.role == "device"))
+    return params
+
+
+def _event_params(
+    item: _Accepted, ring: privacy.Keyring, fast: bool, phone_prior: int, burst_prior: int
+) -> dict[str, Any]:
+    """One event's values as the INSERT reads them (`u.<name>`), personal data sealed."""
+    values = item.values
+    params = {name: values[name] for name in _COLUMNS}
+    params.update(
+        tags=",".join(values["tags"]),
+        payload_hash=item.payload_hash,
+        rater_name=ring.encrypt(values["rater_name"], "rating.rater_name"),
+        rater_phone=ring.encrypt(values["rater_phone"], "rating.rater_phone"),
+        rater_phone_hash=values["rater_phone_hash"],
+        day_start=_local_day_start(values["rated_at"]),
+        fast=fast,
+        phone_prior=phone_prior,
+        burst_prior=burst_prior,
+    )
     return params
 
 
@@ -605,10 +602,6 @@ def sees_flags(principal: Principal) -> bool:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def encode_cursor(rated_at: datetime, rating_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{rated_at.isoformat()}|{rating_id}".encode()).decode()
-
-
 def in_range(instant: datetime) -> bool:
     """Whether an aware datetime can be converted to UTC (years 1 and 9999 may not)."""
     try:
@@ -618,18 +611,12 @@ def in_range(instant: datetime) -> bool:
     return True
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        stamp, rating_id = raw.rsplit("|", 1)
-        value = datetime.fromisoformat(stamp), int(rating_id)
-        if value[0].tzinfo is None or not in_range(value[0]) or not 0 < value[1] < 2**63:
-            raise ValueError
-        return value
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationProblem(
-            "Bad cursor", errors=[field_error("query.cursor", "not a cursor this API returned")]
-        ) from None
+def _rating_key(fields: list[str]) -> tuple[datetime, int]:
+    stamp, rating_id = fields
+    rated_at = datetime.fromisoformat(stamp)
+    if rated_at.tzinfo is None or not in_range(rated_at):
+        raise ValueError(stamp)
+    return rated_at, row_id(rating_id)
 
 
 @dataclass(slots=True)
@@ -689,7 +676,7 @@ async def list_ratings(
     if filters.phone_hashes is not None:
         query = query.where(Rating.rater_phone_hash.in_(filters.phone_hashes))
     if cursor:
-        after_at, after_id = decode_cursor(cursor)
+        after_at, after_id = decode_cursor(cursor, _rating_key)
         query = query.where(
             (Rating.rated_at < after_at) | ((Rating.rated_at == after_at) & (Rating.id < after_id))
         )

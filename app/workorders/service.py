@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import uuid
@@ -21,6 +19,7 @@ from app.config import BUSINESS_TZ, Settings, get_settings
 from app.errors import Conflict, Forbidden, NotFound, ProblemError, ValidationProblem, field_error
 from app.masking import mask_name, mask_phone
 from app.notify import service as notify
+from app.pagination import decode_cursor, encode_cursor, row_id
 from app.workorders import states
 from app.workorders.calendar import WorkCalendar, YearArrangement, package_arrangement
 from app.workorders.deadlines import DeadlinePolicy
@@ -855,23 +854,15 @@ SORTS = ("deadline", "newest")
 _FAR = datetime(9999, 1, 1, tzinfo=BUSINESS_TZ)
 
 
-def _encode(sort: str, key: datetime, order_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{sort}|{key.isoformat()}|{order_id}".encode()).decode()
-
-
 def _decode(cursor: str, sort: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        kind, stamp, order_id = raw.split("|")
+    def order_key(fields: list[str]) -> tuple[datetime, int]:
+        kind, stamp, order_id = fields
         key = datetime.fromisoformat(stamp)
         if kind != sort or key.tzinfo is None:
-            raise ValueError
-        return key, int(order_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationProblem(
-            "Bad cursor",
-            errors=[field_error("query.cursor", "not a cursor this API returned for this sort")],
-        ) from None
+            raise ValueError(kind)
+        return key, row_id(order_id)
+
+    return decode_cursor(cursor, order_key, message="not a cursor this API returned for this sort")
 
 
 def visible_filter(principal: Principal, filters: OrderFilter) -> OrderFilter:
@@ -952,7 +943,7 @@ async def list_orders(
         rows = rows[:limit]
         last = rows[-1]
         stamp = (last.next_due_at or _FAR) if sort == "deadline" else last.opened_at
-        next_cursor = _encode(sort, stamp, last.id)
+        next_cursor = encode_cursor(sort, stamp, last.id)
     complaints = {}
     ids = [o.complaint_id for o in rows if o.complaint_id is not None]
     if ids:
