@@ -85,7 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import migrate
-    from app.main import create_app
+    from app.main import create_app, freeze_startup_objects
     from app.observability import configure_logging
 
     settings = get_settings()
@@ -121,8 +121,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=args.graceful_timeout,
         )
     else:
+        app = create_app(settings, database_url=url)
+        freeze_startup_objects()
         uvicorn.run(
-            create_app(settings, database_url=url),
+            app,
             host=host,
             port=port,
             log_level=settings.log_level,

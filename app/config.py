@@ -50,10 +50,10 @@ class Settings(BaseSettings):
     # The single-event POST's own path and pool (app/ratings/fastpath.py); off, every request
     # takes the generic route (the same answers, at about a quarter of the throughput).
     fast_ingest: bool = True
+    fast_ingest_pool_size: int = Field(default=10, ge=1)
     # FastAPI's OpenTelemetry bridge (traces, metrics and logs to a configured OpenTelemetry
     # SDK). Off by default: the service has its own /metrics and JSON logs.
     otel: bool = False
-    fast_ingest_pool_size: int = Field(default=10, ge=1)
     # How long a request waits for the database before answering 503.
     db_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -67,10 +67,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             app.state.jobs.start()
         start_rollup_loop(app)
         key_upkeep.start(app)
-        # Everything made so far lives as long as the process: keep it out of the cyclic
-        # collector's full passes, which otherwise walk it all (tens of ms, a p99 stall).
-        gc.collect()
-        gc.freeze()
         try:
             yield
         finally:
@@ -144,6 +140,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     return app
 
 
+def freeze_startup_objects() -> None:
+    """For a server process about to serve: what it has made so far (modules, the app) lives as
+    long as the process, so keep it out of the cyclic collector's full passes, which otherwise
+    walk it all (tens of ms: a p99 stall)."""
+    gc.collect()
+    gc.freeze()
+
+
 def app_factory() -> FastAPI:
     """For `uvicorn --factory app.main:app_factory` (DATABASE_URL or the embedded database)."""
     import os
@@ -157,4 +161,6 @@ def app_factory() -> FastAPI:
         access=os.environ.get("HAOCHAPING_ACCESS_LOG") != "0",
         access_flush_seconds=settings.access_log_flush_seconds,
     )
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app

@@ -60,8 +60,9 @@ _PRINCIPAL_COLUMNS = """
       LEFT JOIN device d ON d.client_id = c.id
 """
 # No cache in front of these: a revoked key is refused on the very next request.
-_PRINCIPAL_SQL = text(_PRINCIPAL_COLUMNS + " WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL")
-_PRINCIPAL_RAW, _ = positional(_PRINCIPAL_SQL.text)
+_PRINCIPAL_RAW, _ = positional(
+    _PRINCIPAL_COLUMNS + " WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL"
+)
 
 
 class _Row:
