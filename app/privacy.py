@@ -276,3 +276,19 @@ def keyring() -> Keyring:
     if _installed is None:
         _installed = load_keyring()
     return _installed
+
+
+def erase_sql(table: str, prefix: str, at: str) -> str:
+    """An UPDATE that erases the `<prefix>_name`, `_phone` and `_phone_hash` of up to :limit rows
+    of `table` whose `at` is before :before, oldest first, and stamps `<prefix>_erased_at` with
+    :now (rows other transactions hold are left for the next batch)."""
+    return f"""
+    UPDATE {table} SET {prefix}_name = NULL, {prefix}_phone = NULL, {prefix}_phone_hash = NULL,
+                       {prefix}_erased_at = :now
+     WHERE id IN (SELECT id FROM {table}
+                   WHERE ({prefix}_name IS NOT NULL OR {prefix}_phone IS NOT NULL)
+                     AND {at} < :before
+                   ORDER BY {at}
+                   LIMIT :limit
+                     FOR UPDATE SKIP LOCKED)
+    """

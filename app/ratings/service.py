@@ -748,18 +748,7 @@ def personal_data(rating: Rating) -> dict[str, Any]:
     }
 
 
-_ERASE = text(
-    """
-    UPDATE rating SET rater_name = NULL, rater_phone = NULL, rater_phone_hash = NULL,
-                      rater_erased_at = :now
-     WHERE id IN (SELECT id FROM rating
-                   WHERE (rater_name IS NOT NULL OR rater_phone IS NOT NULL)
-                     AND rated_at < :before
-                   ORDER BY rated_at
-                   LIMIT :limit
-                     FOR UPDATE SKIP LOCKED)
-    """
-)
+_ERASE = text(privacy.erase_sql("rating", "rater", "rated_at"))
 
 
 async def erase_rater_data(

@@ -446,18 +446,7 @@ def complaint_personal_data(complaint: Complaint) -> dict[str, Any]:
     }
 
 
-_ERASE_CITIZENS = text(
-    """
-    UPDATE complaint SET citizen_name = NULL, citizen_phone = NULL, citizen_phone_hash = NULL,
-                         citizen_erased_at = :now
-     WHERE id IN (SELECT id FROM complaint
-                   WHERE (citizen_name IS NOT NULL OR citizen_phone IS NOT NULL)
-                     AND received_at < :before
-                   ORDER BY received_at
-                   LIMIT :limit
-                     FOR UPDATE SKIP LOCKED)
-    """
-)
+_ERASE_CITIZENS = text(privacy.erase_sql("complaint", "citizen", "received_at"))
 
 
 async def erase_citizen_data(
