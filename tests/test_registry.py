@@ -357,3 +357,59 @@ async def test_there_is_no_delete(client, admin):
     assert r.status_code == 405
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "SJ" in await departments(client, admin)
+
+
+async def test_patch_changes_only_what_it_names(client, admin):
+    await make_department(client, admin, "GA", "公安局")
+    await make_department(client, admin, "GAJ", "公安局", parent_code="GA")
+    r = await client.patch("/v1/departments/GAJ", json={"active": False}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["parent_code"], r.json()["active"]) == (
+        "公安局",
+        "GA",
+        False,
+    )
+    r = await client.patch("/v1/departments/GAJ", json={"name": "市公安局"}, headers=admin)
+    assert (r.json()["name"], r.json()["active"]) == ("市公安局", False)
+    r = await client.patch("/v1/departments/GAJ", json={"parent_code": None}, headers=admin)
+    assert r.status_code == 200 and r.json()["parent_code"] is None
+    stored = (await client.get("/v1/departments/GAJ", headers=admin)).json()
+    assert (stored["name"], stored["parent_code"], stored["active"]) == ("市公安局", None, False)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"active": None}, "active"),
+        ({"name": None}, "name"),
+        ({"name": ""}, "name"),
+        ({"parent_code": "NOPE"}, "parent_code"),
+        ({"parent_code": "GAJ"}, "parent_code"),  # its own parent
+        ({"colour": "red"}, "colour"),
+    ],
+)
+async def test_patch_department_refuses_bad_bodies(client, admin, body, field):
+    await make_department(client, admin, "GAJ", "公安局")
+    r = await client.patch("/v1/departments/GAJ", json=body, headers=admin)
+    assert r.status_code == 422, r.text
+    assert field in {e["field"] for e in r.json()["errors"]}
+    stored = (await client.get("/v1/departments/GAJ", headers=admin)).json()
+    assert (stored["name"], stored["parent_code"], stored["active"]) == ("公安局", None, True)
+
+
+async def test_patch_unknown_department_or_window_is_404(client, admin):
+    r = await client.patch("/v1/departments/NOPE", json={"active": False}, headers=admin)
+    assert r.status_code == 404
+    await make_department(client, admin, "GAJ", "公安局")
+    r = await client.patch("/v1/departments/GAJ/windows/Z9", json={"active": False}, headers=admin)
+    assert r.status_code == 404
+
+
+async def test_patch_a_window(client, admin):
+    await make_department(client, admin, "GAJ", "公安局")
+    await make_window(client, admin, "GAJ", "B02", "户籍窗口")
+    r = await client.patch("/v1/departments/GAJ/windows/B02", json={"active": False}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["active"]) == ("户籍窗口", False)
+    r = await client.patch("/v1/departments/GAJ/windows/B02", json={"name": None}, headers=admin)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "name"

@@ -11,6 +11,7 @@ from app.registry.schemas import (
     DepartmentImport,
     DepartmentIn,
     DepartmentOut,
+    DepartmentUpdate,
     DeviceCreated,
     DeviceIn,
     DeviceOut,
@@ -18,6 +19,7 @@ from app.registry.schemas import (
     ImportResult,
     WindowIn,
     WindowOut,
+    WindowUpdate,
 )
 
 router = APIRouter(prefix="/v1", tags=["registry"])
@@ -45,6 +47,14 @@ async def put_department(
     department, created = await service.put_department(session, code, body)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return department
+
+
+@router.patch("/departments/{code}", response_model=DepartmentOut)
+async def patch_department(
+    code: DepartmentCode, body: DepartmentUpdate, session: Session, _: AdminPrincipal
+):
+    """Change some fields of a department, e.g. `{"active": false}` to deactivate it."""
+    return await service.patch_department(session, code, body)
 
 
 @router.post("/departments/import", response_model=ImportResult)
@@ -90,6 +100,18 @@ async def put_window(
     window, created = await service.put_window(session, code, window_no, body)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return window
+
+
+@router.patch("/departments/{code}/windows/{window_no}", response_model=WindowOut)
+async def patch_window(
+    code: DepartmentCode,
+    window_no: WindowNo,
+    body: WindowUpdate,
+    session: Session,
+    _: AdminPrincipal,
+):
+    """Change some fields of a window, e.g. `{"active": false}` to close it."""
+    return await service.patch_window(session, code, window_no, body)
 
 
 @router.post("/devices", status_code=status.HTTP_201_CREATED, response_model=DeviceCreated)

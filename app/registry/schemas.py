@@ -16,6 +16,18 @@ class DepartmentIn(InputModel):
     active: bool = True
 
 
+class DepartmentUpdate(InputModel):
+    """A partial update: only the fields given change; null is not a value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    parent_code: str | None = Field(
+        default=None, min_length=1, max_length=64, description="null detaches it from its parent"
+    )
+    active: bool | None = None
+
+
 class DepartmentImportItem(DepartmentIn):
     code: str = Code
 
@@ -48,6 +60,15 @@ class WindowIn(InputModel):
 
     name: str = Field(min_length=1, max_length=200, examples=["综合受理窗口"])
     active: bool = True
+
+
+class WindowUpdate(InputModel):
+    """A partial update of a window: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    active: bool | None = None
 
 
 class WindowOut(BaseModel):

@@ -13,10 +13,24 @@ from app.registry.models import Department, Device, ServiceWindow
 from app.registry.schemas import (
     DepartmentImportItem,
     DepartmentIn,
+    DepartmentUpdate,
     DeviceIn,
     DeviceUpdate,
     WindowIn,
+    WindowUpdate,
 )
+
+
+def _refuse_nulls(body, *fields: str) -> None:
+    """A partial update changes what it names; an explicit null for a field that must have a
+    value is a 422, not a silent no-op."""
+    errors = [
+        field_error(name, "may not be null (leave it out to keep the current value)", "null")
+        for name in fields
+        if name in body.model_fields_set and getattr(body, name) is None
+    ]
+    if errors:
+        raise ValidationProblem("A field may not be null", errors=errors)
 
 
 async def get_department(
@@ -139,17 +153,61 @@ async def list_departments(session: AsyncSession, active: bool | None = None) ->
     return list((await session.execute(query)).scalars())
 
 
-async def put_window(
-    session: AsyncSession, code: str, window_no: str, body: WindowIn
-) -> tuple[ServiceWindow, bool]:
-    await get_department(session, code)
-    window = (
+async def patch_department(session: AsyncSession, code: str, body: DepartmentUpdate) -> Department:
+    """Change only the fields given (e.g. `{"active": false}` to deactivate)."""
+    _refuse_nulls(body, "name", "active")
+    department = await get_department(session, code)
+    given = body.model_fields_set
+    if "parent_code" in given:
+        await _check_parent(session, code, body.parent_code)
+        department.parent_code = body.parent_code
+    if "name" in given:
+        department.name = body.name
+    if "active" in given:
+        department.active = body.active
+    if given:
+        department.updated_at = func.now()
+    await session.flush()
+    await session.refresh(department)
+    return department
+
+
+async def _find_window(session: AsyncSession, code: str, window_no: str) -> ServiceWindow | None:
+    return (
         await session.execute(
             select(ServiceWindow).where(
                 ServiceWindow.department_code == code, ServiceWindow.window_no == window_no
             )
         )
     ).scalar_one_or_none()
+
+
+async def patch_window(
+    session: AsyncSession, code: str, window_no: str, body: WindowUpdate
+) -> ServiceWindow:
+    """Change only the fields given of a window."""
+    _refuse_nulls(body, "name", "active")
+    await get_department(session, code)
+    window = await _find_window(session, code, window_no)
+    if window is None:
+        raise NotFound(f"Department {code!r} has no window {window_no!r}")
+    given = body.model_fields_set
+    if "name" in given:
+        window.name = body.name
+    if "active" in given:
+        window.active = body.active
+    if given:
+        window.updated_at = func.now()
+    await session.flush()
+    await session.refresh(window)
+    return window
+
+
+async def put_window(
+    session: AsyncSession, code: str, window_no: str, body: WindowIn
+) -> tuple[ServiceWindow, bool]:
+    await get_department(session, code)
+    window = await _find_window(session, code, window_no)
     if window is None:
         window = ServiceWindow(
             department_code=code, window_no=window_no, name=body.name, active=body.active
