@@ -4,15 +4,12 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Business time zone: every period, deadline and "day" is counted in Beijing time.
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
-
+from app.timefmt import BUSINESS_TZ  # noqa: F401  (re-exported: its home is app.timefmt)
 
 # (requests per second, burst) per client. A tablet rates at human speed and sends its offline
 # backlog in batches; a portal or the 12345 hotline forwards many people's ratings.
