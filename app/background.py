@@ -1,8 +1,9 @@
 """The loops that run inside the server: the deadline sweeper, the webhook dispatcher and the
 retention of personal data (app/retention.py).
 
-Both are safe with several server processes (SKIP LOCKED); tests turn them off
-(HAOCHAPING_BACKGROUND_JOBS=false) and call `sweep_all` and `deliver_due` with their own `now`.
+All are safe with several server processes (SKIP LOCKED); each round takes its `now` from the
+app's clock (app/clock.py). Tests turn them off (HAOCHAPING_BACKGROUND_JOBS=false) and call
+`sweep_all` and `deliver_due` with their own `now`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.clock import Clock, system_clock
 from app.config import Settings
 from app.notify.dispatcher import RetryPolicy, deliver_due
 from app.privacy import PrivacySettings
@@ -26,9 +27,16 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundJobs:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+    ):
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.clock = clock
         self.tasks: list[asyncio.Task] = []
         self.http: httpx.AsyncClient | None = None
 
@@ -37,17 +45,17 @@ class BackgroundJobs:
         retry = RetryPolicy(max_attempts=self.settings.webhook_max_attempts)
 
         async def sweep() -> None:
-            await sweep_all(self.sessionmaker, now=datetime.now(UTC))
+            await sweep_all(self.sessionmaker, now=self.clock())
 
         async def dispatch() -> None:
-            await deliver_due(self.sessionmaker, self.http, now=datetime.now(UTC), retry=retry)
+            await deliver_due(self.sessionmaker, self.http, now=self.clock(), retry=retry)
 
         privacy = PrivacySettings()
 
         async def erase_expired() -> None:
             await erase_all_expired(
                 self.sessionmaker,
-                now=datetime.now(UTC),
+                now=self.clock(),
                 retention_days=privacy.personal_data_retention_days,
             )
 

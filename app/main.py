@@ -19,6 +19,7 @@ from app.auth.dependencies import install as install_auth
 from app.auth.router import clients_router
 from app.auth.router import router as keys_router
 from app.background import BackgroundJobs
+from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
 from app.db import create_engine, resolve_database_url
 from app.errors import install_error_handlers, is_database_unavailable, problem_response
@@ -47,7 +48,10 @@ work order; supervisors read per-department figures. Authenticate with an API ke
 """
 
 
-def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, database_url: str | None = None, clock: Clock = system_clock
+) -> FastAPI:
+    """The app; `clock` is its "now" (app.state.clock: routers and background jobs read it)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -59,7 +63,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.engine = engine
         app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         app.state.settings = settings
-        app.state.jobs = BackgroundJobs(app.state.sessionmaker, settings)
+        app.state.jobs = BackgroundJobs(app.state.sessionmaker, settings, clock=app.state.clock)
         app.state.fast_ingest_pool = (
             fastpath.ConnectionPool.for_engine(engine, settings) if settings.fast_ingest else None
         )
@@ -88,6 +92,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # whether they are configured (a tenth of a plain POST's CPU); on only when asked for.
         telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
     )
+    app.state.clock = clock
     install_error_handlers(app)
     install_openapi(app)
     fastpath.install(app)  # inside the observability middleware: installed before it

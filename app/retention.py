@@ -8,7 +8,7 @@ SKIP LOCKED); each run that erased something writes one audit entry.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit import service as audit
 from app.auth.dependencies import AdminPrincipal
+from app.clock import Now
 from app.db import Session
 from app.privacy import PrivacySettings
 from app.ratings import service as ratings
@@ -81,10 +82,11 @@ class RetentionRun(BaseModel):
 async def run_retention(
     session: Session,
     principal: AdminPrincipal,
+    now: Now,
     limit: Annotated[int, Query(ge=1, le=BATCH)] = BATCH,
 ):
     """Erase expired personal data now (one batch of up to `limit` of each; `more` says whether
     to call again). The hourly job does the same."""
     days = PrivacySettings().personal_data_retention_days
-    erased = await erase_expired(session, now=datetime.now(UTC), retention_days=days, batch=limit)
+    erased = await erase_expired(session, now=now, retention_days=days, batch=limit)
     return {**erased, "retention_days": days, "more": max(erased.values()) >= limit}

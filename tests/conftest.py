@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
+from app.clock import SettableClock
 from app.config import Settings
 from app.db import start_embedded_postgres
 from app.main import create_app
@@ -60,10 +61,25 @@ def settings(pg_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings, pg_url: str):
-    application = create_app(settings, database_url=pg_url)
+def app_clock() -> SettableClock:
+    """The session app's clock: the real time unless a test sets it (see `clock`)."""
+    return SettableClock()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, pg_url: str, app_clock: SettableClock):
+    application = create_app(settings, database_url=pg_url, clock=app_clock)
     async with application.router.lifespan_context(application):
         yield application
+
+
+@pytest.fixture
+def clock(app_clock: SettableClock) -> Iterator[SettableClock]:
+    """The app's "now" for this test: `clock.set(at)` freezes it, `clock.advance(delta)` moves it;
+    it follows the real time again afterwards."""
+    app_clock.reset()
+    yield app_clock
+    app_clock.reset()
 
 
 @asynccontextmanager

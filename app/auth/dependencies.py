@@ -5,7 +5,6 @@ A request authenticates with its API key (`Authorization: Bearer` or `X-API-Key`
 `require_signature` is refused unsigned. Then the client's rate limit is applied (429).
 """
 
-import time
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -46,6 +45,7 @@ def request_target(request: Request) -> str:
 
 
 async def _signed_principal(request: Request, session, settings: Settings) -> Principal:
+    now = request.app.state.clock().timestamp()  # the 5-minute window is the app's clock
     try:
         signed = signing.parse(request.headers)
         principal = await authenticate_signed(
@@ -54,13 +54,13 @@ async def _signed_principal(request: Request, session, settings: Settings) -> Pr
             method=request.method,
             target=request_target(request),
             body=await request.body(),
-            now=time.time(),
+            now=now,
             tolerance=settings.signature_tolerance_seconds,
         )
     except signing.SignatureError as exc:
         extra = {"reason": exc.reason}
         if exc.reason == "stale":
-            extra["server_time"] = int(time.time())
+            extra["server_time"] = int(now)
         raise NotAuthenticated(exc.detail, headers=_SIGNED_CHALLENGE, **extra) from None
     request.app.state.rate_limiter.enforce(principal.client_id, principal.role)
     if not await spend_nonce(session, signed, tolerance=settings.signature_tolerance_seconds):

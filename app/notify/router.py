@@ -1,10 +1,10 @@
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from app.auth.dependencies import AdminPrincipal
+from app.clock import Now
 from app.db import Session
 from app.notify import service
 from app.notify.models import Outbox, WebhookSubscription
@@ -89,7 +89,9 @@ async def list_deliveries(
 
 
 @router.post("/{subscription_id}/retry", responses={404: _PROBLEM})
-async def retry_failed(subscription_id: uuid.UUID, session: Session, _: AdminPrincipal) -> dict:
+async def retry_failed(
+    subscription_id: uuid.UUID, session: Session, _: AdminPrincipal, now: Now
+) -> dict:
     """Queue again the deliveries that were given up on."""
-    requeued = await service.retry_failed(session, subscription_id, now=datetime.now(UTC))
+    requeued = await service.retry_failed(session, subscription_id, now=now)
     return {"requeued": requeued}

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -251,7 +250,7 @@ class FastIngest:
         state = self.fastapi_app.state
         key_hash = hash_key(key)
         clock = time.monotonic()
-        now = datetime.now(UTC)
+        now = state.clock()
         async with pool.acquire() as driver:
             principal = self.principals.get(key_hash, clock)
             if principal is None:

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
@@ -8,6 +8,7 @@ from pydantic_core import to_json
 from app import privacy
 from app.audit import service as audit
 from app.auth.dependencies import AdminPrincipal, CurrentPrincipal
+from app.clock import Now
 from app.config import AppSettings
 from app.db import Session
 from app.errors import Forbidden, ProblemError, ValidationProblem, field_error
@@ -48,12 +49,10 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
     },
 )
 async def post_rating(
-    body: RatingIn, session: Session, principal: CurrentPrincipal, settings: AppSettings
+    body: RatingIn, session: Session, principal: CurrentPrincipal, settings: AppSettings, now: Now
 ):
     """Post one rating event. Retrying with the same event_id is safe: it is stored once."""
-    (outcome,) = await service.ingest(
-        session, principal, [body], settings=settings, now=datetime.now(UTC)
-    )
+    (outcome,) = await service.ingest(session, principal, [body], settings=settings, now=now)
     count_ratings((outcome,))
     if outcome.status == "rejected":
         error = ProblemError(
@@ -81,12 +80,14 @@ async def post_rating(
     },
 )
 async def post_batch(
-    body: RatingBatchIn, session: Session, principal: CurrentPrincipal, settings: AppSettings
+    body: RatingBatchIn,
+    session: Session,
+    principal: CurrentPrincipal,
+    settings: AppSettings,
+    now: Now,
 ):
     """Post up to 1,000 events, as a tablet flushes its offline buffer. Each is judged alone."""
-    outcomes = await service.ingest(
-        session, principal, body.events, settings=settings, now=datetime.now(UTC)
-    )
+    outcomes = await service.ingest(session, principal, body.events, settings=settings, now=now)
     count_ratings(outcomes)
     results = [
         {

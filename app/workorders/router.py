@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 
 from app.audit import service as audit
 from app.auth.dependencies import AdminPrincipal, CurrentPrincipal
+from app.clock import Now
 from app.config import AppSettings
 from app.db import Session
 from app.errors import ValidationProblem, field_error
@@ -29,10 +30,6 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
 OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _aware(name: str, value: datetime | None) -> None:
     if value is not None and value.tzinfo is None:
         raise ValidationProblem(
@@ -48,6 +45,7 @@ tickets = APIRouter(prefix="/v1/tickets", tags=["work orders"])
 async def list_tickets(
     session: Session,
     principal: CurrentPrincipal,
+    now: Now,
     department_code: str | None = Query(default=None, max_length=64),
     state: Annotated[list[State] | None, Query(max_length=10)] = None,
     source: Source | None = None,
@@ -81,7 +79,7 @@ async def list_tickets(
         ),
     )
     items, next_cursor = await service.list_orders(
-        session, filters, sort=sort, limit=limit, cursor=cursor, now=_now()
+        session, filters, sort=sort, limit=limit, cursor=cursor, now=now
     )
     return {"items": items, "next_cursor": next_cursor}
 
@@ -90,13 +88,14 @@ async def list_tickets(
 async def ticket_counts(
     session: Session,
     principal: CurrentPrincipal,
+    now: Now,
     department_code: str | None = Query(default=None, max_length=64),
 ):
     """How many orders by state, overdue and due soon (readers see counts, not orders)."""
     filters = service.OrderFilter(department_code=department_code)
     if principal.role != "reader":
         filters = service.visible_filter(principal, filters)
-    return await service.counts(session, filters, now=_now())
+    return await service.counts(session, filters, now=now)
 
 
 @tickets.post(
@@ -106,10 +105,13 @@ async def ticket_counts(
     responses={403: _PROBLEM, 422: _PROBLEM},
 )
 async def open_inspection(
-    body: InspectionIn, session: Session, principal: AdminPrincipal, settings: AppSettings
+    body: InspectionIn,
+    session: Session,
+    principal: AdminPrincipal,
+    settings: AppSettings,
+    now: Now,
 ):
     """A supervisor opens an order by hand, from an inspection."""
-    now = _now()
     if body.found_at is not None and body.found_at > now + settings.future_tolerance:
         raise ValidationProblem(
             "found_at is in the future", errors=[field_error("found_at", "is in the future")]
@@ -130,10 +132,10 @@ async def open_inspection(
 
 
 @tickets.get("/{order_id}", response_model=TicketDetail, responses={404: _PROBLEM})
-async def get_ticket(order_id: OrderId, session: Session, principal: CurrentPrincipal):
+async def get_ticket(order_id: OrderId, session: Session, principal: CurrentPrincipal, now: Now):
     """One order with its timeline and the rating or complaint it came from."""
     order, complaint = await service.get_order(session, principal, order_id)
-    return await service.order_detail(session, principal, order, complaint, now=_now())
+    return await service.order_detail(session, principal, order, complaint, now=now)
 
 
 @tickets.post(
@@ -146,10 +148,11 @@ async def get_ticket(order_id: OrderId, session: Session, principal: CurrentPrin
         422: _PROBLEM,
     },
 )
-async def act(order_id: OrderId, body: ActionIn, session: Session, principal: CurrentPrincipal):
+async def act(
+    order_id: OrderId, body: ActionIn, session: Session, principal: CurrentPrincipal, now: Now
+):
     """Take one step: contact, verify, extend, rectify, callback, close, appeal, uphold,
     reject, withdraw or transfer. Each is recorded in the timeline."""
-    now = _now()
     order, complaint = await service.act(
         session,
         principal,
@@ -181,10 +184,13 @@ complaints = APIRouter(prefix="/v1/complaints", tags=["12345 complaints"])
     },
 )
 async def post_complaint(
-    body: ComplaintIn, session: Session, principal: CurrentPrincipal, settings: AppSettings
+    body: ComplaintIn,
+    session: Session,
+    principal: CurrentPrincipal,
+    settings: AppSettings,
+    now: Now,
 ):
     """The 12345 hotline pushes a complaint; it opens a work order for the department."""
-    now = _now()
     complaint, order, created = await service.receive_complaint(
         session, principal, body.model_dump(), now=now, settings=settings
     )
@@ -203,14 +209,17 @@ async def post_complaint(
 
 @complaints.get("/{order_no}", response_model=ComplaintTicket, responses={404: _PROBLEM})
 async def get_complaint(
-    order_no: Annotated[str, Path(max_length=64)], session: Session, principal: CurrentPrincipal
+    order_no: Annotated[str, Path(max_length=64)],
+    session: Session,
+    principal: CurrentPrincipal,
+    now: Now,
 ):
     """A complaint's state and timeline (the hotline sees its own complaints)."""
     service.require_order_reader(principal)
     complaint, order = await service.get_complaint(session, principal, order_no)
     return {
         "complaint": service.complaint_view(complaint),
-        "ticket": await service.order_detail(session, principal, order, complaint, now=_now()),
+        "ticket": await service.order_detail(session, principal, order, complaint, now=now),
     }
 
 
@@ -240,7 +249,9 @@ async def get_calendar(year: Year, session: Session, principal: CurrentPrincipal
 
 
 @calendar.put("/{year}", response_model=CalendarOut, responses={403: _PROBLEM, 422: _PROBLEM})
-async def put_calendar(year: Year, body: CalendarIn, session: Session, principal: AdminPrincipal):
+async def put_calendar(
+    year: Year, body: CalendarIn, session: Session, principal: AdminPrincipal, now: Now
+):
     """Enter a year's arrangement (overrides the package); open orders with provisional
     deadlines are recomputed."""
     view, recomputed = await service.put_calendar_year(
@@ -250,7 +261,7 @@ async def put_calendar(year: Year, body: CalendarIn, session: Session, principal
         holidays=body.holidays,
         workdays=body.workdays,
         note=body.note,
-        now=_now(),
+        now=now,
     )
     return {**view, "recomputed_orders": recomputed}
 
