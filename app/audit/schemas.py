@@ -1,15 +1,16 @@
 """The audit log as the API returns it."""
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.timefmt import LocalDateTime
+
 
 class AuditEntryOut(BaseModel):
     id: int
-    at: datetime
+    at: LocalDateTime
     actor: str = Field(description="'<role>:<client name>', or 'system:<job>', 'cli:<command>'")
     actor_key_id: uuid.UUID | None
     actor_client_id: uuid.UUID | None

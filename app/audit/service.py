@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from app.audit.models import AuditEntry
 from app.pagination import decode_cursor, encode_cursor, row_id
+from app.timefmt import json_default
 
 # Bookkeeping that is no change of business data: spent nonces, the audit log itself.
 UNAUDITED_TABLES = frozenset({"audit_log", "request_nonce", "alembic_version"})
@@ -175,7 +176,7 @@ def _row(
         "target": target,
         "result": result,
         "request_id": request_id(ctx),
-        "detail": json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
+        "detail": json.dumps(detail, ensure_ascii=False, default=json_default) if detail else None,
     }
 
 

@@ -1,10 +1,10 @@
 import uuid
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.limits import InputModel
+from app.timefmt import LocalDateTime
 
 Role = Literal["admin", "device", "portal", "hotline", "department", "reader"]
 
@@ -39,9 +39,9 @@ class KeyOut(BaseModel):
     department_code: str | None
     require_signature: bool = Field(description="The client must sign its requests")
     prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: LocalDateTime
+    revoked_at: LocalDateTime | None
+    last_used_at: LocalDateTime | None
 
 
 class KeyCreated(KeyOut):
@@ -59,7 +59,7 @@ class ClientOut(BaseModel):
     role: Role
     department_code: str | None
     require_signature: bool
-    created_at: datetime
+    created_at: LocalDateTime
 
 
 class ClientUpdate(InputModel):

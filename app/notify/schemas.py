@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
 
 from app.limits import InputModel
+from app.timefmt import LocalDateTime
 
 EventType = Literal[
     "ticket.opened", "ticket.due_soon", "ticket.overdue", "ticket.closed", "complaint.closed"
@@ -41,8 +41,8 @@ class DeliveryStatus(BaseModel):
     delivered: int
     pending: int
     failed: int
-    last_delivered_at: datetime | None
-    last_attempt_at: datetime | None
+    last_delivered_at: LocalDateTime | None
+    last_attempt_at: LocalDateTime | None
     last_error: str | None
 
 
@@ -53,7 +53,7 @@ class SubscriptionOut(BaseModel):
     event_types: list[str]
     active: bool
     secret: str | None = Field(default=None, description="Shown once, when created")
-    created_at: datetime
+    created_at: LocalDateTime
     deliveries: DeliveryStatus
 
 
@@ -61,12 +61,12 @@ class DeliveryOut(BaseModel):
     id: int
     event_id: uuid.UUID
     event_type: str
-    created_at: datetime
+    created_at: LocalDateTime
     attempts: int
-    next_attempt_at: datetime
-    last_attempt_at: datetime | None
+    next_attempt_at: LocalDateTime
+    last_attempt_at: LocalDateTime | None
     last_status_code: int | None
     last_error: str | None
-    delivered_at: datetime | None
-    failed_at: datetime | None
+    delivered_at: LocalDateTime | None
+    failed_at: LocalDateTime | None
     status: Literal["pending", "delivered", "failed"]

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
 from app.notify.models import Outbox, WebhookSubscription
+from app.timefmt import local_iso
 
 EVENT_TYPES = (
     "ticket.opened",
@@ -36,7 +37,7 @@ _ENQUEUE = text(
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return local_iso(value)  # documents other systems read: Beijing time, as the API
     if isinstance(value, uuid.UUID):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from app.limits import InputModel
 from app.ratings.models import CHANNELS
+from app.timefmt import LocalDateTime
 
 Channel = Literal[*CHANNELS]
 BAD_TAGS = (
@@ -166,8 +167,8 @@ class RatingOut(BaseModel):
     tags: list[str]
     comment: str | None
     rater: RaterOut | None
-    rated_at: datetime
-    received_at: datetime
+    rated_at: LocalDateTime
+    received_at: LocalDateTime
     assess_number: int
     historical: bool
     status: Literal["valid", "withdrawn", "invalidated"]
@@ -220,7 +221,7 @@ class RaterPersonalData(BaseModel):
     rater_type: str
     name: str | None
     phone: str | None
-    erased_at: datetime | None = Field(
+    erased_at: LocalDateTime | None = Field(
         description="When the retention job erased them (then name and phone are null)"
     )
 

@@ -1,9 +1,9 @@
 import uuid
-from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.limits import InputModel
+from app.timefmt import LocalDateTime
 
 Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 
@@ -45,8 +45,8 @@ class DepartmentOut(BaseModel):
     name: str
     parent_code: str | None
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: LocalDateTime
+    updated_at: LocalDateTime
 
 
 class ImportResult(BaseModel):
@@ -78,8 +78,8 @@ class WindowOut(BaseModel):
     window_no: str
     name: str
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: LocalDateTime
+    updated_at: LocalDateTime
 
 
 class DeviceIn(InputModel):
@@ -107,8 +107,8 @@ class DeviceOut(BaseModel):
     window_no: str
     client_id: uuid.UUID
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: LocalDateTime
+    updated_at: LocalDateTime
 
 
 class DeviceCreated(DeviceOut):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from app.ratings.schemas import PHONE_PATTERN, RatingOut, Tag
+from app.timefmt import LocalDateTime
 from app.workorders.states import ACTIONS, STATES
 
 Action = Literal[*ACTIONS]
@@ -60,7 +61,7 @@ class Actor(BaseModel):
 class HistoryEntry(BaseModel):
     seq: int
     action: str
-    at: datetime
+    at: LocalDateTime
     actor: Actor
     note: str | None
     state_before: str | None
@@ -76,7 +77,7 @@ class ComplaintOut(BaseModel):
     category: str | None
     content: str
     citizen: dict[str, str | None] | None = Field(description="Masked name and phone")
-    received_at: datetime
+    received_at: LocalDateTime
     urgency: str
 
 
@@ -92,9 +93,9 @@ class TicketOut(BaseModel):
     tags: list[str]
     rating_id: int | None
     complaint_order_no: str | None
-    opened_at: datetime
+    opened_at: LocalDateTime
     policy: dict[str, int] = Field(description="The deadline policy in force when it was opened")
-    deadlines: dict[str, datetime] = Field(
+    deadlines: dict[str, LocalDateTime] = Field(
         description="Each stage's deadline, 24:00 Asia/Shanghai of its last working day",
         examples=[{"contact": "2026-10-11T00:00:00+08:00", "rectify": "2026-10-14T00:00:00+08:00"}],
     )
@@ -102,7 +103,7 @@ class TicketOut(BaseModel):
         description="A deadline was counted in a year whose holidays are not yet known"
     )
     current_stage: str | None
-    next_due_at: datetime | None
+    next_due_at: LocalDateTime | None
     due_soon: bool = Field(description="The pending deadline is within one working day")
     overdue: bool
     late: bool = Field(description="Overdue now, or resolved after its deadline")
@@ -110,10 +111,10 @@ class TicketOut(BaseModel):
     substantiated: bool | None
     callback_satisfied: bool | None
     outcome: str | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    due_soon_at: datetime | None = Field(description="First seen due soon")
-    overdue_at: datetime | None = Field(description="First seen overdue")
+    resolved_at: LocalDateTime | None
+    closed_at: LocalDateTime | None
+    due_soon_at: LocalDateTime | None = Field(description="First seen due soon")
+    overdue_at: LocalDateTime | None = Field(description="First seen overdue")
     reopen_count: int
     allowed_actions: list[str]
 
@@ -176,7 +177,7 @@ class CitizenPersonalData(BaseModel):
     order_no: str
     name: str | None
     phone: str | None
-    erased_at: datetime | None = Field(
+    erased_at: LocalDateTime | None = Field(
         description="When the retention job erased them (then name and phone are null)"
     )
 
@@ -205,5 +206,5 @@ class CalendarOut(BaseModel):
     holidays: list[date]
     workdays: list[date]
     note: str | None
-    updated_at: datetime | None
+    updated_at: LocalDateTime | None
     recomputed_orders: int | None = None
