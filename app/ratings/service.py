@@ -25,6 +25,7 @@ from app.ratings import flags
 from app.ratings.models import Rating
 from app.ratings.schemas import RatingIn
 from app.registry import service as registry
+from app.timefmt import to_local
 
 log = logging.getLogger(__name__)
 
@@ -585,8 +586,9 @@ def rating_view(values: Any, *, with_flags: bool = False) -> dict[str, Any]:
         "tags": list(values["tags"] or []),
         "comment": values["comment"],
         "rater": rater,
-        "rated_at": values["rated_at"],
-        "received_at": values["received_at"],
+        # At +08:00: both ingest paths serialise this dict themselves (pydantic_core.to_json).
+        "rated_at": to_local(values["rated_at"]),
+        "received_at": to_local(values["received_at"]),
         "assess_number": values["assess_number"],
         "historical": values["historical"],
         "status": values["status"],
