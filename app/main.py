@@ -35,6 +35,7 @@ from app.registry.router import router as registry_router
 from app.retention import router as retention_router
 from app.stats.router import router as stats_router
 from app.stats.service import start_rollup_loop, stop_rollup_loop
+from app.web.router import install as install_pages
 from app.workorders.router import routers as workorder_routers
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         license_info={"name": "Apache-2.0"},
+        docs_url=None,  # app/web serves /docs and /redoc without a CDN
+        redoc_url=None,
         # FastAPI's OpenTelemetry bridge asks the OpenTelemetry providers on every request
         # whether they are configured (a tenth of a plain POST's CPU); on only when asked for.
         telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
@@ -95,6 +98,7 @@ def create_app(
     app.state.clock = clock
     install_error_handlers(app)
     install_openapi(app)
+    install_pages(app)
     fastpath.install(app)  # inside the observability middleware: installed before it
     install_observability(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
