@@ -42,7 +42,7 @@ async def erase_expired(
             session,
             "personal_data.erase_expired",
             None,
-            detail={**erased, "before": before.isoformat(), "retention_days": retention_days},
+            detail={**erased, "before": before, "retention_days": retention_days},
         )
     return erased
 
