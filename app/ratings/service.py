@@ -163,7 +163,7 @@ _INSERT_TEMPLATE = """
     INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
                         staff_id, case_no, service_item_code, service_item_name, level, tags,
                         comment, rater_type, rater_name, rater_phone, rater_phone_hash, rated_at,
-                        assess_number, historical, flags)
+                        assess_number, historical, flags, received_at)
     SELECT CAST(:client_id AS uuid), u.event_id, u.payload_hash, u.channel, u.department_code,
            u.window_no, u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
            string_to_array(u.tags, ','), u.comment, u.rater_type, u.rater_name, u.rater_phone,
@@ -198,7 +198,9 @@ _INSERT_TEMPLATE = """
                          AND r.comment IS NOT DISTINCT FROM u.comment
                        LIMIT :burst_count) AS b) >= :burst_count - 1
                   THEN 'identical_burst' END
-           ], NULL), '{}')
+           ], NULL), '{}'),
+           -- received at the app's clock (app/clock.py): deadlines and the outbox count from it
+           CAST(:received_at AS timestamptz)
       FROM __EVENTS__
       JOIN department d ON d.code = u.department_code AND d.active
     __WHERE__
@@ -251,6 +253,7 @@ def judge(
     canonical = canonical_payload(event)
     item = _Accepted(outcome, values, canonical, privacy.keyring().payload_digest(canonical))
     values["historical"] = rated_at < now - settings.max_event_age
+    values["received_at"] = now
     if values["historical"] and not principal.is_admin:
         item.deferred.append(
             field_error(
@@ -483,6 +486,7 @@ def _insert_params(principal: Principal, items: list[_Accepted]) -> dict[str, An
         ]
         params = {name: [e[name] for e in events] for name in events[0]}
     params["client_id"] = principal.client_id
+    params["received_at"] = items[0].values["received_at"]  # one request, one `now`
     params.update(_rule_params(principal.role == "device"))
     return params
 
