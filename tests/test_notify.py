@@ -15,14 +15,15 @@ from app.notify.dispatcher import RetryPolicy, deliver_due
 from app.notify.models import Outbox
 from tests.conftest import auth, make_device, make_key
 
-
-@pytest.fixture(autouse=True)
-async def _no_background_jobs(app):
-    await app.state.jobs.stop()
-
-
 SECRET = "whsec_test_secret_0123456789"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+async def _no_background_jobs(app, clock):
+    """No dispatcher of its own; the app's clock stands at T0 (events are queued at T0)."""
+    await app.state.jobs.stop()
+    clock.set(T0)
 
 
 # --- signing (pure) -------------------------------------------------------------------------------
@@ -78,7 +79,7 @@ async def subscribe(client, admin, events=("ticket.opened",), url="http://receiv
 async def bad_review(client, device, event_id="n-1"):
     r = await client.post(
         "/v1/ratings",
-        json={"event_id": event_id, "level": 1, "rated_at": datetime.now(UTC).isoformat()},
+        json={"event_id": event_id, "level": 1, "rated_at": T0.isoformat()},
         headers=device,
     )
     assert r.status_code == 201, r.text
@@ -137,9 +138,12 @@ async def test_delivery_signed_with_a_retry_after_a_failure(app, client, admin):
     rating = await bad_review(client, device)
     (row,) = await outbox_rows(app)
     assert row.event_type == "ticket.opened" and row.delivered_at is None
+    assert row.created_at == row.next_attempt_at == T0  # queued at the app's clock
 
     receiver = Receiver(500)
     async with receiver.client() as http:
+        # Not due before it was queued.
+        assert await deliver_due(app.state.sessionmaker, http, now=T0 - timedelta(seconds=1)) == 0
         assert await deliver_due(app.state.sessionmaker, http, now=T0) == 1
         (row,) = await outbox_rows(app)
         assert row.attempts == 1 and row.last_error == "HTTP 500" and row.delivered_at is None
@@ -249,7 +253,7 @@ async def test_give_up_then_retry_and_inactive_subscriptions(app, client, admin)
     r = await client.post(f"/v1/webhooks/{sub['id']}/retry", headers=admin)
     assert r.json() == {"requeued": 1}
     receiver = Receiver()
-    later = datetime.now(UTC) + timedelta(minutes=1)
+    later = T0 + timedelta(minutes=1)  # requeued at the app's clock: due at once
     async with receiver.client() as http:
         assert await deliver_due(app.state.sessionmaker, http, now=later) == 0
         await client.patch(f"/v1/webhooks/{sub['id']}", json={"active": True}, headers=admin)
