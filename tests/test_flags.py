@@ -15,6 +15,12 @@ from tests.test_ratings import fast_client as client  # noqa: F401
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
 
 
+@pytest.fixture(autouse=True)
+def _two_days_after_t0(clock):
+    """Ratings are judged at the app's clock: two days after T0, whatever day the tests run."""
+    clock.set(T0 + timedelta(days=2))
+
+
 def at(seconds: float) -> str:
     return (T0 + timedelta(seconds=seconds)).isoformat()
 
