@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,10 +12,14 @@ from app.notify.models import Outbox
 from app.workorders.models import Complaint, WorkOrder
 from tests.conftest import auth, make_department, make_key
 
+RECEIVED = "2026-11-20T09:30:00+08:00"  # a Friday
+
 
 @pytest.fixture(autouse=True)
-async def _no_background_jobs(app):
+async def _no_background_jobs(app, clock):
+    """No sweeper; the app's clock half an hour after the complaint was received."""
     await app.state.jobs.stop()
+    clock.set(datetime.fromisoformat(RECEIVED) + timedelta(minutes=30))
 
 
 def complaint(order_no: str = "12345-2026-000001", **extra) -> dict:
@@ -27,7 +31,7 @@ def complaint(order_no: str = "12345-2026-000001", **extra) -> dict:
         "content": "窗口工作人员态度生硬，多次让群众补材料",
         "citizen_name": "李四",
         "citizen_phone": "13912345678",
-        "received_at": "2026-11-20T09:30:00+08:00",
+        "received_at": RECEIVED,
         "urgency": "normal",
         **extra,
     }
@@ -46,7 +50,7 @@ async def keys(app, client, admin):
     }
 
 
-async def test_complaint_opens_a_work_order(client, admin, keys):
+async def test_complaint_opens_a_work_order(client, admin, keys, clock):
     r = await client.post("/v1/complaints", json=complaint(), headers=keys["hotline"])
     assert r.status_code == 201, r.text
     body = r.json()
@@ -58,6 +62,11 @@ async def test_complaint_opens_a_work_order(client, admin, keys):
     assert ticket["deadlines"]["contact"] == "2026-11-26T00:00:00+08:00"
     assert ticket["history"][0]["actor"]["role"] == "hotline"
     assert "13912345678" not in r.text
+    assert ticket["overdue"] is False
+    # Read again once that deadline has passed on the app's clock: overdue.
+    clock.set(datetime.fromisoformat("2026-11-26T00:00:01+08:00"))
+    again = (await client.get(f"/v1/tickets/{ticket['id']}", headers=admin)).json()
+    assert again["overdue"] is True and again["next_due_at"] == ticket["deadlines"]["contact"]
 
 
 async def test_complaint_idempotency(app, client, admin, keys):
@@ -101,7 +110,7 @@ async def test_complaint_validation_and_roles(client, admin, keys):
         r = await client.post("/v1/complaints", json=bad, headers=keys["hotline"])
         assert r.status_code == 422, (field, r.text)
         assert r.json()["errors"][0]["field"] == field
-    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    future = (datetime.fromisoformat(RECEIVED) + timedelta(hours=2)).isoformat()  # clock + 1.5 h
     r = await client.post(
         "/v1/complaints", json=complaint(received_at=future), headers=keys["hotline"]
     )
