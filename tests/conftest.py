@@ -211,3 +211,128 @@ async def make_device(
         )
         assert response.status_code == 200, response.text
     return device, auth(device["key"])
+
+
+# --- a live server and a real browser (page tests: docs, landing page, kiosk, console) ---------
+# Imports stay inside the fixtures: most test modules need neither uvicorn nor Playwright.
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+# A name for the live server that is not loopback, as a browser on an intranet sees the service
+# (Swagger UI, for one, treats localhost and 127.0.0.1 specially). The browser fixture resolves
+# it to 127.0.0.1 and every other name to nothing: the tests run as offline as an intranet.
+INTRANET_HOST = "haochaping.test"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    f"--host-resolver-rules=MAP {INTRANET_HOST} 127.0.0.1, EXCLUDE 127.0.0.1, MAP * ~NOTFOUND",
+]
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, pg_url: str, app_clock: SettableClock) -> Iterator[str]:
+    """The app served over HTTP by uvicorn on 127.0.0.1 (a free port, a thread and an engine of
+    its own, the session's database and clock); its base URL, e.g. http://127.0.0.1:40123."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    application = create_app(settings, database_url=pg_url, clock=app_clock)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(application, lifespan="on", log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=15)
+    sock.close()
+
+
+@pytest.fixture(scope="session")
+def intranet_server(live_server: str) -> str:
+    """The live server's base URL under INTRANET_HOST (for the browser fixture only)."""
+    return live_server.replace("127.0.0.1", INTRANET_HOST, 1)
+
+
+@pytest.fixture(scope="session")
+async def browser():
+    """Headless Chromium driven by Playwright: Debian's /usr/bin/chromium (CI installs it),
+    never a downloaded one. Skips the test when it is absent."""
+    if not HAVE_CHROMIUM:
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium to run the browser tests")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+class PageRecord:
+    """What a page did: every request, and every error it reported."""
+
+    def __init__(self) -> None:
+        self.requests: list = []  # playwright Request objects, in order
+        self.failed: list[str] = []  # "url: reason"
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+
+    def problems(self) -> list[str]:
+        return self.failed + self.console_errors + self.page_errors
+
+
+# Content-Security-Policy violations, also those a console message would not name.
+_RECORD_CSP = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI}`);
+});
+"""
+
+
+@asynccontextmanager
+async def recorded_page(browser, *, locale: str = "zh-CN"):
+    """A fresh browser context and page that records its requests and errors; yields
+    (page, record). Read CSP violations with `await csp_violations(page)`."""
+    context = await browser.new_context(locale=locale)
+    record = PageRecord()
+    page = await context.new_page()
+    page.set_default_timeout(30_000)
+    await page.add_init_script(_RECORD_CSP)
+    page.on("request", lambda r: record.requests.append(r))
+    page.on("requestfailed", lambda r: record.failed.append(f"{r.url}: {r.failure}"))
+    page.on(
+        "console",
+        lambda m: record.console_errors.append(m.text) if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: record.page_errors.append(str(e)))
+    try:
+        yield page, record
+    finally:
+        await context.close()
+
+
+async def csp_violations(page) -> list[str]:
+    return await page.evaluate("window.__cspViolations")

@@ -9,8 +9,8 @@
     deepLinking: true,
     showExtensions: true,
     showCommonExtensions: true,
-    // The default sends the contract's URL to validator.swagger.io and shows its badge: an
-    // outside request (and a blocked image) on an intranet.
+    // Never validator.swagger.io (the standalone layout's badge sends it the contract's URL
+    // and loads an image from it): an outside request on an intranet.
     validatorUrl: null,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
   });
