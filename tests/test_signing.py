@@ -315,6 +315,20 @@ async def test_a_stale_timestamp_is_401_with_the_server_time(app, client, device
     assert await count_ratings(app) == 1
 
 
+async def test_the_window_is_judged_on_the_apps_clock(app, client, device, clock):
+    at = clock.set(datetime(2026, 6, 1, 1, 0, tzinfo=UTC))
+    body = json.dumps(rating(rated_at=at)).encode()
+    headers = signed_request(device, "POST", "/v1/ratings", body)  # stamped at the real time
+    problem = assert_problem(await client.post("/v1/ratings", content=body, headers=headers), 401)
+    assert problem["reason"] == "stale" and problem["server_time"] == int(at.timestamp())
+    headers = signed_request(
+        device, "POST", "/v1/ratings", body, timestamp=int(at.timestamp()) - 100
+    )
+    r = await client.post("/v1/ratings", content=body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert datetime.fromisoformat(r.json()["received_at"]) == at
+
+
 async def test_the_reference_client_corrects_a_drifting_clock(app, client, device):
     slow = lambda: time.time() - 3600  # noqa: E731 (a tablet an hour behind)
     async with signed(client, device, clock=slow) as http:
@@ -459,7 +473,9 @@ async def test_spent_nonces_expire_and_are_purged(app, client, device):
         for expires_at in rows:
             # The timestamp's acceptance window (5 minutes) and a minute of clock margin.
             assert timedelta(minutes=5) < expires_at - datetime.now(UTC) <= timedelta(minutes=6)
-        await conn.execute(text("UPDATE request_nonce SET expires_at = now() - interval '1 s'"))
-    assert await key_upkeep.purge(app.state.sessionmaker) == 3
+    # Purged once their timestamps can no longer be accepted at the given now, not before.
+    now = datetime.now(UTC)
+    assert await key_upkeep.purge(app.state.sessionmaker, now) == 0
+    assert await key_upkeep.purge(app.state.sessionmaker, now + timedelta(minutes=7)) == 3
     async with app.state.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM request_nonce"))).scalar_one() == 0

@@ -226,8 +226,10 @@ async def setup(app, client, admin):
 # --- deadlines on real orders -------------------------------------------------------------------
 
 
-async def test_national_day_bad_review_imported_late_stays_late(client, admin, setup):
-    # An admin imports the 差评 a tablet took at 16:40 on the day before National Day 2026.
+async def test_national_day_bad_review_imported_late_stays_late(client, admin, setup, clock):
+    # An admin imports, on 20 November, the 差评 a tablet took at 16:40 on the day before
+    # National Day 2026.
+    clock.set(at("2026-11-20T10:00:00+08:00"))
     r = await client.post(
         "/v1/ratings",
         json=rating(
@@ -253,7 +255,9 @@ async def test_national_day_bad_review_imported_late_stays_late(client, admin, s
     r = await do(client, setup["sj"], ticket["id"], "extend", note="涉及多部门")
     assert r.status_code == 409 and "extend" not in r.json()["allowed_actions"]
     # A good rating opens nothing.
-    r = await client.post("/v1/ratings", json=rating("good", level=4), headers=setup["device"])
+    r = await client.post(
+        "/v1/ratings", json=rating("good", level=4, rated_at=clock()), headers=setup["device"]
+    )
     assert r.status_code == 201
     count = (await client.get("/v1/tickets", headers=admin)).json()["items"]
     assert len(count) == 1
@@ -285,7 +289,8 @@ async def test_spring_festival_2026(app, client, admin, setup):
     }
 
 
-async def test_year_end_into_unknown_year_then_entered(app, client, admin, setup):
+async def test_year_end_into_unknown_year_then_entered(app, client, admin, setup, clock):
+    clock.set(at("2026-12-30T12:00:00+08:00"))  # the department acts an hour after opening
     key = await make_key(app, "admin", "inspector")
     open_id = await open_inspection(app, key, at("2026-12-30T11:00:00+08:00"))
     closed_id = await open_inspection(app, key, at("2026-12-30T11:00:00+08:00"))
@@ -579,12 +584,14 @@ async def test_rating_and_order_are_written_together(app, client, admin, setup, 
 # --- the queue --------------------------------------------------------------------------------
 
 
-async def test_queue_filters_sort_and_cursor(app, client, admin, setup):
+async def test_queue_filters_sort_and_cursor(app, client, admin, setup, clock):
     key = await make_key(app, "admin", "inspector")
     base = at("2026-11-02T10:00:00+08:00")  # a Monday
     ids = [await open_inspection(app, key, base + timedelta(days=d)) for d in (3, 0, 2, 1)]
     await open_inspection(app, key, base, department_code="GA")
-    live = (await post_bad(client, setup["device"], admin, "q-1"))["id"]
+    # Read on Friday 20 Nov: the five orders above are overdue, a 差评 received now is not.
+    clock.set(base + timedelta(days=18))
+    live = (await post_bad(client, setup["device"], admin, "q-1", rated_at=clock()))["id"]
     seen, cursor = [], None
     while True:
         params = {"limit": 2, "department_code": "SJ", **({"cursor": cursor} if cursor else {})}
@@ -674,14 +681,16 @@ async def test_flags_on_read_and_the_sweeper(app, client, admin, setup):
     }
 
 
-async def test_an_action_after_the_deadline_records_the_lateness(app, client, admin, setup):
+async def test_an_action_after_the_deadline_records_the_lateness(app, client, admin, setup, clock):
     key = await make_key(app, "admin", "inspector")
     oid = await open_inspection(app, key, at("2026-11-02T10:00:00+08:00"))
-    # Nobody swept; the department contacts after the deadline (real clock: weeks later).
+    # Nobody swept; the department contacts on Monday 9 Nov, after the deadline (6 Nov 00:00).
+    clock.set(at("2026-11-09T09:00:00+08:00"))
     r = await do(client, setup["sj"], oid, "contact")
     assert r.status_code == 200
     assert [h["action"] for h in r.json()["history"]] == ["open", "overdue", "contact"]
-    assert r.json()["overdue_at"] is not None
+    assert at(r.json()["overdue_at"]) == at("2026-11-09T09:00:00+08:00")
+    assert at(r.json()["history"][-1]["at"]) == at("2026-11-09T09:00:00+08:00")
 
 
 async def test_two_sweepers_at_once_do_the_work_once(app, client, admin, setup):

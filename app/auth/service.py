@@ -218,9 +218,12 @@ async def spend_nonce(
     return inserted.first() is not None
 
 
-async def purge_nonces(session: AsyncSession) -> int:
-    """Forget nonces whose timestamps can no longer be accepted."""
-    result = await session.execute(text("DELETE FROM request_nonce WHERE expires_at < now()"))
+async def purge_nonces(session: AsyncSession, *, now: datetime) -> int:
+    """Forget nonces whose timestamps can no longer be accepted at `now` (the app's clock, which
+    judges the signatures' window)."""
+    result = await session.execute(
+        text("DELETE FROM request_nonce WHERE expires_at < :now"), {"now": now}
+    )
     return result.rowcount
 
 

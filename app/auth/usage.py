@@ -59,9 +59,9 @@ class KeyUsage:
         return len(pending)
 
 
-async def purge(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+async def purge(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> int:
     async with sessionmaker() as session:
-        count = await service.purge_nonces(session)
+        count = await service.purge_nonces(session, now=now)
         await session.commit()
     return count
 
@@ -83,7 +83,9 @@ def start(app) -> None:
     usage: KeyUsage = app.state.key_usage
     app.state.key_upkeep = [
         asyncio.create_task(_every(FLUSH_SECONDS, lambda: usage.flush(maker), "key usage flush")),
-        asyncio.create_task(_every(PURGE_SECONDS, lambda: purge(maker), "nonce purge")),
+        asyncio.create_task(
+            _every(PURGE_SECONDS, lambda: purge(maker, app.state.clock()), "nonce purge")
+        ),
     ]
 
 
