@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import signal
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -63,21 +67,138 @@ EMBEDDED_PG_SETTINGS = {
 EMBEDDED_DB_NAME = "haochaping"
 
 
-def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DB_NAME) -> str:
-    """Start (or reuse) the embedded PostgreSQL in data_dir and return an asyncpg URL to it."""
-    import warnings
+class EmbeddedPostgres:
+    """The embedded PostgreSQL of one data dir, which this process starts and stops explicitly.
 
-    # pgserver keeps its lock file in the user's runtime dir; without XDG_RUNTIME_DIR (root,
-    # containers) platformdirs falls back to /tmp and warns on every start.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-    import pgserver  # imported here: production with DATABASE_URL never needs it
+    pgserver ships the binaries, runs initdb and starts the server. It stops the server from an
+    atexit hook when its list of users (pgdata/.handle_pids.json) names this process alone; but
+    a signal's default action (SIGTERM, SIGHUP) or SIGKILL skips atexit, so that the server is
+    left running and the dead pid stays in the list, where it makes every later process think
+    another still uses the server; and a killed postmaster that nobody reaps (a container whose
+    PID 1 is the service) looks alive to it, so that its `pg_ctl -w stop` waits a minute. Here
+    the list keeps live pids only, and stop() is ours: a fast shutdown by signal (what
+    `pg_ctl stop -m fast` sends), bounded waits, and death judged from the process's state."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.pgdata = self.data_dir / "pgdata"
+        self.postmaster_pid: int | None = None
+        self._registered = False
+
+    def start(self, database: str = EMBEDDED_DB_NAME) -> str:
+        """Start the server, or join the one already running on this data dir; its URL."""
+        import warnings
+
+        # pgserver keeps its lock file in the user's runtime dir; without XDG_RUNTIME_DIR (root,
+        # containers) platformdirs falls back to /tmp and warns on every start.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import atexit
+
+        from pgserver import PostgresServer  # imported here: with DATABASE_URL never needed
+        from pgserver.utils import DiskList
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.pgdata.mkdir(exist_ok=True)
+        with PostgresServer._lock:
+            users = DiskList(self.pgdata / ".handle_pids.json")
+            if users.path.exists():  # (before initdb, pgdata must stay empty)
+                users.put([pid for pid in users.get() if _process_alive(pid)])
+            self._remove_stale_lock_files()
+        # From here stop() must run: a start that fails half-way may have left a server up.
+        self._registered = True
+        # Starts the server unless one is running; registers this pid as a user (under the lock).
+        server = PostgresServer(self.pgdata, cleanup_mode=None)
+        atexit.unregister(server._cleanup)  # stop() does it
+        self.postmaster_pid = server.get_pid()
+        _tune(server, self.pgdata)
+        self.postmaster_pid = server.get_pid()
+        exists = server.psql(
+            "\\pset format unaligned\n\\pset tuples_only on\n"
+            f"SELECT 1 FROM pg_database WHERE datname = '{database}';"
+        )
+        if "1" not in exists.split():
+            server.psql(f'CREATE DATABASE "{database}";')
+        socket_dir = server.get_postmaster_info().socket_dir
+        return f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}"
+
+    def stop(self, *, fast_seconds: float = 20.0) -> bool:
+        """Leave the server to the other live processes that use it, or stop it; True if
+        stopped. Never waits long: fast shutdown (clients disconnected, a checkpoint), then
+        immediate shutdown, then SIGKILL, each bounded; a server already dead costs nothing."""
+        if not self._registered:
+            return False
+        self._registered = False
+        from pgserver import PostgresServer
+        from pgserver.utils import DiskList
+
+        if self.pgdata.is_dir():
+            with PostgresServer._lock:
+                users = DiskList(self.pgdata / ".handle_pids.json")
+                others = [p for p in users.get() if p != os.getpid() and _process_alive(p)]
+                users.put(others)
+            if others:
+                log.info("the embedded PostgreSQL stays up for processes %s", others)
+                return False
+        pid = self._postmaster() or self.postmaster_pid
+        if pid is None or not self._is_our_postmaster(pid):
+            return True
+        children = _children(pid)
+        for sig, seconds in (
+            (signal.SIGINT, fast_seconds),  # fast shutdown
+            (signal.SIGQUIT, 5.0),  # immediate shutdown: crash recovery at the next start
+            (signal.SIGKILL, 5.0),
+        ):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+            if _wait_dead(pid, seconds):
+                break
+            log.warning("the embedded PostgreSQL (pid %s) did not stop on %s", pid, sig.name)
+        for child in children:  # backends exit on their own when the postmaster dies
+            if _process_alive(child):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(child, signal.SIGKILL)
+        return True
+
+    def _postmaster(self) -> int | None:
+        return _pid_in(self.pgdata / "postmaster.pid")
+
+    def _is_our_postmaster(self, pid: int) -> bool:
+        """A live (not zombie) postgres process whose command line names this pgdata."""
+        import psutil
+
+        if not _process_alive(pid):
+            return False
+        try:
+            cmdline = psutil.Process(pid).cmdline()
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.AccessDenied:
+            return True
+        return str(self.pgdata) in cmdline
+
+    def _remove_stale_lock_files(self) -> None:
+        """A postmaster.pid (and its socket's lock file) whose process is dead or is now some
+        other process: PostgreSQL would refuse to start over the latter, pgserver would take
+        the former for a running server."""
+        lock = self.pgdata / "postmaster.pid"
+        pid = _pid_in(lock)
+        if pid is None or self._is_our_postmaster(pid):
+            return
+        log.info("removing the stale lock files of a stopped embedded PostgreSQL (pid %s)", pid)
+        try:
+            socket_dir = Path(lock.read_text().splitlines()[4].strip())
+        except (OSError, IndexError):
+            socket_dir = self.pgdata
+        lock.unlink(missing_ok=True)
+        for stale in (socket_dir / ".s.PGSQL.5432", socket_dir / ".s.PGSQL.5432.lock"):
+            stale.unlink(missing_ok=True)
+
+
+def _tune(server, pgdata: Path) -> None:
+    """Apply EMBEDDED_PG_SETTINGS; restart the server when one of them needs it."""
     from pgserver._commands import pg_ctl
     from pgserver.utils import PostmasterInfo
 
-    data_dir = Path(data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    pgdata = data_dir / "pgdata"
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
     wanted = ", ".join(f"'{name}'" for name in EMBEDDED_PG_SETTINGS)
     current = dict(
         line.split("|", 1)
@@ -92,28 +213,78 @@ def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DB_NAME) ->
         for name, value in EMBEDDED_PG_SETTINGS.items()
         if not _same_setting(current.get(name), value)
     ]
-    if statements:
-        server.psql("\n".join(statements) + "\nSELECT pg_reload_conf();")
-        restart = (
-            server.psql(
-                "\\pset format unaligned\n\\pset tuples_only on\n"
-                "SELECT count(*) FROM pg_settings WHERE pending_restart;"
-            )
-            .strip()
-            .splitlines()[-1]
+    if not statements:
+        return
+    server.psql("\n".join(statements) + "\nSELECT pg_reload_conf();")
+    restart = (
+        server.psql(
+            "\\pset format unaligned\n\\pset tuples_only on\n"
+            "SELECT count(*) FROM pg_settings WHERE pending_restart;"
         )
-        if restart != "0":
-            log.info("restarting the embedded PostgreSQL to apply its tuned settings")
-            pg_ctl(["-w", "-l", str(server.log), "restart"], pgdata=pgdata, user=server.system_user)
-            server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
-    exists = server.psql(
-        "\\pset format unaligned\n\\pset tuples_only on\n"
-        f"SELECT 1 FROM pg_database WHERE datname = '{database}';"
+        .strip()
+        .splitlines()[-1]
     )
-    if "1" not in exists.split():
-        server.psql(f'CREATE DATABASE "{database}";')
-    socket_dir = server.get_postmaster_info().socket_dir
-    return f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}"
+    if restart != "0":
+        log.info("restarting the embedded PostgreSQL to apply its tuned settings")
+        pg_ctl(
+            ["-w", "-t", "60", "-l", str(server.log), "restart"],
+            pgdata=pgdata,
+            user=server.system_user,
+            timeout=90,
+        )
+        server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
+
+
+def _pid_in(lock_file: Path) -> int | None:
+    """The pid on the first line of a PostgreSQL lock file, if any."""
+    try:
+        return int(lock_file.read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _process_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a zombie child of ours is reaped here: under a
+    container's PID 1 the orphaned postmaster is ours to reap)."""
+    import psutil
+
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def _children(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+def _wait_dead(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def start_embedded_postgres(data_dir: Path, database: str = EMBEDDED_DB_NAME) -> str:
+    """Start (or join) the embedded PostgreSQL in data_dir and return an asyncpg URL to it; it is
+    stopped at this process's exit (unless other live processes use it). For one-shot commands,
+    tests and benchmarks; `haochaping serve` holds an EmbeddedPostgres and stops it itself."""
+    import atexit
+
+    postgres = EmbeddedPostgres(data_dir)
+    atexit.register(postgres.stop)
+    return postgres.start(database)
 
 
 def _same_setting(current: str | None, wanted: str) -> bool:
