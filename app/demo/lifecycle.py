@@ -326,7 +326,7 @@ class Walker:
     def by(self, at: datetime, due: datetime, *, late: bool) -> datetime:
         """A moment before `due` (some way into the time left), or after it when `late`."""
         if late:
-            return self.office(due + timedelta(hours=6 + 90 * self.rng.random()))
+            return self.office(max(due, at) + timedelta(hours=6 + 90 * self.rng.random()))
         left = (due - at).total_seconds()
         if left <= 3600:
             return self.after(at, 1, 4)

@@ -243,6 +243,7 @@ async def load(
 ) -> dict[str, Any]:
     """Register the centre, COPY `ratings` ratings ending at `end` (the demo's "now"), open and
     walk a work order for every 差评 and 12345 complaint, roll up. Counts and timings.
+    `ring` encrypts the raters' and callers' names and phones (default: the process's ring).
 
     RealDataFound when the database has departments the demo did not make, unless `force`."""
     import asyncpg
@@ -252,7 +253,6 @@ async def load(
 
     report = progress or (lambda stage, done, total: None)
     policy = policy or workorders_service.current_policy()
-    ring = ring or privacy.keyring()
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     start = end - timedelta(days=int(365.25 * years))
     centre = demo_centre.make_centre(departments, seed)
@@ -263,6 +263,7 @@ async def load(
         found = await find_real_data(conn)
         if found is not None and not force:
             raise RealDataFound(found)
+        ring = ring or privacy.keyring()
         async with conn.transaction():
             await conn.executemany(
                 "INSERT INTO department (code, name) VALUES ($1, $2) "

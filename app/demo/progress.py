@@ -34,7 +34,7 @@ class Progress:
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = self.clock()
         if stage != self._stage:
-            self._stage, self._started, self._drawn, self._tenth = stage, now, 0.0, -1
+            self._stage, self._started, self._drawn, self._tenth = stage, now, -1.0, -1
         if total <= 0:  # nothing to do: done at once
             done = total = 1
         done = min(done, total)
