@@ -6,16 +6,25 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
 from app.ratings import service as ratings_service
-from app.stats import rollup
-from app.stats.schemas import DepartmentDetail, DepartmentTable, Overview, Reasons
+from app.stats import exports, rollup
+from app.stats.schemas import (
+    DepartmentDetail,
+    DepartmentTable,
+    OrderFigures,
+    Overview,
+    RatingsBlock,
+    Reasons,
+)
 from app.stats.service import stop_rollup_loop
-from tests.conftest import auth, make_key
+from tests.conftest import auth, make_key, make_window
 
 _ids = itertools.count(1)
 
@@ -55,6 +64,8 @@ async def import_departments(client, admin, departments):
         headers=admin,
     )
     assert r.status_code == 200, r.text
+    for code, _ in departments:  # the window the events name
+        await make_window(client, admin, code, "A01")
 
 
 async def roll_up(app):
@@ -279,6 +290,7 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
     assert by_code["RSJ"]["有效评价数"] == "52" and by_code["RSJ"]["差评数"] == "11"
     assert by_code["RSJ"]["好评率(%)"] == "78.85" and by_code["D00"]["好评率(%)"] == "100.00"
     assert by_code["RSJ"]["满意度档次"] == "低于80%"
+    assert by_code["GAJ"]["申诉核销评价数"] == "94" and by_code["SJJ"]["撤回评价数"] == "2"
     r = await client.get(
         "/v1/stats/departments",
         params={"period": "2023Q1"},
@@ -390,44 +402,294 @@ async def test_empty_period_has_null_rates(client, admin):
     assert ratings["counted"] == 0 and ratings["good_rate"] is None and ratings["bad_rate"] is None
     assert ratings["by_level"] == {"5": 0, "4": 0, "3": 0, "2": 0, "1": 0}
 
+    assert all(b["flagged"] == 0 for b in r.json()["by_channel"].values())
+    for kind in ("rating", "complaint", "inspection"):
+        orders = r.json()["workorders"][kind]
+        assert orders["counted"] == 0 and orders["rectification_rate"] is None
+        assert orders["on_time_rate"] is None and orders["real_name_callback_rate"] is None
 
-async def test_work_order_figures_beside_the_ratings(app, client, admin):
-    """Every 差评 opens a work order; the figures count the orders opened in the period."""
-    from datetime import UTC, datetime
 
-    from app.config import BUSINESS_TZ
+# --- one shape for the figures ---------------------------------------------------------------
 
+# Every rate and its numerator and denominator, in the ratings block and a work-order block.
+RATING_RATES = {"good_rate": ("good", "counted"), "bad_rate": ("bad", "counted")}
+ORDER_RATES = {
+    "rectification_rate": ("closed", "counted"),
+    "on_time_rate": ("on_time", "deadline_due"),
+    "real_name_callback_rate": ("real_name_called_back", "real_name"),
+}
+
+
+def half_up(part: int, whole: int) -> float | None:
+    if not whole:
+        return None
+    return float((Decimal(100 * part) / whole).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def check_shape(body) -> int:
+    """Every ratings and work-order block in a body: its keys exactly the model's, `flagged` a
+    number, each rate the half-up percentage of the counts beside it. How many it checked."""
+    checked = 0
+    if isinstance(body, list):
+        return sum(check_shape(item) for item in body)
+    if not isinstance(body, dict):
+        return 0
+    if "by_level" in body:
+        assert list(body) == list(RatingsBlock.model_fields), body
+        assert isinstance(body["flagged"], int)
+        for name, (part, whole) in RATING_RATES.items():
+            assert body[name] == half_up(body[part], body[whole]), (name, body)
+        return 1
+    if "deadline_due" in body:
+        assert list(body) == list(OrderFigures.model_fields), body
+        assert body["counted"] == body["opened"] - body["withdrawn"] - body["appeal_upheld"]
+        for name, (part, whole) in ORDER_RATES.items():
+            assert body[name] == half_up(body[part], body[whole]), (name, body)
+        return 1
+    for value in body.values():
+        checked += check_shape(value)
+    return checked
+
+
+def test_headings_name_each_figure_once():
+    rating_fields = [name for name, _ in exports.RATING_HEADINGS]
+    assert [f.replace("by_level.", "") for f in rating_fields if f.startswith("by_level.")] == [
+        "5", "4", "3", "2", "1"
+    ]  # fmt: skip
+    assert [f for f in rating_fields if not f.startswith("by_level.")] == [
+        f for f in RatingsBlock.model_fields if f != "by_level"
+    ]
+    assert [name for name, _ in exports.order_headings("rating")] == list(OrderFigures.model_fields)
+    headings = [h for _, h in exports.RATING_HEADINGS] + [
+        h for kind in exports.ORDER_KINDS for _, h in exports.order_headings(kind)
+    ]
+    assert len(headings) == len(set(headings))
+    named = dict(exports.order_headings("rating"))
+    assert named["counted"] == "差评工单数" and named["rectification_rate"] == "差评整改率(%)"
+    assert named["real_name_callback_rate"] == "实名差评回访率(%)"
+    assert dict(exports.order_headings("complaint"))["counted"] == "投诉工单数"
+
+
+T = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Beijing
+
+
+def _sheet_rows(content: bytes, kind: str) -> list[dict]:
+    if kind == "csv":
+        return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    values = list(load_workbook(io.BytesIO(content)).active.values)
+    return [dict(zip(values[0], row, strict=True)) for row in values[1:]]
+
+
+async def test_work_orders_counted_apart_each_rate_beside_its_counts(app, client, admin, clock):
+    """差评, 12345 投诉 and 督查 orders apart in JSON, CSV and XLSX; 差评整改率 and 按期整改率
+    on the set counted beside them; no fraction duplicates; flagged a number everywhere."""
+    clock.set(T)
     await import_departments(client, admin, [("RSJ", "人社局"), ("SJJ", "市监局")])
-    now = datetime.now(UTC)
+    before = (T - timedelta(hours=1)).isoformat()
+    real_name = {"rater": {"type": "individual", "name": "张三", "phone": "13812345678"}}
     await post_all(
         client,
         admin,
         [
-            event("RSJ", 1, now.isoformat(), tags=["attitude"]),
-            event("RSJ", 2, now.isoformat(), rater={"type": "individual", "phone": "13812345678"}),
-            event("SJJ", 5, now.isoformat()),
+            event("RSJ", 1, before, tags=["attitude"]),
+            event("RSJ", 2, before),
+            event("RSJ", 1, before, **real_name),
+            event("RSJ", 2, before, **real_name),
+            # the third identical rating at a window within two minutes is flagged
+            *[
+                event("SJJ", 5, before, channel="onsite_survey", window_no="A01",
+                      rater={"type": "enterprise"})
+                for _ in range(3)
+            ],
+        ],
+    )  # fmt: skip
+    hotline = auth(await make_key(app, "hotline", "12345"))
+    r = await client.post(
+        "/v1/complaints",
+        json={"order_no": "12345-S1", "department_code": "RSJ", "content": "窗口推诿",
+              "received_at": before},
+        headers=hotline,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        "/v1/tickets", json={"department_code": "SJJ", "summary": "暗访: 窗口无人"}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    tickets = (
+        await client.get(
+            "/v1/tickets", params={"source": "rating", "sort": "newest"}, headers=admin
+        )
+    ).json()["items"]
+    anonymous = sorted(t["id"] for t in tickets if not t["real_name"])
+    assert len(tickets) == 4 and len(anonymous) == 2
+    for action, body in (
+        ("contact", {}),
+        ("verify", {"substantiated": True}),
+        ("rectify", {"note": "已整改"}),
+        ("close", {}),
+    ):
+        r = await client.post(
+            f"/v1/tickets/{anonymous[0]}/actions", json={"action": action, **body}, headers=admin
+        )
+        assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/v1/tickets/{anonymous[1]}/actions",
+        json={"action": "withdraw", "note": "评价人撤回"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+
+    q = {"period": "2026-03"}
+    overview = contract(Overview, await client.get("/v1/stats/overview", params=q, headers=admin))
+    assert check_shape(overview) == 1 + 3 + 9 + 3
+    assert "complaints" not in overview and "rates" not in overview["workorders"]["rating"]
+    rating = overview["workorders"]["rating"]
+    assert (rating["opened"], rating["withdrawn"], rating["counted"], rating["closed"]) == (
+        4,
+        1,
+        3,
+        1,
+    )
+    assert rating["rectification_rate"] == 33.33  # 1 / 3, not 1 / 4 nor a fraction 0.333
+    assert (rating["deadline_due"], rating["on_time"], rating["on_time_rate"]) == (1, 1, 100.0)
+    assert (rating["real_name"], rating["real_name_called_back"]) == (2, 0)
+    assert rating["real_name_callback_rate"] == 0.0
+    complaint, inspection = (
+        overview["workorders"]["complaint"],
+        overview["workorders"]["inspection"],
+    )
+    assert (complaint["opened"], complaint["counted"], complaint["closed"]) == (1, 1, 0)
+    assert (inspection["opened"], inspection["counted"]) == (1, 1)
+    assert overview["ratings"]["bad"] == 3 and overview["ratings"]["withdrawn"] == 1
+    # flagged: a number in every block, the flagged rating counted in its own sub-blocks
+    assert overview["ratings"]["flagged"] == 1
+    assert overview["by_channel"]["onsite_survey"]["flagged"] == 1
+    assert overview["by_channel"]["window_device"]["flagged"] == 0
+    assert overview["by_rater_type"]["enterprise"]["flagged"] == 1
+    assert overview["by_rater_type"]["anonymous"]["flagged"] == 0
+
+    r = await client.get("/v1/stats/departments", params=q, headers=admin)
+    table = contract(DepartmentTable, r)
+    assert check_shape(table) == 2 * 4
+    rows = {d["code"]: d for d in table["departments"]}
+    assert rows["RSJ"]["workorders"]["rating"] == rating
+    assert rows["RSJ"]["workorders"]["complaint"]["counted"] == 1
+    assert rows["SJJ"]["workorders"]["inspection"]["counted"] == 1
+    assert rows["SJJ"]["ratings"]["flagged"] == 1 and rows["RSJ"]["ratings"]["flagged"] == 0
+    detail = contract(
+        DepartmentDetail,
+        await client.get("/v1/stats/departments/SJJ", params=q, headers=admin),
+    )
+    assert check_shape(detail) == 1 + 3 + 9 + 1 + 1 + 1 + 3  # trend 1, window 1, staff 1
+    assert detail["windows"][0]["ratings"]["flagged"] == 1
+    assert detail["trend"][0]["ratings"]["flagged"] == 1
+    assert detail["by_channel"]["onsite_survey"]["flagged"] == 1
+
+    # the sheets: the same names and the same sets (the 12345 complaint is not a 差评 order)
+    for kind in ("csv", "xlsx"):
+        r = await client.get("/v1/stats/departments", params={**q, "format": kind}, headers=admin)
+        assert r.status_code == 200
+        sheet = {row["部门编码"]: row for row in _sheet_rows(r.content, kind)}
+        rsj, sjj = sheet["RSJ"], sheet["SJJ"]
+        cast = str if kind == "csv" else (lambda v: v)
+        assert rsj["差评工单数"] == cast(3) and rsj["差评工单办结数"] == cast(1)
+        assert rsj["差评工单撤回数"] == cast(1) and rsj["投诉工单数"] == cast(1)
+        assert rsj["差评整改率(%)"] == ("33.33" if kind == "csv" else 33.33)
+        assert rsj["差评按期整改率(%)"] == ("100.00" if kind == "csv" else 100.0)
+        assert sjj["督查工单数"] == cast(1) and sjj["差评工单数"] == cast(0)
+        assert sjj["差评整改率(%)"] in ("", None) and sjj["疑似异常评价数"] == cast(1)
+        assert "rates" not in " ".join(sheet["RSJ"]) and "督查工单撤回数" not in rsj
+
+    # a month on, at the clock: the open orders' deadlines have passed
+    clock.advance(timedelta(days=30))
+    later = (await client.get("/v1/stats/overview", params=q, headers=admin)).json()
+    check_shape(later)
+    rating = later["workorders"]["rating"]
+    assert (rating["deadline_due"], rating["on_time"], rating["overdue_now"]) == (3, 1, 2)
+    assert rating["on_time_rate"] == 33.33
+    assert later["workorders"]["complaint"]["overdue_now"] == 1
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+STATS_PATHS = (
+    "/v1/stats/overview",
+    "/v1/stats/departments",
+    "/v1/stats/departments/RSJ",
+    "/v1/stats/reasons",
+)
+
+
+async def test_every_stats_endpoint_gives_json_csv_xlsx_or_refuses(client, admin):
+    await import_departments(client, admin, [("RSJ", "人社局"), ("SJJ", "市监局")])
+    await post_all(
+        client,
+        admin,
+        [
+            event("RSJ", 5, "2023-10-02T09:00:00+08:00", channel="pc"),
+            event("RSJ", 1, "2023-10-02T09:00:00+08:00", tags=["attitude", "waiting"]),
+            event("SJJ", 2, "2023-11-02T09:00:00+08:00"),
         ],
     )
-    month = now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
-    overview = contract(
-        Overview, await client.get("/v1/stats/overview", params={"period": month}, headers=admin)
-    )
-    assert overview["ratings"]["bad"] == 2
-    workorders, complaints = overview["workorders"], overview["complaints"]
-    assert set(complaints) >= {"received", "closed"}
-    assert {"opened", "closed", "rectification_rate", "on_time_rate"} <= set(workorders)
-    table = contract(
-        DepartmentTable,
-        await client.get("/v1/stats/departments", params={"period": month}, headers=admin),
-    )
-    rows = {d["code"]: d for d in table["departments"]}
-    from app.workorders import service as workorders_service
+    q = {"period": "2023Q4"}
+    xlsx = exports.XLSX_MEDIA_TYPE
+    for path in STATS_PATHS:
+        as_json = await client.get(path, params=q, headers=admin)
+        assert as_json.status_code == 200 and as_json.headers["content-type"] == "application/json"
+        for kind, media in (("csv", "text/csv"), ("xlsx", xlsx)):
+            by_format = await client.get(path, params={**q, "format": kind}, headers=admin)
+            by_accept = await client.get(path, params=q, headers={**admin, "Accept": media})
+            for r in (by_format, by_accept):
+                assert r.status_code == 200, (path, kind, r.text)
+                assert r.headers["content-type"].startswith(media), (path, kind)
+                assert f".{kind}" in r.headers["content-disposition"]
+                assert _sheet_rows(r.content, kind), (path, kind)
+        # Accept: the best offered, by q; */* and no Accept at all are JSON
+        for accept, media in (
+            ("*/*", "application/json"),
+            ("text/*", "text/csv"),
+            ("application/json;q=0.4, text/csv;q=0.8", "text/csv"),
+            (f"application/xml, {xlsx};q=0.2", xlsx),
+        ):
+            r = await client.get(path, params=q, headers={**admin, "Accept": accept})
+            assert r.status_code == 200 and r.headers["content-type"].startswith(media), accept
+        # never silent JSON: an unknown format is 422 naming it, an unmet Accept 406
+        r = await client.get(path, params={**q, "format": "pdf"}, headers=admin)
+        assert r.status_code == 422, (path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in r.json()["errors"]] == ["query.format"]
+        for accept in ("application/pdf", "text/html, application/json;q=0"):
+            r = await client.get(path, params=q, headers={**admin, "Accept": accept})
+            assert r.status_code == 406, (path, accept, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["errors"][0]["field"] == "header.accept"
+            assert "text/csv" in r.json()["offered"]
 
-    if hasattr(workorders_service, "figures"):
-        assert workorders["opened"] == 2 and workorders["closed"] == 0
-        assert workorders["rectification_rate"] == 0.0
-        assert rows["RSJ"]["workorders"]["opened"] == 2
-        assert rows["SJJ"]["workorders"]["opened"] == 0
-        assert rows["SJJ"]["workorders"]["rectification_rate"] is None
-    else:
-        assert workorders["opened"] == 0 and workorders["rectification_rate"] is None
+    # the sheets carry the JSON's figures
+    overview = (await client.get(STATS_PATHS[0], params=q, headers=admin)).json()
+    rows = _sheet_rows(
+        (await client.get(STATS_PATHS[0], params={**q, "format": "csv"}, headers=admin)).content,
+        "csv",
+    )
+    assert (
+        rows[0]["分组"] == "合计" and rows[0]["有效评价数"] == "3" and rows[0]["参评部门数"] == "2"
+    )
+    assert rows[0]["差评率(%)"] == f"{overview['ratings']['bad_rate']:.2f}" == "66.67"
+    pc = [row for row in rows if row["编码"] == "pc"]
+    assert pc[0]["名称"] == "PC端" and pc[0]["好评数"] == "1" and pc[0]["差评工单数"] == ""
+    detail = _sheet_rows(
+        (await client.get(STATS_PATHS[2], params={**q, "format": "xlsx"}, headers=admin)).content,
+        "xlsx",
+    )
+    assert detail[0]["分组"] == "部门合计" and detail[0]["排名"] == 1  # 50% before 0%
+    assert detail[0]["差评工单数"] == 1
+    assert [r["编码"] for r in detail if r["分组"] == "月份"] == ["2023-10", "2023-11", "2023-12"]
+    reasons = _sheet_rows(
+        (await client.get(STATS_PATHS[3], params={**q, "format": "csv"}, headers=admin)).content,
+        "csv",
+    )
+    overall = {r["原因编码"]: r for r in reasons if r["部门名称"] == "全部部门"}
+    assert set(overall) == {"attitude", "waiting"} and overall["attitude"]["差评数"] == "2"
+    sjj = [r for r in reasons if r["部门编码"] == "SJJ"]
+    assert sjj == [{"部门编码": "SJJ", "部门名称": "市监局", "差评数": "1", "原因编码": "",
+                    "原因": "", "含此原因的差评数": ""}]  # fmt: skip

@@ -108,6 +108,21 @@ def test_state_machine_variants():
         states.Facts(state="rectified", real_name=True), "callback", satisfied=False
     )
     assert step.state_after == "open" and "reopen" in step.effects
+
+
+@pytest.mark.parametrize("state", states.STATES)
+def test_allowed_actions_per_role(state):
+    # Who may do what (states.ROLE_ACTIONS): a supervisor everything the state allows; a
+    # department never a supervisor's decision; any other role nothing.
+    facts = states.Facts(
+        state=state, real_name=True, appeal_from="contacted" if state == "appealed" else None
+    )
+    possible = states.allowed_actions(facts)
+    assert states.allowed_for(facts, "admin") == possible
+    department = states.allowed_for(facts, "department")
+    assert department == [a for a in possible if a not in ("uphold", "reject", "transfer")]
+    for role in ("hotline", "reader", "device", "portal", None):
+        assert states.allowed_for(facts, role) == []
     # Not substantiated closes as such.
     verified = states.apply(
         states.Facts(state="contacted"), "verify", substantiated=False, note="x"
@@ -367,7 +382,7 @@ async def test_real_name_flow_with_unsatisfied_callback(client, admin, setup):
     r = await do(client, sj, tid, "close")
     assert r.status_code == 409
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["allowed_actions"] == ["callback", "withdraw", "transfer"]
+    assert r.json()["allowed_actions"] == ["callback", "withdraw"]  # transfer: a supervisor's
     assert r.json()["state"] == "rectified"
     r = await do(client, sj, tid, "callback", satisfied=False, note="仍不满意")
     assert r.status_code == 200
@@ -400,6 +415,69 @@ async def test_real_name_flow_with_unsatisfied_callback(client, admin, setup):
     assert r.status_code == 409 and r.json()["allowed_actions"] == []
 
 
+async def _order_in(client, admin, setup, hotline, kind: str, n: itertools.count) -> int:
+    """A fresh order: a real-name rating order open, one appealed, or a 12345 complaint's."""
+    if kind == "complaint":
+        r = await client.post(
+            "/v1/complaints",
+            json={
+                "order_no": f"12345-AA-{next(n)}",
+                "department_code": "SJ",
+                "content": "窗口推诿",
+                "received_at": datetime.now(UTC).isoformat(),
+                "citizen_name": "李四",
+                "citizen_phone": "13900001111",
+            },
+            headers=hotline,
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["ticket"]["id"]
+    tid = (await post_bad(client, setup["device"], admin, f"aa-{next(n)}", **REAL_NAME))["id"]
+    if kind == "appealed":
+        assert (await do(client, setup["sj"], tid, "appeal", note="误评")).status_code == 200
+    return tid
+
+
+async def test_allowed_actions_are_what_the_asking_key_may_do(app, client, admin, setup):
+    """For each role that sees an order, every action it is offered is accepted (200, never
+    403), and every action it is refused with 403 is not offered."""
+    hotline = auth(await make_key(app, "hotline", "12345"))
+    reader = auth(await make_key(app, "reader"))
+    n = itertools.count()
+    body = {"note": "说明", "substantiated": True, "satisfied": True, "department_code": "GA"}
+    viewers = {
+        "open": {"admin": admin, "department": setup["sj"]},
+        "appealed": {"admin": admin, "department": setup["sj"]},
+        "complaint": {"admin": admin, "department": setup["sj"], "hotline": hotline},
+    }
+    offered_to: dict[tuple[str, str], list[str]] = {}
+    for kind, keys in viewers.items():
+        for role, headers in keys.items():
+            tid = await _order_in(client, admin, setup, hotline, kind, n)
+            offered = (await client.get(f"/v1/tickets/{tid}", headers=headers)).json()[
+                "allowed_actions"
+            ]
+            offered_to[kind, role] = offered
+            if role != "hotline":  # the queue shows the same (hotline keys read complaints)
+                queue = (await client.get("/v1/tickets", headers=headers)).json()["items"]
+                assert [t["allowed_actions"] for t in queue if t["id"] == tid] == [offered]
+            for action in states.ACTIONS:
+                r = await do(client, headers, tid, action, **body)
+                if action in offered:
+                    assert r.status_code == 200, (kind, role, action, r.text)
+                    tid = await _order_in(client, admin, setup, hotline, kind, n)
+                else:
+                    assert r.status_code in (403, 409), (kind, role, action, r.text)
+    # what each role was offered (so that the loop above is not vacuous)
+    assert offered_to["open", "admin"] == ["contact", "extend", "appeal", "withdraw", "transfer"]
+    assert offered_to["open", "department"] == ["contact", "extend", "appeal", "withdraw"]
+    assert offered_to["appealed", "admin"] == ["uphold", "reject"]
+    assert offered_to["appealed", "department"] == []
+    assert offered_to["complaint", "department"] == ["contact", "extend", "withdraw"]
+    assert offered_to["complaint", "hotline"] == []
+    assert (await client.get(f"/v1/tickets/{tid}", headers=reader)).status_code == 403
+
+
 async def test_history_is_immutable(app, client, admin, setup):
     ticket = await post_bad(client, setup["device"], admin, "imm-1")
     async with app.state.engine.connect() as conn:
@@ -420,7 +498,9 @@ async def test_anonymous_skips_callback(client, admin, setup):
     for action, body in (("contact", {}), ("verify", {"substantiated": True})):
         assert (await do(client, sj, tid, action, **body)).status_code == 200
     r = await do(client, sj, tid, "rectify", note="整改完毕")
-    assert r.json()["allowed_actions"] == ["close", "withdraw", "transfer"]
+    assert r.json()["allowed_actions"] == ["close", "withdraw"]
+    ticket = (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()
+    assert ticket["allowed_actions"] == ["close", "withdraw", "transfer"]
     r = await do(client, sj, tid, "callback", satisfied=True)
     assert r.status_code == 409 and "close" in r.json()["allowed_actions"]
     r = await do(client, sj, tid, "close")
@@ -433,7 +513,7 @@ async def test_refusals_and_missing_inputs(client, admin, setup):
     r = await do(client, sj, tid, "verify", substantiated=True)
     assert r.status_code == 409
     assert r.json()["type"].endswith("/action-not-allowed")
-    assert r.json()["allowed_actions"] == ["contact", "extend", "appeal", "withdraw", "transfer"]
+    assert r.json()["allowed_actions"] == ["contact", "extend", "appeal", "withdraw"]
     assert (await do(client, sj, tid, "contact")).status_code == 200
     assert (await do(client, sj, tid, "contact")).status_code == 409
     for action, body, field in (
@@ -469,7 +549,9 @@ async def test_appeal_upheld_invalidates_the_rating(client, admin, setup):
     tid = ticket["id"]
     r = await do(client, sj, tid, "appeal", note="恶意差评：评价人未办理业务")
     assert r.status_code == 200 and r.json()["state"] == "appealed"
-    assert r.json()["allowed_actions"] == ["uphold", "reject"]
+    assert r.json()["allowed_actions"] == []  # the department waits for the supervisor
+    ticket = (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()
+    assert ticket["allowed_actions"] == ["uphold", "reject"]
     # The clock keeps running during the appeal.
     assert r.json()["current_stage"] == "contact"
     assert (await do(client, sj, tid, "uphold", note="x")).status_code == 403
@@ -759,37 +841,35 @@ async def test_figures(app, client, admin, setup):
     )
     assert r.status_code == 201, r.text
     now = datetime.now(UTC)
+    day = timedelta(days=1)
     async with app.state.sessionmaker() as session:
-        totals = await service.figures(
-            session, start=now - timedelta(days=1), end=now + timedelta(days=1)
-        )
+        totals = await service.figures(session, start=now - day, end=now + day, now=now)
         per = await service.figures(
-            session, start=now - timedelta(days=1), end=now + timedelta(days=1), by_department=True
+            session, start=now - day, end=now + day, now=now, by_department=True
         )
         later = await service.figures(
-            session,
-            start=now - timedelta(days=1),
-            end=now + timedelta(days=1),
-            now=now + timedelta(days=60),
+            session, start=now - day, end=now + day, now=now + timedelta(days=60)
         )
         empty = await service.figures(
-            session, start=now - timedelta(days=9), end=now - timedelta(days=8)
+            session, start=now - timedelta(days=9), end=now - timedelta(days=8), now=now
         )
-    assert totals["opened"] == 4 and totals["closed"] == 2
-    assert totals["bad_review_orders"] == 2 and totals["bad_review_closed"] == 1
-    assert totals["withdrawn"] == 1 and totals["appeal_upheld"] == 0
-    assert totals["real_name_bad_reviews"] == 2 and totals["real_name_called_back"] == 1
-    assert totals["complaints_received"] == 1 and totals["complaints_closed"] == 0
-    assert totals["on_time"] == 2 and totals["deadline_due"] == 2  # the two closed ones
-    assert totals["overdue_now"] == 0
-    assert totals["rates"] == {"rectification": 0.5, "on_time": 1.0, "callback": 0.5}
-    assert totals["rectification_rate"] == 50.0 and totals["on_time_rate"] == 100.0
-    assert totals["real_name_callback_rate"] == 50.0
-    assert totals["complaints"] == {"received": 1, "closed": 0}
-    assert set(per) == {"SJ", "GA"}
-    assert per["GA"]["complaints_received"] == 1 and per["SJ"]["opened"] == 3
-    assert later["overdue_now"] == 2 and later["deadline_due"] == 4 and later["on_time"] == 2
-    assert empty["opened"] == 0 and empty["rates"]["on_time"] is None
+    rating, complaint = totals["rating"], totals["complaint"]
+    # the withdrawn order is reported apart, and out of every rate's set (counted)
+    assert rating["opened"] == 3 and rating["withdrawn"] == 1 and rating["appeal_upheld"] == 0
+    assert rating["counted"] == 2 and rating["closed"] == 1
+    assert rating["real_name"] == 2 and rating["real_name_called_back"] == 1
+    assert rating["on_time"] == 1 and rating["deadline_due"] == 1  # the closed one
+    assert rating["overdue_now"] == 0
+    # the 12345 complaint is counted apart from the 差评 orders
+    assert complaint["opened"] == 1 and complaint["counted"] == 1 and complaint["closed"] == 0
+    assert totals["inspection"] == dict.fromkeys(rating, 0)
+    assert set(per) == {"SJ", "GA"} and set(per["GA"]) == {"complaint"}
+    assert per["GA"]["complaint"]["opened"] == 1 and per["SJ"]["rating"]["opened"] == 3
+    # 60 days on: the open orders' deadlines have passed (the withdrawn one stays out)
+    late = later["rating"]
+    assert late["overdue_now"] == 1 and late["deadline_due"] == 2 and late["on_time"] == 1
+    assert later["complaint"]["overdue_now"] == 1 and later["complaint"]["deadline_due"] == 1
+    assert all(n == 0 for counts in empty.values() for n in counts.values())
 
 
 async def test_unused_uuid_is_404(client, admin, setup):

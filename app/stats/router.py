@@ -1,9 +1,10 @@
-"""Satisfaction figures per period: overview, department table (JSON, CSV, XLSX), one
-department, reasons."""
+"""Satisfaction figures per period: overview, department table, one department, reasons; each
+as JSON, CSV or XLSX."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import Response
@@ -11,6 +12,7 @@ from pydantic_core import to_json
 
 from app.auth.dependencies import require_roles
 from app.auth.service import Principal
+from app.clock import Now
 from app.db import Session
 from app.ratings.schemas import Channel
 from app.stats import exports, service
@@ -22,10 +24,28 @@ router = APIRouter(prefix="/v1/stats", tags=["statistics"])
 StatsReader = Annotated[Principal, Depends(require_roles(*service.READ_ROLES))]
 RaterType = Literal["individual", "enterprise", "anonymous"]
 _PROBLEM = {"content": {"application/problem+json": {}}}
-_ERRORS = {
-    403: {"description": "Another department's figures", **_PROBLEM},
-    422: {"description": "Bad period (the problem names the parameter)", **_PROBLEM},
-}
+
+
+def _responses(what: str, extra: dict[int | str, Any] | None = None) -> dict[int | str, Any]:
+    return {
+        200: {
+            "description": f"{what} as JSON, CSV (UTF-8 with BOM) or XLSX, Chinese headings",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        403: {"description": "Another department's figures", **_PROBLEM},
+        406: {
+            "description": "Accept names none of application/json, text/csv, the XLSX type",
+            **_PROBLEM,
+        },
+        422: {
+            "description": "Bad period or format (the problem names the parameter)",
+            **_PROBLEM,
+        },
+        **(extra or {}),
+    }
 
 
 def period_param(
@@ -50,53 +70,67 @@ def period_param(
 ThePeriod = Annotated[Period, Depends(period_param)]
 
 
-def _json(content: dict) -> Response:
-    """The figures, already in the response model's shape, serialised directly.
+def format_param(
+    format_: Annotated[
+        Literal["json", "csv", "xlsx"] | None,
+        Query(
+            alias="format",
+            description="json, csv or xlsx (any other: 422); or send Accept: application/json, "
+            "text/csv or the XLSX media type (none of them: 406)",
+        ),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str:
+    """Decided before any figure is computed."""
+    return exports.negotiate(format_, accept)
+
+
+Format = Annotated[str, Depends(format_param)]
+
+
+def _answer(
+    kind: str, content: dict, sheet: Callable[[dict], exports.Sheet], filename: str
+) -> Response:
+    """The figures, already in the response model's shape: JSON serialised directly, or the
+    same figures as a CSV or XLSX sheet.
 
     `response_model` stays on each route for the OpenAPI contract; validating a hundred
     department rows through it on every call cost more than computing them. The tests check
     that each body validates against its model and dumps back to itself.
     """
-    return Response(to_json(content), media_type="application/json")
+    if kind == "json":
+        return Response(to_json(content), media_type=exports.JSON_MEDIA_TYPE)
+    filename = f"{filename}-{content['period']['label'].replace('..', '_')}.{kind}"
+    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if kind == "csv":
+        body, media_type = exports.to_csv(sheet(content)), exports.CSV_MEDIA_TYPE
+    else:
+        body, media_type = exports.to_xlsx(sheet(content)), exports.XLSX_MEDIA_TYPE
+    return Response(body, media_type=media_type, headers=disposition)
 
 
-@router.get("/overview", response_model=Overview, responses=_ERRORS)
-async def overview(session: Session, principal: StatsReader, period: ThePeriod):
+def _only_department(principal: Principal) -> str | None:
+    return principal.department_code if principal.role == "department" else None
+
+
+@router.get("/overview", response_model=Overview, responses=_responses("The centre's figures"))
+async def overview(
+    session: Session, principal: StatsReader, period: ThePeriod, kind: Format, now: Now
+):
     """Centre totals: counted ratings by level, 好评率 and 差评率, by rater type and channel,
-    with the work-order and 12345 complaint figures."""
+    with the work orders (差评, 12345 投诉 and 督查 counted apart)."""
     service.authorise(principal)
-    return _json(await service.overview(session, period))
+    figures = await service.overview(session, period, now=now)
+    return _answer(kind, figures, exports.overview_sheet, "overview")
 
 
-def _export_format(format_: str | None, accept: str | None) -> str:
-    if format_:
-        return format_
-    accept = (accept or "").lower()
-    if exports.XLSX_MEDIA_TYPE in accept:
-        return "xlsx"
-    if "text/csv" in accept:
-        return "csv"
-    return "json"
-
-
-@router.get(
-    "/departments",
-    response_model=DepartmentTable,
-    responses={
-        **_ERRORS,
-        200: {
-            "description": "The table as JSON, CSV or XLSX (Chinese headings)",
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            },
-        },
-    },
-)
+@router.get("/departments", response_model=DepartmentTable, responses=_responses("The table"))
 async def departments(
     session: Session,
     principal: StatsReader,
     period: ThePeriod,
+    kind: Format,
+    now: Now,
     channel: Channel | None = None,
     rater_type: RaterType | None = None,
     min_sample: Annotated[
@@ -106,11 +140,6 @@ async def departments(
     order: Literal["asc", "desc"] | None = Query(
         default=None, description="Default: ascending for rank, code, name; else descending"
     ),
-    format_: Annotated[
-        Literal["json", "csv", "xlsx"] | None,
-        Query(alias="format", description="Or send Accept: text/csv or the XLSX media type"),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ):
     """Each department's figures with rank (by 好评率, then volume) and band, and the number of
     departments per band. A department key gets its own row (ranked among all)."""
@@ -122,47 +151,41 @@ async def departments(
         min_sample=min_sample,
         sort=sort,
         order=order,
-        only_department=principal.department_code if principal.role == "department" else None,
+        only_department=_only_department(principal),
+        now=now,
     )
-    kind = _export_format(format_, accept)
-    filename = f"departments-{period.label.replace('..', '_')}"
-    if kind == "csv":
-        return Response(
-            exports.to_csv(table),
-            media_type=exports.CSV_MEDIA_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
-        )
-    if kind == "xlsx":
-        return Response(
-            exports.to_xlsx(table),
-            media_type=exports.XLSX_MEDIA_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
-        )
-    return _json(table)
+    return _answer(kind, table, exports.department_table_sheet, "departments")
 
 
 @router.get(
     "/departments/{code}",
     response_model=DepartmentDetail,
-    responses={**_ERRORS, 404: {"description": "No such department", **_PROBLEM}},
+    responses=_responses(
+        "The department's figures", {404: {"description": "No such department", **_PROBLEM}}
+    ),
 )
 async def department(
     session: Session,
     principal: StatsReader,
     period: ThePeriod,
+    kind: Format,
+    now: Now,
     code: Annotated[str, Path(max_length=64)],
 ):
     """One department: figures, rank and band, monthly trend, per-window and per-staff rows
-    (ranked, for the quarterly 服务标兵), and the top 差评 reasons."""
+    (ranked, for the quarterly 服务标兵), and the top 差评 reasons (in the JSON; the sheets
+    leave them to the reasons export)."""
     service.authorise(principal, code)
-    return _json(await service.department_detail(session, period, code))
+    detail = await service.department_detail(session, period, code, now=now)
+    return _answer(kind, detail, exports.department_detail_sheet, f"department-{code}")
 
 
-@router.get("/reasons", response_model=Reasons, responses=_ERRORS)
+@router.get("/reasons", response_model=Reasons, responses=_responses("差评 by reason"))
 async def reasons(
     session: Session,
     principal: StatsReader,
     period: ThePeriod,
+    kind: Format,
     channel: Channel | None = None,
     rater_type: RaterType | None = None,
 ):
@@ -172,6 +195,6 @@ async def reasons(
         session,
         period,
         filters=service.Filters(channel=channel, rater_type=rater_type),
-        only_department=principal.department_code if principal.role == "department" else None,
+        only_department=_only_department(principal),
     )
-    return _json(figures)
+    return _answer(kind, figures, exports.reasons_sheet, "reasons")

@@ -25,20 +25,54 @@ class ByLevel(BaseModel):
     level_1: int = Field(alias="1", description="非常不满意")
 
 
+_RATE = "in %, half-up to 2 decimals; null when the denominator is 0"
+
+
 class RatingsBlock(BaseModel):
-    counted: int = Field(description="Counted ratings (neither withdrawn nor invalidated)")
+    counted: int = Field(description="有效评价数: neither withdrawn nor invalidated")
     by_level: ByLevel
-    good: int = Field(description="好评: levels 5, 4, 3")
-    bad: int = Field(description="差评: levels 2, 1")
-    good_rate: float | None = Field(description="好评率 in %, half-up to 2 decimals; null if none")
-    bad_rate: float | None = Field(description="差评率 in %, half-up to 2 decimals; null if none")
-    withdrawn: int
-    invalidated: int
-    flagged: int | None = Field(
-        default=None,
-        description="Counted ratings carrying integrity flags (刷好评/恶意差评 suspicions: "
-        "GET /v1/ratings?flagged=true); on centre and department totals",
+    good: int = Field(description="好评数: levels 5, 4, 3")
+    bad: int = Field(description="差评数: levels 2, 1")
+    good_rate: float | None = Field(description=f"好评率 = good / counted, {_RATE}")
+    bad_rate: float | None = Field(description=f"差评率 = bad / counted, {_RATE}")
+    withdrawn: int = Field(description="撤回评价数: withdrawn by the rater (not counted)")
+    invalidated: int = Field(description="申诉核销评价数: invalidated on appeal (not counted)")
+    flagged: int = Field(
+        description="疑似异常评价数: counted ratings carrying integrity flags (刷好评/恶意差评 "
+        "suspicions: GET /v1/ratings?flagged=true); 0 when none"
     )
+
+
+class OrderFigures(BaseModel):
+    """One kind of work order opened in the period; every rate is taken on `counted`."""
+
+    opened: int = Field(description="开单数: orders opened in the period")
+    withdrawn: int = Field(description="撤回数: closed because the rater withdrew (not counted)")
+    appeal_upheld: int = Field(description="申诉核销数: closed by an upheld appeal (not counted)")
+    counted: int = Field(description="工单数: opened − withdrawn − appeal_upheld")
+    closed: int = Field(description="办结数: counted orders closed")
+    rectification_rate: float | None = Field(
+        description=f"整改率 (差评整改率 for rating orders) = closed / counted, {_RATE}"
+    )
+    deadline_due: int = Field(
+        description="应按期数: counted orders whose deadline in force has passed, or closed"
+    )
+    on_time: int = Field(description="按期整改数: of deadline_due, resolved by that deadline")
+    on_time_rate: float | None = Field(description=f"按期整改率 = on_time / deadline_due, {_RATE}")
+    overdue_now: int = Field(description="当前超期数: counted orders past a pending deadline now")
+    real_name: int = Field(description="实名数: counted orders from a real-name rater or caller")
+    real_name_called_back: int = Field(description="实名已回访数: of real_name, called back")
+    real_name_callback_rate: float | None = Field(
+        description=f"实名回访率 (实名差评回访率) = real_name_called_back / real_name, {_RATE}"
+    )
+
+
+class WorkOrderFigures(BaseModel):
+    """Orders opened in the period, by where they came from (counted apart)."""
+
+    rating: OrderFigures = Field(description="差评工单: opened from 差评")
+    complaint: OrderFigures = Field(description="投诉工单: 12345 complaints")
+    inspection: OrderFigures = Field(description="督查工单: found by inspection")
 
 
 class Overview(BaseModel):
@@ -46,8 +80,7 @@ class Overview(BaseModel):
     ratings: RatingsBlock
     by_rater_type: dict[str, RatingsBlock]
     by_channel: dict[str, RatingsBlock]
-    workorders: dict[str, Any]
-    complaints: dict[str, Any]
+    workorders: WorkOrderFigures
     departments_rated: int
 
 
@@ -55,7 +88,7 @@ class DepartmentRow(BaseModel):
     code: str
     name: str
     ratings: RatingsBlock
-    workorders: dict[str, Any]
+    workorders: WorkOrderFigures
     rank: int | None = Field(description="By 好评率, then by volume; null with nothing counted")
     band: str | None = Field(description="100, 90-100, 80-90 or below-80 (unrounded rate)")
 
@@ -103,7 +136,7 @@ class DepartmentDetail(BaseModel):
     ratings: RatingsBlock
     by_rater_type: dict[str, RatingsBlock]
     by_channel: dict[str, RatingsBlock]
-    workorders: dict[str, Any]
+    workorders: WorkOrderFigures
     rank: int | None
     departments_ranked: int
     band: str | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from operator import itemgetter
@@ -59,7 +60,8 @@ async def rating_status_changed(
 
 
 def rate(part: int, whole: int) -> float | None:
-    """A percentage rounded half-up to two decimals; None when nothing was counted."""
+    """A percentage rounded half-up to two decimals (89.80 → 89.8); None when nothing was
+    counted. Every rate the statistics give is made here, from the counts shown beside it."""
     if not whole:
         return None
     value = (Decimal(part) * 100 / Decimal(whole)).quantize(_CENT, rounding=ROUND_HALF_UP)
@@ -112,7 +114,8 @@ class Tally:
     def status_total(self, status: str) -> int:
         return sum(n for (s, _), n in self.counts.items() if s == status)
 
-    def block(self) -> dict[str, Any]:
+    def block(self, *, flagged: int) -> dict[str, Any]:
+        """The ratings block; `flagged`: how many of the counted ratings carry integrity flags."""
         get = self.counts.get
         v5, v4, v3, v2, v1 = (get(("valid", level), 0) for level in LEVELS)
         good, bad = v5 + v4 + v3, v2 + v1
@@ -126,8 +129,7 @@ class Tally:
             "bad_rate": rate(bad, counted),
             "withdrawn": self.status_total("withdrawn"),
             "invalidated": self.status_total("invalidated"),
-            # counted on centre and department totals only (see _flagged_counts)
-            "flagged": None,
+            "flagged": flagged,
         }
 
 
@@ -456,61 +458,60 @@ async def _tag_counts(
 
 # --- work orders ---------------------------------------------------------------------------
 
-_WORKORDER_COUNTS = (
+# 差评工单 (opened from ratings), 投诉工单 (12345 complaints), 督查工单 (inspections): apart.
+ORDER_SOURCES = ("rating", "complaint", "inspection")
+_ORDER_COUNTS = (
     "opened",
-    "closed",
-    "bad_review_orders",
-    "bad_review_closed",
     "withdrawn",
     "appeal_upheld",
-    "on_time",
+    "counted",
+    "closed",
     "deadline_due",
+    "on_time",
     "overdue_now",
-    "real_name_bad_reviews",
+    "real_name",
     "real_name_called_back",
 )
-EMPTY_WORKORDERS: dict[str, Any] = {
-    **dict.fromkeys(_WORKORDER_COUNTS, 0),
-    "rectification_rate": None,  # 差评整改率
-    "on_time_rate": None,  # 按期整改率
-    "real_name_callback_rate": None,  # 实名差评回访率
-    "rates": {"rectification": None, "on_time": None, "callback": None},
-}
-EMPTY_COMPLAINTS: dict[str, Any] = {"received": 0, "closed": 0}
 
 
-async def _workorder_figures(
-    session: AsyncSession, period: Period, *, by_department: bool
-) -> dict[str, Any] | None:
-    """The work-order engine's figures for orders opened in the period (None without it)."""
-    from app.workorders import service as workorders
+def order_block(counts: dict[str, int] | None) -> dict[str, Any]:
+    """One kind of work order: its counts, each rate beside its numerator and denominator.
 
-    figures = getattr(workorders, "figures", None)
-    if figures is None:
-        return None
-    return await figures(
-        session, start=period.start_at, end=period.end_at, by_department=by_department
-    )
-
-
-def _workorder_block(entry: dict[str, Any] | None) -> dict[str, Any]:
-    if not entry:
-        return {**EMPTY_WORKORDERS, "rates": dict(EMPTY_WORKORDERS["rates"])}
-    return {k: v for k, v in entry.items() if k not in ("complaints", "rates")} | {
-        "rates": entry.get("rates")
+    Every rate is taken on `counted` (withdrawn and appeal-upheld orders reported apart):
+    整改率 (差评整改率 for rating orders) = closed / counted; 按期整改率 = on_time /
+    deadline_due; 实名回访率 (实名差评回访率) = real_name_called_back / real_name."""
+    c = {name: (counts or {}).get(name, 0) for name in _ORDER_COUNTS}
+    return {
+        "opened": c["opened"],
+        "withdrawn": c["withdrawn"],
+        "appeal_upheld": c["appeal_upheld"],
+        "counted": c["counted"],
+        "closed": c["closed"],
+        "rectification_rate": rate(c["closed"], c["counted"]),
+        "deadline_due": c["deadline_due"],
+        "on_time": c["on_time"],
+        "on_time_rate": rate(c["on_time"], c["deadline_due"]),
+        "overdue_now": c["overdue_now"],
+        "real_name": c["real_name"],
+        "real_name_called_back": c["real_name_called_back"],
+        "real_name_callback_rate": rate(c["real_name_called_back"], c["real_name"]),
     }
 
 
-def _split_workorders(figures: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(workorders block, complaints block) of the centre."""
-    if not figures:
-        return dict(EMPTY_WORKORDERS), dict(EMPTY_COMPLAINTS)
-    return _workorder_block(figures), dict(figures.get("complaints") or EMPTY_COMPLAINTS)
+def workorders_block(by_source: dict[str, dict[str, int]] | None) -> dict[str, Any]:
+    """{rating, complaint, inspection}: each an order_block."""
+    return {source: order_block((by_source or {}).get(source)) for source in ORDER_SOURCES}
 
 
-def _department_workorders(figures: dict[str, Any] | None, code: str) -> dict[str, Any]:
-    """A department's block from figures(by_department=True): {code: entry}."""
-    return _workorder_block((figures or {}).get(code))
+async def _workorder_counts(
+    session: AsyncSession, period: Period, *, now: datetime, by_department: bool
+) -> dict[str, Any]:
+    """Counts of the orders opened in the period, per source (and per department)."""
+    from app.workorders import service as workorders  # the work-order domain imports ratings
+
+    return await workorders.figures(
+        session, start=period.start_at, end=period.end_at, now=now, by_department=by_department
+    )
 
 
 # --- the figures the API serves --------------------------------------------------------------
@@ -528,40 +529,77 @@ def authorise(principal: Principal, department_code: str | None = None) -> None:
         raise Forbidden("A department key reads its own department's figures only")
 
 
-_FLAGGED = """
-    SELECT t.department_code, count(*) AS n
-      FROM rating t
-     WHERE t.flags IS NOT NULL AND t.status = 'valid'
-       AND t.rated_at >= :start_at AND t.rated_at < :end_at{where}
-     GROUP BY t.department_code
-"""
+# The dimensions integrity flags are counted by, as expressions on a rating `t` (the keys
+# match those of the tallies: '' where the rollups have no window or staff member).
+_FLAG_DIMENSIONS = {
+    "department": "t.department_code",
+    "channel": "t.channel",
+    "rater_type": "t.rater_type",
+    "month": _MONTH_KEY,
+    "window": "coalesce(t.window_no, '')",
+    "staff": "coalesce(t.staff_id, '')",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """Counted ratings carrying integrity flags: in total and per value of each dimension."""
+
+    total: int = 0
+    by: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def of(self, dimension: str, key: str | None) -> int:
+        return self.by.get(dimension, {}).get(key or "", 0)
 
 
 async def _flagged_counts(
-    session: AsyncSession, period: Period, filters: Filters = Filters()
-) -> dict[str, int]:
-    """Counted ratings carrying integrity flags (刷好评 / 恶意差评 suspicions), per department.
+    session: AsyncSession, period: Period, filters: Filters, dimensions: Sequence[str] = ()
+) -> Flagged:
+    """Counted ratings carrying integrity flags (刷好评 / 恶意差评 suspicions), one statement.
 
     Flagged ratings are few and indexed apart (a partial index), so this reads only them."""
     params: dict[str, Any] = {"start_at": period.start_at, "end_at": period.end_at}
-    sql = _FLAGGED.format(where=_where(filters, "t", params))
-    return {row.department_code: row.n for row in await session.execute(text(sql), params)}
+    # the dimensions as d_<name> ("window" is a reserved word)
+    columns = "".join(f", {_FLAG_DIMENSIONS[d]} AS d_{d}" for d in dimensions)
+    groupings = "".join(f", GROUPING(d_{d}) AS g_{d}, d_{d}" for d in dimensions)
+    sets = ", ".join(["()", *(f"(d_{d})" for d in dimensions)])
+    sql = f"""
+    SELECT count(*) AS n{groupings}
+      FROM (SELECT 1 AS one{columns}
+              FROM rating t
+             WHERE t.flags IS NOT NULL AND t.status = 'valid'
+               AND t.rated_at >= :start_at AND t.rated_at < :end_at{_where(filters, "t", params)}
+           ) AS f
+     GROUP BY GROUPING SETS ({sets})
+    """
+    total, by = 0, {d: {} for d in dimensions}
+    for row in (await session.execute(text(sql), params)).mappings():
+        grouped = [d for d in dimensions if row[f"g_{d}"] == 0]
+        if grouped:
+            by[grouped[0]][row[f"d_{grouped[0]}"]] = row["n"]
+        else:
+            total = row["n"]
+    return Flagged(total, by)
 
 
-async def overview(session: AsyncSession, period: Period) -> dict[str, Any]:
-    """Centre totals, split by rater type and channel, with the work-order figures."""
+async def overview(session: AsyncSession, period: Period, *, now: datetime) -> dict[str, Any]:
+    """Centre totals, split by rater type and channel, with the work-order figures (`now`
+    decides which deadlines have passed)."""
     total, by_rater, by_channel, departments_rated = await _overview_figures(session, period)
-    workorders, complaints = _split_workorders(
-        await _workorder_figures(session, period, by_department=False)
-    )
-    flagged = await _flagged_counts(session, period)
+    orders = await _workorder_counts(session, period, now=now, by_department=False)
+    flagged = await _flagged_counts(session, period, Filters(), ("channel", "rater_type"))
     return {
         "period": period.as_json(),
-        "ratings": {**total.block(), "flagged": sum(flagged.values())},
-        "by_rater_type": {rt: by_rater.get(rt, Tally()).block() for rt in RATER_TYPES},
-        "by_channel": {ch: by_channel.get(ch, Tally()).block() for ch in CHANNELS},
-        "workorders": workorders,
-        "complaints": complaints,
+        "ratings": total.block(flagged=flagged.total),
+        "by_rater_type": {
+            rt: by_rater.get(rt, Tally()).block(flagged=flagged.of("rater_type", rt))
+            for rt in RATER_TYPES
+        },
+        "by_channel": {
+            ch: by_channel.get(ch, Tally()).block(flagged=flagged.of("channel", ch))
+            for ch in CHANNELS
+        },
+        "workorders": workorders_block(orders),
         "departments_rated": departments_rated,
     }
 
@@ -600,6 +638,7 @@ async def department_table(
     sort: str = "rank",
     order: str | None = None,
     only_department: str | None = None,
+    now: datetime,
 ) -> dict[str, Any]:
     """One row per department with rank and band, and the number of departments per band."""
     # every active department and any other rated in the period, with its name: one statement
@@ -608,8 +647,8 @@ async def department_table(
     eligible = [(code, tally) for code, _, tally in departments if tally.counted >= minimum]
     names = {code: name for code, name, _ in departments}
     ranks = assign_ranks(eligible)
-    figures = await _workorder_figures(session, period, by_department=True)
-    flagged = await _flagged_counts(session, period, filters)
+    orders = await _workorder_counts(session, period, now=now, by_department=True)
+    flagged = await _flagged_counts(session, period, filters, ("department",))
     bands = dict.fromkeys(BANDS, 0)
     rows = []
     for code, tally in eligible:
@@ -620,8 +659,8 @@ async def department_table(
             {
                 "code": code,
                 "name": code if names[code] is None else names[code],
-                "ratings": {**tally.block(), "flagged": flagged.get(code, 0)},
-                "workorders": _department_workorders(figures, code),
+                "ratings": tally.block(flagged=flagged.of("department", code)),
+                "workorders": workorders_block(orders.get(code)),
                 "rank": ranks.get(code),
                 "band": row_band,
             }
@@ -642,10 +681,16 @@ async def department_table(
     }
 
 
-def _ranked_rows(tallies: dict[str, Tally], key_name: str) -> list[dict[str, Any]]:
+def _ranked_rows(
+    tallies: dict[str, Tally], key_name: str, flagged: dict[str, int]
+) -> list[dict[str, Any]]:
     ranks = assign_ranks(list(tallies.items()))
     rows = [
-        {key_name: key or None, "ratings": tally.block(), "rank": ranks.get(key)}
+        {
+            key_name: key or None,
+            "ratings": tally.block(flagged=flagged.get(key or "", 0)),
+            "rank": ranks.get(key),
+        }
         for key, tally in tallies.items()
     ]
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r[key_name] or ""))
@@ -661,7 +706,7 @@ def _reason_rows(counts: dict[str, int], limit: int | None = None) -> list[dict[
 
 
 async def department_detail(
-    session: AsyncSession, period: Period, department_code: str
+    session: AsyncSession, period: Period, department_code: str, *, now: datetime
 ) -> dict[str, Any]:
     """One department: figures, rank and band, monthly trend, windows, staff, top reasons."""
     department = await registry.get_department(session, department_code)
@@ -672,29 +717,38 @@ async def department_detail(
     monthly = await _monthly_tallies(session, period, filters)
     windows, staff = await _staff_tallies(session, period, department_code)
     reasons = await _tag_counts(session, period, filters)
-    figures = await _workorder_figures(session, period, by_department=True)
+    orders = await _workorder_counts(session, period, now=now, by_department=True)
+    flagged = await _flagged_counts(
+        session, period, filters, ("channel", "rater_type", "month", "window", "staff")
+    )
     window_names = {
         w.window_no: w.name for w in await registry.list_windows(session, department_code)
     }
-    window_rows = _ranked_rows(windows, "window_no")
+    window_rows = _ranked_rows(windows, "window_no", flagged.by["window"])
     for row in window_rows:
         row["name"] = window_names.get(row["window_no"])
     return {
         "period": period.as_json(),
         "department": {"code": department.code, "name": department.name},
-        "ratings": {
-            **total.block(),
-            "flagged": (await _flagged_counts(session, period, filters)).get(department_code, 0),
+        "ratings": total.block(flagged=flagged.total),
+        "by_rater_type": {
+            rt: by_rater.get(rt, Tally()).block(flagged=flagged.of("rater_type", rt))
+            for rt in RATER_TYPES
         },
-        "by_rater_type": {rt: by_rater.get(rt, Tally()).block() for rt in RATER_TYPES},
-        "by_channel": {ch: by_channel.get(ch, Tally()).block() for ch in CHANNELS},
-        "workorders": _department_workorders(figures, department_code),
+        "by_channel": {
+            ch: by_channel.get(ch, Tally()).block(flagged=flagged.of("channel", ch))
+            for ch in CHANNELS
+        },
+        "workorders": workorders_block(orders.get(department_code)),
         "rank": ranks.get(department_code),
         "departments_ranked": len(ranks),
         "band": band(total.good, total.counted),
-        "trend": [{"month": month, "ratings": t.block()} for month, t in sorted(monthly.items())],
+        "trend": [
+            {"month": month, "ratings": t.block(flagged=flagged.of("month", month))}
+            for month, t in sorted(monthly.items())
+        ],
         "windows": window_rows,
-        "staff": _ranked_rows(staff, "staff_id"),
+        "staff": _ranked_rows(staff, "staff_id", flagged.by["staff"]),
         "reasons": _reason_rows(reasons.get(None, {}), limit=10),
     }
 

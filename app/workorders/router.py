@@ -79,7 +79,7 @@ async def list_tickets(
         ),
     )
     items, next_cursor = await service.list_orders(
-        session, filters, sort=sort, limit=limit, cursor=cursor, now=now
+        session, filters, sort=sort, limit=limit, cursor=cursor, now=now, role=principal.role
     )
     return {"items": items, "next_cursor": next_cursor}
 

@@ -7,7 +7,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, text
@@ -518,8 +517,14 @@ def flags(order: WorkOrder, *, now: datetime, soon_limit: datetime) -> tuple[boo
 
 
 def order_view(
-    order: WorkOrder, *, now: datetime, soon_limit: datetime, complaint: Complaint | None = None
+    order: WorkOrder,
+    *,
+    role: str | None,
+    now: datetime,
+    soon_limit: datetime,
+    complaint: Complaint | None = None,
 ) -> dict[str, Any]:
+    """The order as the API shows it; allowed_actions: those a key of `role` may take now."""
     due_soon, overdue = flags(order, now=now, soon_limit=soon_limit)
     late = overdue or (order.resolved_at is not None and order.resolved_at > order.resolve_due_at)
     return {
@@ -552,7 +557,7 @@ def order_view(
         "due_soon_at": order.due_soon_at,
         "overdue_at": order.overdue_at,
         "reopen_count": order.reopen_count,
-        "allowed_actions": states.allowed_actions(_facts(order)),
+        "allowed_actions": states.allowed_for(_facts(order), role),
     }
 
 
@@ -610,7 +615,13 @@ async def order_detail(
 ) -> dict[str, Any]:
     """The order with its timeline and the rating or complaint it came from."""
     cal = await load_calendar(session)
-    body = order_view(order, now=now, soon_limit=cal.due_soon_limit(now), complaint=complaint)
+    body = order_view(
+        order,
+        role=principal.role,
+        now=now,
+        soon_limit=cal.due_soon_limit(now),
+        complaint=complaint,
+    )
     body["history"] = [event_view(e) for e in await history(session, order.id)]
     body["rating"] = None
     body["complaint"] = complaint_view(complaint) if complaint is not None else None
@@ -701,21 +712,22 @@ async def act(
 ) -> tuple[WorkOrder, Complaint | None]:
     """Apply one action: check who and when, move the state, record it, notify."""
     order, complaint = await get_order(session, principal, order_id, for_update=True)
-    if principal.role not in ("admin", "department"):
-        raise Forbidden(f"Role {principal.role} cannot act on work orders")
-    if action in states.SUPERVISOR_ACTIONS and principal.role != "admin":
-        raise Forbidden(f"{action} is decided by a supervisor (admin key)")
+    if not states.may_take(principal.role, action):
+        if action in states.SUPERVISOR_ACTIONS:
+            raise Forbidden(f"{action} is decided by a supervisor (admin key)")
+        raise Forbidden(f"Role {principal.role} cannot {action} work orders")
     facts = _facts(order)
     try:
         step = states.apply(
             facts, action, note=note, substantiated=substantiated, satisfied=satisfied
         )
-    except states.ActionNotAllowed as exc:
+    except states.ActionNotAllowed:
+        allowed = states.allowed_for(facts, principal.role)
         raise ActionConflict(
             f"{action} is not allowed in state {order.state}; allowed: "
-            f"{', '.join(exc.allowed) or 'none'}",
+            f"{', '.join(allowed) or 'none'}",
             state=order.state,
-            allowed_actions=exc.allowed,
+            allowed_actions=allowed,
         ) from None
     except states.MissingInput as exc:
         raise ValidationProblem(exc.message, errors=[field_error(exc.field, exc.message)]) from None
@@ -729,7 +741,7 @@ async def act(
         raise ActionConflict(
             "The rectify deadline has passed: an extension must be asked for before it",
             state=order.state,
-            allowed_actions=[a for a in states.allowed_actions(facts) if a != "extend"],
+            allowed_actions=[a for a in states.allowed_for(facts, principal.role) if a != "extend"],
         )
     data: dict[str, Any] = {}
     if "transfer" in step.effects:
@@ -905,8 +917,10 @@ async def list_orders(
     limit: int,
     cursor: str | None,
     now: datetime,
+    role: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The queue: nearest deadline first (orders without one last), or newest first."""
+    """The queue: nearest deadline first (orders without one last), or newest first; each
+    order's allowed_actions are those a key of `role` may take."""
     cal = await load_calendar(session)
     soon_limit = cal.due_soon_limit(now)
     query = select(WorkOrder).where(*_where(filters, now=now, soon_limit=soon_limit))
@@ -943,7 +957,9 @@ async def list_orders(
             ).scalars()
         }
     items = [
-        order_view(o, now=now, soon_limit=soon_limit, complaint=complaints.get(o.complaint_id))
+        order_view(
+            o, role=role, now=now, soon_limit=soon_limit, complaint=complaints.get(o.complaint_id)
+        )
         for o in rows
     ]
     return items, next_cursor
@@ -1143,87 +1159,53 @@ async def figures(
     *,
     start: datetime,
     end: datetime,
+    now: datetime,
     by_department: bool = False,
-    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Counts for the orders opened in [start, end), overall or keyed by department code.
+    """Raw counts of the orders opened in [start, end), per source (rating, complaint,
+    inspection): {source: counts}, or {department_code: {source: counts}} (sources without
+    orders left out there). The rates are the statistics' to compute and round.
 
-    Each entry: opened, closed; bad_review_orders and bad_review_closed (差评整改率 =
-    closed / orders), with withdrawn and appeal_upheld 差评 reported apart and left out of both;
-    on_time and deadline_due (按期整改率 = on_time / deadline_due: rectified by the deadline in
-    force, over orders whose deadline has passed or that are closed); overdue_now;
-    real_name_bad_reviews and real_name_called_back (实名差评回访率); complaints_received and
-    complaints_closed (12345, also as complaints: {received, closed}). Beside the counts:
-    `rates` (unrounded, 0–1, None when nothing to divide) and rectification_rate, on_time_rate,
-    real_name_callback_rate (percent, half-up to two decimals). `now` (for what is overdue)
-    defaults to the transaction's time."""
-    at = now if now is not None else func.now()
-    bad = WorkOrder.source == "rating"
+    Counts: opened; withdrawn and appeal_upheld (reported apart); counted (the others, the set
+    every rate below is taken on); closed (counted and closed); deadline_due (counted, whose
+    deadline in force has passed at `now` or that are closed) and on_time (of those, resolved
+    by that deadline); overdue_now; real_name and real_name_called_back."""
     excluded = WorkOrder.outcome.in_(("withdrawn", "appeal_upheld"))
-    counted_bad = and_(bad, or_(WorkOrder.outcome.is_(None), ~excluded))
+    counted = or_(WorkOrder.outcome.is_(None), ~excluded)
     closed = WorkOrder.state == "closed"
+    due = and_(counted, or_(WorkOrder.resolve_due_at < now, closed))
     columns = {
         "opened": func.count(),
-        "closed": func.count().filter(closed),
-        "bad_review_orders": func.count().filter(counted_bad),
-        "bad_review_closed": func.count().filter(counted_bad, closed),
-        "withdrawn": func.count().filter(bad, WorkOrder.outcome == "withdrawn"),
-        "appeal_upheld": func.count().filter(bad, WorkOrder.outcome == "appeal_upheld"),
+        "withdrawn": func.count().filter(WorkOrder.outcome == "withdrawn"),
+        "appeal_upheld": func.count().filter(WorkOrder.outcome == "appeal_upheld"),
+        "counted": func.count().filter(counted),
+        "closed": func.count().filter(counted, closed),
+        "deadline_due": func.count().filter(due),
         "on_time": func.count().filter(
+            due,
             WorkOrder.resolved_at.is_not(None),
             WorkOrder.resolved_at <= WorkOrder.resolve_due_at,
-            or_(WorkOrder.resolve_due_at < at, closed),
         ),
-        "deadline_due": func.count().filter(or_(WorkOrder.resolve_due_at < at, closed)),
-        "overdue_now": func.count().filter(WorkOrder.next_due_at < at),
-        "real_name_bad_reviews": func.count().filter(counted_bad, WorkOrder.real_name),
+        "overdue_now": func.count().filter(counted, WorkOrder.next_due_at < now),
+        "real_name": func.count().filter(counted, WorkOrder.real_name),
         "real_name_called_back": func.count().filter(
-            counted_bad, WorkOrder.real_name, WorkOrder.called_back_at.is_not(None)
+            counted, WorkOrder.real_name, WorkOrder.called_back_at.is_not(None)
         ),
-        "complaints_received": func.count().filter(WorkOrder.source == "complaint"),
-        "complaints_closed": func.count().filter(WorkOrder.source == "complaint", closed),
     }
     names = list(columns)
-    query = select(*columns.values()).where(WorkOrder.opened_at >= start, WorkOrder.opened_at < end)
+    keys = (WorkOrder.department_code, WorkOrder.source) if by_department else (WorkOrder.source,)
+    query = (
+        select(*keys, *columns.values())
+        .where(WorkOrder.opened_at >= start, WorkOrder.opened_at < end)
+        .group_by(*keys)
+    )
+    rows = await session.execute(query)
     if not by_department:
-        row = (await session.execute(query)).one()
-        return _with_rates(dict(zip(names, row, strict=True)))
-    query = query.add_columns(WorkOrder.department_code).group_by(WorkOrder.department_code)
-    out = {}
-    for row in await session.execute(query):
-        *values, code = row
-        out[code] = _with_rates(dict(zip(names, values, strict=True)))
+        totals = {source: dict.fromkeys(names, 0) for source in states.SOURCES}
+        for source, *values in rows:
+            totals[source] = dict(zip(names, values, strict=True))
+        return totals
+    out: dict[str, dict[str, Any]] = {}
+    for code, source, *values in rows:
+        out.setdefault(code, {})[source] = dict(zip(names, values, strict=True))
     return out
-
-
-def _ratio(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-def _percent(numerator: int, denominator: int) -> float | None:
-    """Percent rounded half-up to two decimals, as the reports print it (89.80)."""
-    if not denominator:
-        return None
-    value = Decimal(100 * numerator) / Decimal(denominator)
-    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
-def _with_rates(counts: dict[str, int]) -> dict[str, Any]:
-    """The raw counts, unrounded rates (0–1) and the reports' percentages beside them."""
-    return {
-        **counts,
-        "rates": {
-            "rectification": _ratio(counts["bad_review_closed"], counts["bad_review_orders"]),
-            "on_time": _ratio(counts["on_time"], counts["deadline_due"]),
-            "callback": _ratio(counts["real_name_called_back"], counts["real_name_bad_reviews"]),
-        },
-        "rectification_rate": _percent(counts["bad_review_closed"], counts["bad_review_orders"]),
-        "on_time_rate": _percent(counts["on_time"], counts["deadline_due"]),
-        "real_name_callback_rate": _percent(
-            counts["real_name_called_back"], counts["real_name_bad_reviews"]
-        ),
-        "complaints": {
-            "received": counts["complaints_received"],
-            "closed": counts["complaints_closed"],
-        },
-    }

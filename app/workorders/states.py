@@ -34,6 +34,12 @@ ACTIONS = (
 )
 # Decided by a supervisor (admin key) only.
 SUPERVISOR_ACTIONS = frozenset({"uphold", "reject", "transfer"})
+# Who may take which action: the one rule behind both the 403 and each order's allowed_actions.
+# Any other role (hotline, reader, ...) may read what it is shown but act on nothing.
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset(ACTIONS),
+    "department": frozenset(ACTIONS) - SUPERVISOR_ACTIONS,
+}
 SOURCES = ("rating", "complaint", "inspection")
 OUTCOMES = ("rectified", "not_substantiated", "withdrawn", "appeal_upheld")
 
@@ -110,6 +116,16 @@ def allowed_actions(facts: Facts) -> list[str]:
     if s in _OPEN_STATES:
         allowed.add("transfer")
     return [a for a in ACTIONS if a in allowed]
+
+
+def may_take(role: str | None, action: str) -> bool:
+    """Whether a key of this role may take this action at all (in some state)."""
+    return action in ROLE_ACTIONS.get(role or "", frozenset())
+
+
+def allowed_for(facts: Facts, role: str | None) -> list[str]:
+    """The actions possible in this state that a key of this role may take."""
+    return [a for a in allowed_actions(facts) if may_take(role, a)]
 
 
 def apply(
