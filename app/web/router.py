@@ -7,6 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from app import __version__
 from app.web.assets import (
@@ -54,8 +56,20 @@ async def redoc(request: Request) -> HTMLResponse:
     return _render(request, "redoc.html", REDOC_POLICY)
 
 
+class _StaticMount(Mount):
+    """A Mount that names itself as the request's route, as FastAPI's routes do: metrics and the
+    access log then say /static/<version>/{path}, not (unmatched)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
 def install(app: FastAPI) -> None:
     """Serve the pages and /static/<asset version>/ (create the app with docs_url=None and
     redoc_url=None: FastAPI's own pages load their scripts from a CDN)."""
     app.include_router(router)
-    app.mount(static_prefix(), ImmutableStaticFiles(directory=STATIC_DIR), name="static")
+    static = ImmutableStaticFiles(directory=STATIC_DIR)
+    app.router.routes.append(_StaticMount(static_prefix(), app=static, name="static"))
