@@ -98,6 +98,13 @@ def test_progress_redraws_in_place_on_a_terminal_and_writes_lines_elsewhere():
         progress("ratings", done, 1000)
     assert out.getvalue().count("\r") == 3 and out.getvalue().endswith("\n")
     assert "100%" in out.getvalue() and "1,000/1,000" in out.getvalue()
+    ticks = iter([0.0, 0.5, 1000.0])
+    out = io.StringIO()
+    progress = Progress(out, tty=True, clock=lambda: next(ticks))
+    for done in (0, 999, 1000):  # 1,998/s, then 1/s: a shorter line covers the longer one
+        progress("ratings", done, 1000)
+    drawn = out.getvalue().split("\r")[1:]
+    assert "1/s " in drawn[2] and len(drawn[2].rstrip("\n")) >= len(drawn[1])
     out = io.StringIO()
     progress = Progress(out, tty=False, clock=lambda: 1.0)
     for done in range(0, 1001, 50):

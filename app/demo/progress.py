@@ -30,6 +30,7 @@ class Progress:
         self._started = 0.0
         self._drawn = 0.0
         self._tenth = -1
+        self._width = 0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         now = self.clock()
@@ -43,8 +44,10 @@ class Progress:
             if not finished and now - self._drawn < 0.1:
                 return
             self._drawn = now
-            end = "\n" if finished else ""
-            self.stream.write("\r" + self.line(stage, done, total, now - self._started) + end)
+            line = self.line(stage, done, total, now - self._started)
+            # spaces over what a longer line before left
+            self.stream.write("\r" + line.ljust(self._width) + ("\n" if finished else ""))
+            self._width = 0 if finished else len(line)
         else:
             tenth = done * 10 // total
             if tenth == self._tenth:
