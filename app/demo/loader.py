@@ -256,7 +256,6 @@ async def load(
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     start = end - timedelta(days=int(365.25 * years))
     centre = demo_centre.make_centre(departments, seed)
-    names = dict(centre.departments)
     result: dict[str, Any] = {"ratings": ratings, "departments": departments}
     conn = await asyncpg.connect(dsn)
     try:
@@ -359,7 +358,6 @@ async def load(
                 report=report,
             )
             result["workorder_seconds"] = time.perf_counter() - started
-        result["names"] = names
     finally:
         await conn.close()
     if roll_up:
