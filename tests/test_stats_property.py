@@ -4,10 +4,13 @@ withdrawals and appeals interleaved with roll-ups, and at any moment under concu
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ratings import service as ratings_service
-from app.stats import rollup
+from app.stats import exports, rollup
 from app.stats import service as stats
 from app.stats.periods import GRAINS, Period, bucket_start
 from app.stats.service import stop_rollup_loop
@@ -394,3 +397,37 @@ async def test_plan_waits_for_the_newest_writer_beyond_the_snapshot_xmax(app, wo
     assert await rollup.apply(engine, candidate) == 1
     async with app.state.sessionmaker() as session:
         await check_rollups(session)
+
+
+# --- the arithmetic and the format choice (pure) ----------------------------------------------
+
+
+@given(st.integers(0, 10**12), st.integers(0, 10**12))
+def test_every_rate_is_its_exact_fraction_rounded_half_up(a, b):
+    part, whole = min(a, b), max(a, b)
+    if whole == 0:
+        assert stats.rate(part, whole) is None
+        return
+    exact_hundredths = Fraction(100 * 100 * part, whole)
+    rounded = math.floor(exact_hundredths + Fraction(1, 2))  # half-up, non-negative
+    assert Decimal(str(stats.rate(part, whole))) == Decimal(rounded) / 100
+
+
+_MEDIA = {"json": "application/json", "csv": "text/csv", "xlsx": exports.XLSX_MEDIA_TYPE}
+
+
+@given(st.dictionaries(st.sampled_from(list(_MEDIA)), st.sampled_from([0, 0.1, 0.5, 0.9, 1])))
+def test_accept_picks_the_most_wanted_offered_format(wanted):
+    accept = ", ".join(f"{_MEDIA[kind]};q={q}" for kind, q in wanted.items())
+    best = max((q for q in wanted.values()), default=0)
+    if best == 0:
+        if wanted:
+            with pytest.raises(exports.NotAcceptable):
+                exports.negotiate(None, accept)
+        else:
+            assert exports.negotiate(None, accept) == "json"  # no Accept at all
+        return
+    chosen = exports.negotiate(None, accept)
+    assert wanted[chosen] == best
+    assert chosen == next(kind for kind in _MEDIA if wanted.get(kind) == best)  # json, csv, xlsx
+    assert exports.negotiate("csv", accept) == "csv"  # format= wins

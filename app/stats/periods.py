@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from app.config import BUSINESS_TZ
 from app.errors import ValidationProblem, field_error
+from app.timefmt import local_iso
 
 GRAINS = ("y", "q", "m", "d")
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -39,8 +40,8 @@ class Period:
     def as_json(self) -> dict[str, str]:
         return {
             "label": self.label,
-            "from": self.start_at.isoformat(),
-            "to": self.end_at.isoformat(),
+            "from": local_iso(self.start_at),
+            "to": local_iso(self.end_at),
         }
 
     def months(self) -> list[date]:

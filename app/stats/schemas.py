@@ -6,13 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.timefmt import LocalDateTime
+
 
 class PeriodOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     label: str = Field(examples=["2023Q4"])
-    from_: str = Field(alias="from", description="Start instant, inclusive (+08:00)")
-    to: str = Field(description="End instant, exclusive (+08:00)")
+    from_: LocalDateTime = Field(alias="from", description="Start instant, inclusive (+08:00)")
+    to: LocalDateTime = Field(description="End instant, exclusive (+08:00)")
 
 
 class ByLevel(BaseModel):
