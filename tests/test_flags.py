@@ -9,6 +9,7 @@ import pytest
 from app.ratings import flags
 from app.ratings.flags import IntegritySettings
 from tests.conftest import auth, make_department, make_device, make_key, make_window
+from tests.test_fast_ingest import generic as generic
 from tests.test_ratings import event
 from tests.test_ratings import fast_client as client  # noqa: F401
 
@@ -200,8 +201,127 @@ def test_batch_priors_pure():
         }
         for s in (0, 5, 100, 130, 150)
     ]
-    fast, phone, burst = flags.batch_priors(rows, device=True, settings=rules)
-    assert fast == [False, True, False, False, False]
-    assert phone == [0, 1, 2, 3, 4]
-    assert burst == [0, 1, 0, 1, 2]
-    assert flags.batch_priors(rows, device=False, settings=rules)[0] == [False] * 5
+    for row in rows:
+        row.update(channel="mobile", rater_type="anonymous")
+    priors = flags.batch_priors(rows, device=True, settings=rules)
+    assert priors.fast == [False, True, False, False, False]
+    assert priors.phone == [0, 1, 2, 3, 4]
+    assert priors.burst == [0, 1, 0, 1, 2]
+    assert priors.bare == [0, 0, 0, 0, 0]  # they carry a comment
+    assert priors.share == [0, 1, 2, 3, 4]  # all within the hour
+    assert flags.batch_priors(rows, device=False, settings=rules).fast == [False] * 5
+    for row in rows:
+        row["comment"] = None
+    priors = flags.batch_priors(rows, device=False, settings=rules)
+    assert priors.bare == [0, 0, 0, 0, 0]  # a second apart at most: none closer than 5 s
+    rows[1]["rated_at"] = rows[0]["rated_at"]
+    assert flags.batch_priors(rows, device=False, settings=rules).bare == [0, 1, 0, 0, 0]
+    rows[1]["level"] = 4  # another level is another pattern
+    assert flags.batch_priors(rows, device=False, settings=rules).bare == [0] * 5
+    assert IntegritySettings(share_sample=30, share_percent=90).share_needed == 27
+    assert IntegritySettings(share_sample=7, share_percent=50).share_needed == 4
+
+
+# --- what a portal can send: bare bursts and one source swamping a department -----------------
+
+
+async def _flag_counts(client, admin) -> dict[tuple[str, ...], int]:  # noqa: F811
+    counts: dict[tuple[str, ...], int] = {}
+    cursor = None
+    while True:
+        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/ratings", params=params, headers=admin)).json()
+        for item in page["items"]:
+            key = tuple(item["flags"])
+            counts[key] = counts.get(key, 0) + 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return counts
+
+
+async def test_a_stuffed_portal_batch_is_flagged_and_counted(client, keys):  # noqa: F811
+    """The attack: 1,000 identical anonymous 5s from a portal, one instant, no comment, no
+    window. Stored (never dropped), flagged from the 20th on, and the figures say so."""
+    stuffed = [
+        event(event_id=f"s{i}", channel="mobile", level=5, rated_at=at(0)) for i in range(1000)
+    ]
+    r = await client.post("/v1/ratings/batch", json={"events": stuffed}, headers=keys["portal"])
+    assert r.json()["created"] == 1000
+    assert await _flag_counts(client, keys["admin"]) == {
+        (): 19,
+        ("bare_burst",): 10,  # the 20th to the 29th
+        ("bare_burst", "source_share"): 971,  # from the 30th: 27 of the last 30 are its
+    }
+    r = await client.get("/v1/stats/overview?period=2026-11", headers=keys["admin"])
+    assert r.json()["ratings"]["counted"] == 1000
+    assert r.json()["ratings"]["flagged"] == 981
+
+
+async def test_bare_bursts_sent_one_by_one_on_both_paths(client, keys, generic):  # noqa: F811
+    for i in range(24):
+        http = client if i % 2 else generic
+        body = event(event_id=f"b{i}", channel="mobile", level=5, rated_at=at(i * 0.01))
+        r = await http.post("/v1/ratings", json=body, headers=keys["portal"])
+        assert r.status_code == 201, r.text
+    # Not part of it: a comment, a name, another level or channel, another client.
+    others = [
+        event(channel="mobile", rated_at=at(0), comment="很好"),
+        event(channel="mobile", rated_at=at(0), rater={"name": "张三"}),
+        event(channel="mobile", rated_at=at(0), level=4),
+        event(channel="pc", rated_at=at(0)),
+    ]
+    for body in others:
+        r = await client.post("/v1/ratings", json=body, headers=keys["portal"])
+        assert r.status_code == 201, r.text
+    r = await client.post(
+        "/v1/ratings",
+        json=event(channel="mobile", rated_at=at(0)),
+        headers=auth(await make_key_for(client, keys)),
+    )
+    assert r.status_code == 201
+    got = await _flags_by_event(client, keys["admin"])
+    assert [got[f"b{i}"] for i in range(24)] == [[]] * 19 + [["bare_burst"]] * 5
+    assert sum(bool(f) for f in got.values()) == 5
+
+
+async def make_key_for(client, keys) -> str:  # noqa: F811
+    r = await client.post(
+        "/v1/keys", json={"role": "portal", "client_name": "第二平台"}, headers=keys["admin"]
+    )
+    return r.json()["key"]
+
+
+async def test_one_source_swamping_a_department(client, keys, generic):  # noqa: F811
+    """Ratings a minute apart (no burst), varied levels: the 30th within the hour of which 27
+    came from one portal is flagged; a department that others rate too is not."""
+    second = auth(await make_key_for(client, keys))
+    for i in range(40):
+        level = 5 if i % 3 else 4
+        body = event(event_id=f"p{i}", level=level, rated_at=at(60 * i))
+        r = await (client if i % 2 else generic).post(
+            "/v1/ratings", json=body, headers=keys["portal"]
+        )
+        assert r.status_code == 201, r.text
+        if i % 4 == 0:  # GA: a quarter of its ratings come from another source
+            await client.post(
+                "/v1/ratings",
+                json=event(department_code="GA", level=level, rated_at=at(60 * i)),
+                headers=second,
+            )
+        await client.post(
+            "/v1/ratings",
+            json=event(event_id=f"ga{i}", department_code="GA", level=level, rated_at=at(60 * i)),
+            headers=keys["portal"],
+        )
+    got = await _flags_by_event(client, keys["admin"])
+    assert [got[f"p{i}"] for i in range(40)] == [[]] * 29 + [["source_share"]] * 11
+    assert not any(got[f"ga{i}"] for i in range(40))
+    # In one batch the same: the request's own events count as the latest.
+    batch = [
+        event(event_id=f"q{i}", level=5 if i % 3 else 4, rated_at=at(7200 + 60 * i))
+        for i in range(31)
+    ]
+    r = await client.post("/v1/ratings/batch", json={"events": batch}, headers=keys["portal"])
+    assert r.json()["created"] == 31
+    got = await _flags_by_event(client, keys["admin"])
+    assert [got[f"q{i}"] for i in range(31)] == [[]] * 29 + [["source_share"]] * 2

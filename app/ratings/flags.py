@@ -6,7 +6,16 @@
   or more in a day (Beijing time);
 - ``identical_burst``: the ``burst_count``-th identical rating (department, window, level and
   comment) within ``burst_seconds``; ratings with neither a window nor a comment are left out,
-  since a busy portal legitimately sends many bare "5"s for one department.
+  since a busy portal legitimately sends many bare "5"s for one department;
+- ``bare_burst``: the ``bare_burst_count``-th bare rating (anonymous, no comment) of one
+  department from one client with the same channel and level within ``bare_burst_seconds``:
+  a portal replaying one "5" many times (a busy portal's real ratings carry their own times);
+- ``source_share``: one client sent at least ``share_percent``% of a department's last
+  ``share_sample`` ratings within ``share_seconds`` before this one (counting this one and the
+  earlier events of its request, taken as the latest): one source swamping a department.
+
+No network address is kept: every sender is a system (a portal's server, a tablet), so the
+request's address says nothing about the rater that the key (``client_id``) does not.
 
 Each rule counts the stored ratings (one index probe each, inside the INSERT) plus the earlier
 events of the same request (here, in memory). The rating that completes a pattern is flagged,
@@ -19,14 +28,14 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.config import BUSINESS_TZ
 
-FLAGS = ("rapid_device", "repeat_phone", "identical_burst")
+FLAGS = ("rapid_device", "repeat_phone", "identical_burst", "bare_burst", "source_share")
 
 
 class IntegritySettings(BaseSettings):
@@ -38,25 +47,49 @@ class IntegritySettings(BaseSettings):
     phone_daily_limit: int = Field(default=3, ge=2)
     burst_count: int = Field(default=3, ge=2)
     burst_seconds: int = Field(default=120, ge=1)
+    bare_burst_count: int = Field(default=20, ge=2)
+    bare_burst_seconds: int = Field(default=1, ge=1)
+    share_sample: int = Field(default=30, ge=2)
+    share_percent: int = Field(default=90, ge=1, le=100)
+    share_seconds: int = Field(default=3600, ge=1)
+
+    @property
+    def share_needed(self) -> int:
+        """How many of the sample must be the client's: share_percent of it, rounded up."""
+        return -(-self.share_sample * self.share_percent // 100)
 
 
 def burst_eligible(values: dict[str, Any]) -> bool:
     return bool(values["comment"]) or values["window_no"] is not None
 
 
+def bare(values: dict[str, Any]) -> bool:
+    return not values["comment"] and values["rater_type"] == "anonymous"
+
+
+class Priors(NamedTuple):
+    """What the earlier events of one request contribute to each rule, per event."""
+
+    fast: list[bool]  # a close neighbour from the same device
+    phone: list[int]  # ratings by the same phone in the department that day
+    burst: list[int]  # identical ratings within the burst window
+    bare: list[int]  # identical bare ratings within the bare-burst window
+    share: list[int]  # ratings of the same department within the share window
+
+
 def batch_priors(
     rows: list[dict[str, Any]], *, device: bool, settings: IntegritySettings
-) -> tuple[list[bool], list[int], list[int]]:
-    """For each row, what the earlier rows of the same request contribute to each rule.
-
-    Returns (a close neighbour from the same device, earlier ratings by the same phone in the
-    department that day, earlier identical ratings within the burst window)."""
+) -> Priors:
+    """For each row, what the earlier rows (by rated_at) of the same request contribute to
+    each rule (all rows of a request come from one client)."""
     n = len(rows)
     fast = [False] * n
     phone_prior = [0] * n
     burst_prior = [0] * n
+    bare_prior = [0] * n
+    share_prior = [0] * n
     if n < 2:
-        return fast, phone_prior, burst_prior
+        return Priors(fast, phone_prior, burst_prior, bare_prior, share_prior)
     order = sorted(range(n), key=lambda i: (rows[i]["rated_at"], i))
     if device and settings.device_seconds:
         gap = timedelta(seconds=settings.device_seconds)
@@ -65,7 +98,11 @@ def batch_priors(
                 fast[current] = True
     by_phone: dict[tuple, int] = defaultdict(int)
     by_fingerprint: dict[tuple, list] = defaultdict(list)
+    by_bare: dict[tuple, list] = defaultdict(list)
+    by_department: dict[str, list] = defaultdict(list)
     window = timedelta(seconds=settings.burst_seconds)
+    bare_window = timedelta(seconds=settings.bare_burst_seconds)
+    share_window = timedelta(seconds=settings.share_seconds)
     for i in order:
         row = rows[i]
         if row["rater_phone_hash"] is not None:
@@ -78,4 +115,11 @@ def batch_priors(
             seen = by_fingerprint[key]
             burst_prior[i] = len(seen) - bisect_left(seen, row["rated_at"] - window)
             seen.append(row["rated_at"])
-    return fast, phone_prior, burst_prior
+        if bare(row):
+            seen = by_bare[(row["department_code"], row["channel"], row["level"])]
+            bare_prior[i] = len(seen) - bisect_left(seen, row["rated_at"] - bare_window)
+            seen.append(row["rated_at"])
+        seen = by_department[row["department_code"]]
+        share_prior[i] = len(seen) - bisect_left(seen, row["rated_at"] - share_window)
+        seen.append(row["rated_at"])
+    return Priors(fast, phone_prior, burst_prior, bare_prior, share_prior)

@@ -68,6 +68,22 @@ class Rating(Base):
             "rated_at",
             postgresql_where=text("rater_phone_hash IS NOT NULL"),
         ),
+        # A client's ratings of one case: a follow-up (追评) needs the first, and comes once
+        # (app/ratings/rules.py; migration 0006).
+        Index(
+            "ix_rating_client_case_no",
+            "client_id",
+            "case_no",
+            "assess_number",
+            postgresql_where=text("case_no IS NOT NULL"),
+        ),
+        Index(
+            "uq_rating_follow_up",
+            "client_id",
+            "case_no",
+            unique=True,
+            postgresql_where=text("assess_number = 2"),
+        ),
         # The retention job finds real-name ratings past their time without a scan.
         Index(
             "ix_rating_personal_data_rated_at",

@@ -42,6 +42,7 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
             "Idempotent-Replayed: true",
         },
         403: {"description": "Another department's or window's data", **_PROBLEM},
+        409: {"description": "A second follow-up rating (追评) of one case", **_PROBLEM},
         422: {
             "description": "Invalid event, or its event_id reused with another payload",
             **_PROBLEM,
@@ -63,6 +64,7 @@ async def post_rating(
         error.title = {
             "event-id-reused": "This event_id was already used with a different payload",
             "forbidden": "Not allowed for this key",
+            "follow-up-exists": "This case already has its follow-up rating",
         }.get(outcome.problem_type, ValidationProblem.title)
         raise error
     # Serialised straight from the service's dict (shaped as RatingOut): re-validating it

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from app.limits import InputModel
+from app.ratings.flags import FLAGS
 from app.ratings.models import CHANNELS
 from app.timefmt import LocalDateTime
 
@@ -104,7 +105,9 @@ class RatingIn(InputModel):
     rater: RaterIn | None = None
     rated_at: AwareDatetime = Field(description="ISO 8601 with offset; naive times are refused")
     assess_number: Literal[1, 2] = Field(
-        default=1, description="1 the first rating of a case, 2 the one follow-up rating (追评)"
+        default=1,
+        description="1 the first rating of a case, 2 the one follow-up rating (追评): it names "
+        "the case_no of a first rating from the same client",
     )
 
     @field_validator("rated_at", mode="before")
@@ -172,11 +175,11 @@ class RatingOut(BaseModel):
     assess_number: int
     historical: bool
     status: Literal["valid", "withdrawn", "invalidated"]
-    flags: list[Literal["rapid_device", "repeat_phone", "identical_burst"]] | None = Field(
+    flags: list[Literal[*FLAGS]] | None = Field(
         default=None,
         description="Integrity flags set at ingestion (刷好评/恶意差评 patterns): rapid_device, "
-        "repeat_phone, identical_burst. Shown to admin, reader and department keys; null for "
-        "the keys that send ratings",
+        "repeat_phone, identical_burst, bare_burst, source_share (app/ratings/flags.py). Shown "
+        "to admin, reader and department keys; null for the keys that send ratings",
     )
 
 

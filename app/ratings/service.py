@@ -21,7 +21,7 @@ from app.db import driver_connection, positional
 from app.errors import Forbidden, NotFound, field_error, pydantic_errors
 from app.masking import mask_name, mask_phone
 from app.pagination import decode_cursor, encode_cursor, row_id
-from app.ratings import flags
+from app.ratings import flags, rules
 from app.ratings.models import Rating
 from app.ratings.schemas import RatingIn
 from app.registry import service as registry
@@ -86,6 +86,10 @@ def _normalise(
         outcome.errors.append(field_error("channel", "Field required", "missing"))
     if department_code is None:
         outcome.errors.append(field_error("department_code", "Field required", "missing"))
+    if channel is not None:
+        outcome.errors += rules.refusals(
+            principal.role, channel, event.assess_number, event.case_no
+        )
     if outcome.errors:
         return None
     rater = event.rater
@@ -147,6 +151,8 @@ _EVENT_COLUMNS = (
     ("fast", "boolean"),
     ("phone_prior", "integer"),
     ("burst_prior", "integer"),
+    ("bare_prior", "integer"),
+    ("share_prior", "integer"),
     ("day_start", "timestamptz"),
 )
 _EVENT_NAMES = ", ".join(name for name, _ in _EVENT_COLUMNS)
@@ -197,18 +203,45 @@ _INSERT_TEMPLATE = """
                          AND r.window_no IS NOT DISTINCT FROM u.window_no
                          AND r.comment IS NOT DISTINCT FROM u.comment
                        LIMIT :burst_count) AS b) >= :burst_count - 1
-                  THEN 'identical_burst' END
+                  THEN 'identical_burst' END,
+             CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
+                   AND (u.bare_prior >= :bare_count - 1 OR u.bare_prior + (
+                    SELECT count(*) FROM (
+                      SELECT 1 FROM rating r
+                       WHERE r.department_code = u.department_code
+                         AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
+                         AND r.rated_at < u.rated_at + CAST(:bare_gap AS interval)
+                         AND r.client_id = :client_id
+                         AND r.channel = u.channel AND r.level = u.level
+                         AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
+                       LIMIT :bare_count) AS b) >= :bare_count - 1)
+                  THEN 'bare_burst' END,
+             -- the department's latest ratings before this one: the request's earlier events
+             -- (arriving now), then the stored ones
+             CASE WHEN u.share_prior >= :share_sample - 1 OR (
+                    SELECT u.share_prior + 1 + count(*) >= :share_sample
+                           AND u.share_prior + 1 + count(*) FILTER (WHERE s.mine) >= :share_needed
+                      FROM (
+                        SELECT r.client_id = :client_id AS mine FROM rating r
+                         WHERE r.department_code = u.department_code
+                           AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
+                           AND r.rated_at <= u.rated_at
+                         ORDER BY r.rated_at DESC
+                         LIMIT :share_sample - 1 - u.share_prior) AS s)
+                  THEN 'source_share' END
            ], NULL), '{}'),
            -- received at the app's clock (app/clock.py): deadlines and the outbox count from it
            CAST(:received_at AS timestamptz)
       FROM __EVENTS__
       JOIN department d ON d.code = u.department_code AND d.active
-    __WHERE__
+     WHERE __STORABLE__ __WHERE__
      -- one lock order for every batch, so that racing batches cannot deadlock
      ORDER BY u.event_id
-    ON CONFLICT (client_id, event_id) DO NOTHING
+    -- any unique index: (client_id, event_id), and one follow-up per case (rules.STORABLE)
+    ON CONFLICT DO NOTHING
     RETURNING id, event_id, received_at, status, flags
 """
+_INSERT_TEMPLATE = _INSERT_TEMPLATE.replace("__STORABLE__", rules.STORABLE)
 _INSERT_MANY = positional(_INSERT_TEMPLATE.replace("__EVENTS__", _MANY).replace("__WHERE__", ""))
 _INSERT_ONE = positional(_INSERT_TEMPLATE.replace("__EVENTS__", _ONE).replace("__WHERE__", ""))
 
@@ -294,9 +327,28 @@ async def ingest(
         else:
             first[item.values["event_id"]] = item
 
-    # The insert itself skips unknown and inactive departments (one statement on the hot path);
-    # whatever it did not store is explained below.
-    created = await _insert(session, principal, [i for i in first.values() if not i.deferred])
+    # The insert itself skips unknown and inactive departments and windows, follow-ups without
+    # their first rating and second follow-ups (one statement on the hot path); whatever it did
+    # not store is explained below. A follow-up whose first rating comes in the same request
+    # goes in a second statement, which sees the first's row.
+    storing = [i for i in first.values() if not i.deferred]
+    firsts = {i.values["case_no"] for i in storing if i.values["assess_number"] == 1}
+    follow_ups: dict[str, _Accepted] = {}
+    now_items, then_items = [], []
+    for item in storing:
+        case_no = item.values["case_no"]
+        if item.values["assess_number"] == 2:
+            if case_no in follow_ups:  # the request's first follow-up of a case goes alone
+                repeats.append(item)
+                continue
+            follow_ups[case_no] = item
+            if case_no in firsts:
+                then_items.append(item)
+                continue
+        now_items.append(item)
+    created = await _insert(session, principal, now_items)
+    if then_items:
+        created.update(await _insert(session, principal, then_items))
     records = []
     for event_id, row in created.items():
         item = first[event_id]
@@ -320,10 +372,10 @@ async def ingest(
         stored = await _stored(
             session, principal.client_id, {i.values["event_id"] for i in pending}
         )
-        # A retry of a stored event is a duplicate even if its department has since been
-        # deactivated or the event has grown too old; a new event is refused for either.
-        await _check_departments(
-            session, [i for i in pending if i.values["event_id"] not in stored]
+        # A retry of a stored event is a duplicate even if its department or window has since
+        # been deactivated or the event has grown too old; a new event is refused for either.
+        await _explain(
+            session, principal, [i for i in pending if i.values["event_id"] not in stored]
         )
         for item in pending:
             row = stored.get(item.values["event_id"])
@@ -381,19 +433,52 @@ async def set_status(session: AsyncSession, rating_id: int, new_status: str) -> 
     return record
 
 
-async def _check_departments(session: AsyncSession, accepted: list[_Accepted]) -> None:
-    codes = {a.values["department_code"] for a in accepted}
+async def _explain(session: AsyncSession, principal: Principal, items: list[_Accepted]) -> None:
+    """Why new events were not stored: the department, the window, or the follow-up rule."""
+    if not items:
+        return
+    codes = {a.values["department_code"] for a in items}
     active = await registry.active_departments(session, codes)
-    for item in accepted:
-        code = item.values["department_code"]
+    places = {(a.values["department_code"], a.values["window_no"]) for a in items}
+    windows = await registry.active_windows(session, {p for p in places if p[1] is not None})
+    cases = {a.values["case_no"] for a in items if a.values["assess_number"] == 2}
+    assessed = await _assessed(session, principal.client_id, cases)
+    for item in items:
+        values, outcome = item.values, item.outcome
+        code = values["department_code"]
         if code not in active:
-            item.outcome.errors.append(
-                field_error("department_code", "unknown department", "unknown")
-            )
+            outcome.errors.append(field_error("department_code", "unknown department", "unknown"))
         elif not active[code]:
-            item.outcome.errors.append(
+            outcome.errors.append(
                 field_error("department_code", "the department is inactive", "inactive")
             )
+        place = (code, values["window_no"])
+        if values["window_no"] is not None and not windows.get(place):
+            outcome.errors.append(rules.window_error(windows.get(place)))
+        if values["assess_number"] == 2 and not outcome.errors:
+            numbers = assessed.get(values["case_no"], ())
+            if 2 in numbers:  # a second follow-up: the case has had both its ratings
+                outcome.errors.append(rules.FOLLOW_UP_EXISTS)
+                outcome.http_status, outcome.problem_type = 409, "follow-up-exists"
+            elif 1 not in numbers:
+                outcome.errors.append(rules.NO_FIRST_RATING)
+
+
+async def _assessed(
+    session: AsyncSession, client_id: uuid.UUID, cases: set[str]
+) -> dict[str, set[int]]:
+    """case_no -> the assess_numbers this client has stored for it."""
+    if not cases:
+        return {}
+    rows = await session.execute(
+        select(Rating.case_no, Rating.assess_number)
+        .where(Rating.client_id == client_id, Rating.case_no.in_(cases))
+        .distinct()
+    )
+    found: dict[str, set[int]] = {}
+    for case_no, number in rows:
+        found.setdefault(case_no, set()).add(number)
+    return found
 
 
 async def _insert(
@@ -418,7 +503,7 @@ _INSERT_ONE_CHECKED = positional(
     f"WITH k AS ({STILL_VALID}), "
     "ins AS ("
     + _INSERT_TEMPLATE.replace("__EVENTS__", _ONE).replace(
-        "__WHERE__", "WHERE EXISTS (SELECT 1 FROM k)"
+        "__WHERE__", "AND EXISTS (SELECT 1 FROM k)"
     )
     + f"), aud AS ({audit.INSERT_FROM.format(source='ins')}) "
     "SELECT EXISTS (SELECT 1 FROM k) AS key_valid, ins.* "
@@ -461,6 +546,11 @@ def _rule_params(device: bool) -> dict[str, Any]:
         "phone_limit": rules.phone_daily_limit,
         "burst_gap": timedelta(seconds=rules.burst_seconds),
         "burst_count": rules.burst_count,
+        "bare_gap": timedelta(seconds=rules.bare_burst_seconds),
+        "bare_count": rules.bare_burst_count,
+        "share_gap": timedelta(seconds=rules.share_seconds),
+        "share_sample": rules.share_sample,
+        "share_needed": rules.share_needed,
     }
 
 
@@ -470,19 +560,16 @@ def _insert_params(principal: Principal, items: list[_Accepted]) -> dict[str, An
     for item in items:
         item.values["rater_phone_hash"] = ring.phone_hash(item.values["rater_phone"])
     if len(items) == 1:  # nothing earlier in the request to count (the direct path's case)
-        params = _event_params(items[0], ring, False, 0, 0)
+        params = _event_params(items[0], ring, _NO_PRIORS)
     else:
         priors = flags.batch_priors(
             [i.values for i in items],
             device=principal.role == "device",
             settings=integrity_settings(),
         )
-        fast, phone_prior, burst_prior = priors
         events = [
-            _event_params(item, ring, *rule_priors)
-            for item, rule_priors in zip(
-                items, zip(fast, phone_prior, burst_prior, strict=True), strict=True
-            )
+            _event_params(item, ring, flags.Priors(*rule_priors))
+            for item, rule_priors in zip(items, zip(*priors, strict=True), strict=True)
         ]
         params = {name: [e[name] for e in events] for name in events[0]}
     params["client_id"] = principal.client_id
@@ -491,9 +578,10 @@ def _insert_params(principal: Principal, items: list[_Accepted]) -> dict[str, An
     return params
 
 
-def _event_params(
-    item: _Accepted, ring: privacy.Keyring, fast: bool, phone_prior: int, burst_prior: int
-) -> dict[str, Any]:
+_NO_PRIORS = flags.Priors(False, 0, 0, 0, 0)
+
+
+def _event_params(item: _Accepted, ring: privacy.Keyring, priors: flags.Priors) -> dict[str, Any]:
     """One event's values as the INSERT reads them (`u.<name>`), personal data sealed."""
     values = item.values
     params = {name: values[name] for name in _COLUMNS}
@@ -504,9 +592,11 @@ def _event_params(
         rater_phone=ring.encrypt(values["rater_phone"], "rating.rater_phone"),
         rater_phone_hash=values["rater_phone_hash"],
         day_start=_local_day_start(values["rated_at"]),
-        fast=fast,
-        phone_prior=phone_prior,
-        burst_prior=burst_prior,
+        fast=priors.fast,
+        phone_prior=priors.phone,
+        burst_prior=priors.burst,
+        bare_prior=priors.bare,
+        share_prior=priors.share,
     )
     return params
 

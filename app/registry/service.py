@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -316,3 +316,17 @@ async def active_departments(session: AsyncSession, codes: set[str]) -> dict[str
         select(Department.code, Department.active).where(Department.code.in_(codes))
     )
     return {code: active for code, active in rows.all()}
+
+
+async def active_windows(
+    session: AsyncSession, places: set[tuple[str, str]]
+) -> dict[tuple[str, str], bool]:
+    """(department code, window no) -> active for the windows that exist."""
+    if not places:
+        return {}
+    rows = await session.execute(
+        select(ServiceWindow.department_code, ServiceWindow.window_no, ServiceWindow.active).where(
+            tuple_(ServiceWindow.department_code, ServiceWindow.window_no).in_(list(places))
+        )
+    )
+    return {(code, window_no): active for code, window_no, active in rows.all()}
