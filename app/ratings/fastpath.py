@@ -10,11 +10,14 @@ flags and writes the request's audit row: atomic on its own, so no BEGIN and COM
 Everything that is not the plain case is handed, body and all, to the generic route, which
 gives the one answer the API has for it: a body that is not a valid event (422), a missing,
 unknown or revoked key (401), signed requests, a role that may not post, a 差评 (it opens a work
-order), an event too old, a retry of a stored event (200, replayed) or a reused event_id (422),
-an unknown department, a full pool, any unexpected error. A database outage is answered here
-(503). Nothing is written before a hand-over; the principal goes along when it still holds (so
-its rate-limit token is not spent twice), else its token is given back. Once the statement has
-committed, the answer is this path's 201, never a hand-over.
+order), an event too old or one the posting rules refuse (app/ratings/rules.py: a channel the
+key may not post, a follow-up without its case), a retry of a stored event (200, replayed) or a
+reused event_id (422), an unknown department or window, a follow-up without its first rating
+or a second one (409), a full pool, any unexpected error. The integrity flags are set by the
+same INSERT as the generic route's (service._INSERT_TEMPLATE), so both paths flag alike. A
+database outage is answered here (503). Nothing is written before a hand-over; the principal
+goes along when it still holds (so its rate-limit token is not spent twice), else its token is
+given back. Once the statement has committed, the answer is this path's 201, never a hand-over.
 """
 
 from __future__ import annotations
