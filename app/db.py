@@ -151,6 +151,7 @@ class EmbeddedPostgres:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
             if _wait_dead(pid, seconds):
+                log.info("the embedded PostgreSQL (pid %s) stopped on %s", pid, sig.name)
                 break
             log.warning("the embedded PostgreSQL (pid %s) did not stop on %s", pid, sig.name)
         for child in children:  # backends exit on their own when the postmaster dies
