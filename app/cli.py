@@ -529,8 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=get_settings().log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
-    # Migrations and the embedded server's start-up are routine: only their warnings matter.
-    for name in ("alembic", "pgserver"):
+    # Migrations, the embedded server's start-up and `device`'s request are routine: only their
+    # warnings matter.
+    for name in ("alembic", "pgserver", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)
     _stop_on_signals()
     return args.func(args)

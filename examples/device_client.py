@@ -1,9 +1,14 @@
 """Reference client for a tablet evaluator (评价器): signed requests and an offline backlog.
 
-Copy this file; it needs the Python standard library and httpx only.
+Copy this file; it needs the Python standard library (3.11+) and httpx only. httpx is already
+in the service's virtualenv (`.venv/bin/python examples/device_client.py ...`); elsewhere
+`pip install httpx` (on an intranet without internet: `pip download httpx` on a connected machine,
+carry the wheels over, `pip install --no-index --find-links ./wheels httpx`).
 
     python examples/device_client.py --url https://hcp.example.gov.cn \\
         --key-id 0b6f...  --key hcp_...  --level 5
+
+From a shell, `haochaping device post /v1/ratings '{...}'` sends one request signed the same way.
 
 The device keeps two values from its registration (POST /v1/devices): `key_id` and `key`.
 Every request is signed anew (new timestamp, new nonce), including every retry; the event_ids
@@ -21,6 +26,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import sys
 import time
@@ -98,11 +104,15 @@ def upload_backlog(
     batch_size: int = 500,
     attempts: int = 8,
     sleep: Callable[[float], None] = time.sleep,
+    on_rejected: Callable[[dict], None] | None = None,
 ) -> dict[str, int]:
     """Send buffered events in batches; retry on network errors, 429 and 5xx.
 
     Returns the counts of created, duplicate (sent before) and rejected events. Rejected events
-    are invalid and will stay so: log them and drop them from the buffer."""
+    are invalid and will stay so: drop them from the buffer, but say which and why. Each is
+    passed to `on_rejected` as {"index": its position in `events`, "event_id", "errors": the
+    service's [{"field", "message", "code"}]}; by default it is logged as a warning."""
+    report = on_rejected or _log_rejected
     totals = {"created": 0, "duplicate": 0, "rejected": 0}
     for start in range(0, len(events), batch_size):
         chunk = events[start : start + batch_size]
@@ -115,6 +125,16 @@ def upload_backlog(
                 result = response.json()
                 for name in totals:
                     totals[name] += result[name]
+                for item in result.get("results", []):
+                    if item.get("status") == "rejected":
+                        sent = chunk[item["index"]]
+                        report(
+                            {
+                                "index": start + item["index"],
+                                "event_id": item.get("event_id") or sent.get("event_id"),
+                                "errors": item.get("errors", []),
+                            }
+                        )
                 break
             if response is not None and response.status_code not in (429, 500, 502, 503, 504):
                 response.raise_for_status()  # 401/403/422: retrying will not help
@@ -125,6 +145,15 @@ def upload_backlog(
         else:
             raise RuntimeError(f"gave up on events {start}..{start + len(chunk) - 1}; keep them")
     return totals
+
+
+def _log_rejected(rejection: dict) -> None:
+    reasons = "; ".join(
+        f"{error.get('field')}: {error.get('message')}" for error in rejection["errors"]
+    )
+    logging.getLogger("hcp.device").warning(
+        "event %s (#%d) rejected: %s", rejection["event_id"], rejection["index"], reasons
+    )
 
 
 def new_event(level: int, tags: list[str] | None = None) -> dict:
@@ -144,10 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", required=True)
     parser.add_argument("--level", type=int, default=5)
     args = parser.parse_args(argv)
+    rejected: list[dict] = []
     with httpx.Client(base_url=args.url, auth=HcpAuth(args.key_id, args.key), timeout=10.0) as http:
-        totals = upload_backlog(http, [new_event(args.level)])
-    print(json.dumps(totals))
-    return 0
+        totals = upload_backlog(http, [new_event(args.level)], on_rejected=rejected.append)
+    print(json.dumps({**totals, "rejected_events": rejected}, ensure_ascii=False))
+    return 1 if rejected else 0
 
 
 if __name__ == "__main__":
