@@ -282,6 +282,15 @@ async def test_bare_bursts_sent_one_by_one_on_both_paths(client, keys, generic):
     got = await _flags_by_event(client, keys["admin"])
     assert [got[f"b{i}"] for i in range(24)] == [[]] * 19 + [["bare_burst"]] * 5
     assert sum(bool(f) for f in got.values()) == 5
+    # The burst goes on while its ratings follow a flagged one within the gap (0.9 s apart
+    # here, far from the first 20), and ends at a pause.
+    for i, seconds in enumerate((0.9, 1.8, 2.7, 5.0)):
+        body = event(event_id=f"c{i}", channel="mobile", level=5, rated_at=at(0.23 + seconds))
+        r = await client.post("/v1/ratings", json=body, headers=keys["portal"])
+        assert r.status_code == 201, r.text
+    got = await _flags_by_event(client, keys["admin"])
+    # (by now the portal has sent 29 of SJ's 30 latest ratings: source_share as well)
+    assert ["bare_burst" in got[f"c{i}"] for i in range(4)] == [True, True, True, False]
 
 
 async def make_key_for(client, keys) -> str:  # noqa: F811

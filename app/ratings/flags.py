@@ -10,9 +10,12 @@
 - ``bare_burst``: the ``bare_burst_count``-th bare rating (anonymous, no comment) of one
   department from one client with the same channel and level within ``bare_burst_seconds``:
   a portal replaying one "5" many times (a busy portal's real ratings carry their own times);
+  the burst goes on while ratings of its pattern follow a flagged one within that gap;
 - ``source_share``: one client sent at least ``share_percent``% of a department's last
   ``share_sample`` ratings within ``share_seconds`` before this one (counting this one and the
   earlier events of its request, taken as the latest): one source swamping a department.
+  When the department's latest rating is the client's and has the flag, the probe stops there
+  (the sample slides by one, and one more of the client's keeps the share).
 
 No network address is kept: every sender is a system (a portal's server, a tablet), so the
 request's address says nothing about the rater that the key (``client_id``) does not.

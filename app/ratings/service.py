@@ -205,7 +205,16 @@ _INSERT_TEMPLATE = """
                        LIMIT :burst_count) AS b) >= :burst_count - 1
                   THEN 'identical_burst' END,
              CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
-                   AND (u.bare_prior >= :bare_count - 1 OR u.bare_prior + (
+                   AND (u.bare_prior >= :bare_count - 1 OR (
+                    -- a burst goes on: the latest of its pattern just before is flagged
+                    SELECT 'bare_burst' = ANY(r.flags) FROM rating r
+                     WHERE r.department_code = u.department_code
+                       AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
+                       AND r.rated_at <= u.rated_at
+                       AND r.client_id = :client_id
+                       AND r.channel = u.channel AND r.level = u.level
+                       AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
+                     ORDER BY r.rated_at DESC LIMIT 1) OR u.bare_prior + (
                     SELECT count(*) FROM (
                       SELECT 1 FROM rating r
                        WHERE r.department_code = u.department_code
@@ -219,6 +228,14 @@ _INSERT_TEMPLATE = """
              -- the department's latest ratings before this one: the request's earlier events
              -- (arriving now), then the stored ones
              CASE WHEN u.share_prior >= :share_sample - 1 OR (
+                    -- the department's latest rating is this client's and had the share: with
+                    -- this one the share can only hold (the sample slides by one)
+                    SELECT r.client_id = :client_id AND 'source_share' = ANY(r.flags)
+                      FROM rating r
+                     WHERE r.department_code = u.department_code
+                       AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
+                       AND r.rated_at <= u.rated_at
+                     ORDER BY r.rated_at DESC LIMIT 1) OR (
                     SELECT u.share_prior + 1 + count(*) >= :share_sample
                            AND u.share_prior + 1 + count(*) FILTER (WHERE s.mine) >= :share_needed
                       FROM (
@@ -446,15 +463,15 @@ async def _explain(session: AsyncSession, principal: Principal, items: list[_Acc
     for item in items:
         values, outcome = item.values, item.outcome
         code = values["department_code"]
+        window = windows.get((code, values["window_no"]))  # None: no such window
         if code not in active:
             outcome.errors.append(field_error("department_code", "unknown department", "unknown"))
         elif not active[code]:
             outcome.errors.append(
                 field_error("department_code", "the department is inactive", "inactive")
             )
-        place = (code, values["window_no"])
-        if values["window_no"] is not None and not windows.get(place):
-            outcome.errors.append(rules.window_error(windows.get(place)))
+        elif values["window_no"] is not None and not window:
+            outcome.errors.append(rules.window_error(window))
         if values["assess_number"] == 2 and not outcome.errors:
             numbers = assessed.get(values["case_no"], ())
             if 2 in numbers:  # a second follow-up: the case has had both its ratings
