@@ -250,6 +250,60 @@ def test_sigterm_exits_promptly_when_postgres_was_killed(data_dir, service):
     assert postmasters_of(pgdata) == []
 
 
+def _can_be_pid_1() -> bool:
+    try:
+        return (
+            subprocess.run(["unshare", "-fpm", "--mount-proc", "true"], timeout=10).returncode == 0
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _can_be_pid_1(), reason="needs unshare and the right to make namespaces")
+def test_as_pid_1_sigterm_exits_promptly_when_postgres_was_killed(data_dir, tmp_path):
+    """In a container the service is PID 1: the killed postmaster becomes its child, a zombie
+    until reaped, and the kernel ignores a signal's default action there. The old exit waited a
+    minute in `pg_ctl -w stop` for that zombie, until the container was SIGKILLed."""
+    pgdata = data_dir / "pgdata"
+    port = free_port()
+    wrapper = subprocess.Popen(
+        ["unshare", "-fpm", "--mount-proc", *haochaping("serve", "--port", str(port))],
+        env=service_env(data_dir),
+        cwd=data_dir,
+        stdout=(tmp_path / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + READY_SECONDS
+        while True:
+            assert wrapper.poll() is None and time.monotonic() < deadline, "serve did not start"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        (serve,) = psutil.Process(wrapper.pid).children()  # PID 1 of its namespace
+        (postmaster,) = postmasters_of(pgdata)
+        family = [postmaster, *(child.pid for child in psutil.Process(postmaster).children())]
+        for pid in family:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        assert psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE  # nobody reaps it
+        serve.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        wrapper.wait(STOP_SECONDS)
+        assert time.monotonic() - started < 5
+        assert wrapper.returncode == 0, (tmp_path / "serve.log").read_text()
+        assert postmasters_of(pgdata) == []
+    finally:
+        if wrapper.poll() is None:
+            for child in psutil.Process(wrapper.pid).children():
+                child.kill()  # the namespace's PID 1: everything in it dies
+            wrapper.kill()
+            wrapper.wait()
+
+
 def test_a_start_after_a_killed_run_cleans_up(data_dir, service):
     """The service and its PostgreSQL SIGKILLed: a dead pid stays in the handle list, and the
     postmaster.pid names a dead process; here it even names a live one that is not PostgreSQL
