@@ -326,6 +326,18 @@ def test_a_start_after_a_killed_run_cleans_up(data_dir, service):
     assert handle_pids(pgdata) == [serve.process.pid]
     family = postgres_family(pgdata)
     assert family[0] != os.getpid()
+    # A one-shot command meanwhile uses the same server and leaves it to the service.
+    done = subprocess.run(
+        haochaping("keys", "create", "--role", "reader"),
+        env=service_env(data_dir),
+        cwd=data_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("hcp_"), done.stderr
+    assert handle_pids(pgdata) == [serve.process.pid]
+    assert httpx.get(f"{serve.url}/readyz", timeout=5).status_code == 200
     serve.process.send_signal(signal.SIGTERM)
     serve.wait_exit()
     assert_no_postgres_left(pgdata, family)
