@@ -125,12 +125,12 @@ def _serve_one(args: argparse.Namespace, settings, url: str) -> None:
     import uvicorn
 
     from app.main import create_app, freeze_startup_objects
+    from app.transport import bounded_config, http_protocol
 
     app = create_app(settings, database_url=url)
     freeze_startup_objects()
-    # uvicorn drains on SIGINT and SIGTERM (SIGHUP is forwarded there), then raises the signal
-    # again under our handler: StopRequested comes out of run().
-    uvicorn.run(
+    # What uvicorn.run does, with the request head bounded (431) by the protocol's Config.
+    config = uvicorn.Config(
         app,
         host=args.host or settings.host,
         port=args.port or settings.port,
@@ -138,7 +138,18 @@ def _serve_one(args: argparse.Namespace, settings, url: str) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=args.graceful_timeout,
+        http=http_protocol(),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
+    server = uvicorn.Server(bounded_config(config, settings.max_header_count))
+    # uvicorn drains on SIGINT and SIGTERM (SIGHUP is forwarded there), then raises the signal
+    # again under our handler: StopRequested comes out of run().
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        from uvicorn.main import STARTUP_FAILURE
+
+        sys.exit(STARTUP_FAILURE)
 
 
 def _serve_workers(args: argparse.Namespace, settings, url: str) -> int:
@@ -146,6 +157,8 @@ def _serve_workers(args: argparse.Namespace, settings, url: str) -> int:
     that SIGHUP stops (a closed terminal) instead of replacing the workers."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
+
+    from app.transport import bounded_config, http_protocol
 
     class Supervisor(Multiprocess):
         def handle_hup(self) -> None:
@@ -164,7 +177,10 @@ def _serve_workers(args: argparse.Namespace, settings, url: str) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=args.graceful_timeout,
+        http=http_protocol(),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
+    bounded_config(config, settings.max_header_count)  # pickled to each worker with its Config
     sock = config.bind_socket()
     try:
         supervisor = Supervisor(config, sockets=[sock])  # takes over the signals

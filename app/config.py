@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # How long a request waits for the database before answering 503.
     db_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # The request line and headers together, and the number of header fields: beyond either,
+    # 431 before any application code runs (app/transport.py, app/limits.py).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    max_header_count: int = Field(default=100, ge=10, le=10_000)
+    # A declared body must have arrived this long after the request's start, else 408.
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Work orders: stages and working days ("3、5、15"); e.g. '{"contact": 1, "rectify": 5,
     # "complex": 15}' (Shanghai) or '{"rectify": 15}' (Sichuan). New orders use the current one.
     deadline_policy: dict[str, int] = Field(

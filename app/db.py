@@ -323,6 +323,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_connect_timeout_seconds,
+        hide_parameters=True,  # an error's log line must not carry the values (secrets, phones)
         # No pre-ping: a round trip per checkout; a dead connection fails its request with 503
         # and is discarded, and the next one reconnects.
         connect_args={

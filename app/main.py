@@ -23,7 +23,7 @@ from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
 from app.db import create_engine, resolve_database_url
 from app.errors import install_error_handlers, is_database_unavailable, problem_response
-from app.limits import BodySizeLimit
+from app.limits import BodySizeLimit, install_transport_limits
 from app.migrate import head_revisions
 from app.notify.router import router as webhooks_router
 from app.observability import flush_access_log
@@ -100,6 +100,7 @@ def create_app(
     install_openapi(app)
     install_pages(app)
     fastpath.install(app)  # inside the observability middleware: installed before it
+    install_transport_limits(app, settings)  # in front of the direct ingest path too
     install_observability(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)

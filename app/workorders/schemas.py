@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from app.limits import InputModel
 from app.ratings.schemas import PHONE_PATTERN, RatingOut, Tag
 from app.timefmt import LocalDateTime
 from app.workorders.states import ACTIONS, STATES
@@ -18,7 +19,7 @@ State = Literal[*STATES]
 Source = Literal["rating", "complaint", "inspection"]
 
 
-class ActionIn(BaseModel):
+class ActionIn(InputModel):
     """One step on an order. `note` says why or what was done (required where it matters)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -36,7 +37,7 @@ class ActionIn(BaseModel):
     )
 
 
-class InspectionIn(BaseModel):
+class InspectionIn(InputModel):
     """An order opened by a supervisor from an inspection (暗访/督查)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -137,7 +138,7 @@ class TicketCounts(BaseModel):
     due_soon: int
 
 
-class ComplaintIn(BaseModel):
+class ComplaintIn(InputModel):
     """A 12345 complaint about a service window. Retrying with the same order_no is safe."""
 
     model_config = ConfigDict(extra="forbid")
@@ -187,7 +188,7 @@ class ComplaintTicket(BaseModel):
     ticket: TicketDetail
 
 
-class CalendarIn(BaseModel):
+class CalendarIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     holidays: list[date] = Field(
