@@ -146,6 +146,15 @@ class WorkOrder(Base):
     due_soon_at: Mapped[datetime | None]
     overdue_at: Mapped[datetime | None]
     reopen_count: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # Earlier rounds (a reopen starts a new one), each with its deadlines and lateness, kept:
+    # [{"round", "started_at", "deadlines", "resolve_due_at", "resolved_at", "overdue_at",
+    #   "late", "ended_at", ...}]; late_rounds counts the late ones (按期整改 stays lost).
+    rounds: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
+    late_rounds: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # A withdrawal asked for by the department, waiting for a supervisor (the state before it).
+    withdrawal_from: Mapped[str | None] = mapped_column(String(20))
+    withdrawal_requests: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    withdrawal_refusals: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -171,3 +180,26 @@ class WorkOrderEvent(Base):
     state_before: Mapped[str | None] = mapped_column(String(20))
     state_after: Mapped[str] = mapped_column(String(20))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
+
+
+class RatingStatusChange(Base):
+    """A change of a rating's status (withdrawn, invalidated on appeal, restored): who, when,
+    why and on what evidence. Never updated or deleted (a trigger refuses it)."""
+
+    __tablename__ = "rating_status_change"
+    __table_args__ = (Index("ix_rating_status_change_rating_id", "rating_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    rating_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("rating.id"))
+    work_order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("work_order.id"))
+    status_before: Mapped[str] = mapped_column(String(20))
+    status_after: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(30))
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_client_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    # The rater's confirmation (callback record or own request), or the appeal decided.
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))

@@ -152,7 +152,11 @@ async def act(
     order_id: OrderId, body: ActionIn, session: Session, principal: CurrentPrincipal, now: Now
 ):
     """Take one step: contact, verify, extend, rectify, callback, close, appeal, uphold,
-    reject, withdraw or transfer. Each is recorded in the timeline."""
+    reject, request_withdrawal, confirm_withdrawal, refuse_withdrawal, withdraw or transfer.
+    Each is recorded in the timeline. A withdrawal needs the rater's confirmation as
+    `evidence`: a department asks (request_withdrawal, with its callback record) and a
+    supervisor confirms or refuses; a supervisor, or the hotline for its own complaints,
+    withdraws with the evidence directly."""
     order, complaint = await service.act(
         session,
         principal,
@@ -162,6 +166,7 @@ async def act(
         substantiated=body.substantiated,
         satisfied=body.satisfied,
         department_code=body.department_code,
+        evidence=body.evidence.model_dump() if body.evidence else None,
         now=now,
     )
     return await service.order_detail(session, principal, order, complaint, now=now)

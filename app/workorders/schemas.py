@@ -12,11 +12,36 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from app.limits import InputModel
 from app.ratings.schemas import PHONE_PATTERN, RatingOut, Tag
 from app.timefmt import LocalDateTime
-from app.workorders.states import ACTIONS, STATES
+from app.workorders.states import ACTIONS, EVIDENCE_KINDS, STATES
 
 Action = Literal[*ACTIONS]
 State = Literal[*STATES]
 Source = Literal["rating", "complaint", "inspection"]
+
+
+class EvidenceIn(InputModel):
+    """The rater's confirmation of a withdrawal: a callback record (`callback`: when the rater
+    was called, what they said) or the rater's own request (`rater_request`: when they asked,
+    their reason)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[*EVIDENCE_KINDS]
+    called_at: AwareDatetime | None = Field(
+        default=None, description="callback: when the rater was called (ISO 8601 with offset)"
+    )
+    requested_at: AwareDatetime | None = Field(
+        default=None, description="rater_request: when the rater asked (ISO 8601 with offset)"
+    )
+    note: str = Field(
+        min_length=1, max_length=2000, description="What the rater said, or their reason"
+    )
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Where the record is kept, e.g. the call recording's number (录音编号)",
+    )
 
 
 class ActionIn(InputModel):
@@ -34,6 +59,10 @@ class ActionIn(InputModel):
     )
     department_code: str | None = Field(
         default=None, min_length=1, max_length=64, description="transfer: the new department"
+    )
+    evidence: EvidenceIn | None = Field(
+        default=None,
+        description="request_withdrawal, withdraw: the rater's confirmation (required there)",
     )
 
 
@@ -68,6 +97,34 @@ class HistoryEntry(BaseModel):
     state_before: str | None
     state_after: str
     data: dict[str, Any]
+
+
+class RoundOut(BaseModel):
+    """One round of work on the order: a reopen starts the next and keeps this one."""
+
+    round: int
+    started_at: LocalDateTime = Field(description="What its deadlines are counted from")
+    deadlines: dict[str, LocalDateTime]
+    resolve_due_at: LocalDateTime = Field(description="Its rectification deadline in force")
+    contacted_at: LocalDateTime | None
+    resolved_at: LocalDateTime | None
+    due_soon_at: LocalDateTime | None
+    overdue_at: LocalDateTime | None
+    late: bool = Field(description="Resolved after its deadline (or past it unresolved)")
+    ended_at: LocalDateTime | None
+    ended_by: str | None = Field(description="callback_unsatisfied (reopened), or the outcome")
+
+
+class RatingStatusChangeOut(BaseModel):
+    """A change of the rating's status: who, when, why and on what evidence."""
+
+    status_before: str
+    status_after: str
+    at: LocalDateTime
+    action: str
+    actor: Actor
+    reason: str | None
+    evidence: dict[str, Any]
 
 
 class ComplaintOut(BaseModel):
@@ -117,11 +174,19 @@ class TicketOut(BaseModel):
     due_soon_at: LocalDateTime | None = Field(description="First seen due soon")
     overdue_at: LocalDateTime | None = Field(description="First seen overdue")
     reopen_count: int
+    round: int = Field(description="The round being worked (1 + reopen_count)")
+    late_rounds: int = Field(description="How many rounds were late; a reopen never clears one")
+    rounds: list[RoundOut] = Field(description="Every round, the earlier ones as they ended")
+    withdrawal_requests: int = Field(description="Withdrawals a department asked for")
+    withdrawal_refusals: int = Field(description="Of those, refused by a supervisor")
     allowed_actions: list[str]
 
 
 class TicketDetail(TicketOut):
     history: list[HistoryEntry]
+    rating_status_changes: list[RatingStatusChangeOut] = Field(
+        description="The rating's status changes (withdrawn, invalidated on appeal, restored)"
+    )
     rating: RatingOut | None
     complaint: ComplaintOut | None
 
@@ -209,3 +274,19 @@ class CalendarOut(BaseModel):
     note: str | None
     updated_at: LocalDateTime | None
     recomputed_orders: int | None = None
+
+
+class RatingWithdrawalIn(InputModel):
+    """The rater withdraws their 差评, through the portal they rated on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000, description="The rater's own reason")
+
+
+class RatingWithdrawalOut(BaseModel):
+    rating_id: int
+    status: Literal["withdrawn"]
+    ticket_id: int
+    withdrawn_at: LocalDateTime
+    evidence: dict[str, Any] = Field(description="The rater's request, kept as the evidence")

@@ -22,7 +22,13 @@ from app.pagination import decode_cursor, encode_cursor, row_id
 from app.workorders import states
 from app.workorders.calendar import WorkCalendar, YearArrangement, package_arrangement
 from app.workorders.deadlines import DeadlinePolicy
-from app.workorders.models import CalendarYear, Complaint, WorkOrder, WorkOrderEvent
+from app.workorders.models import (
+    CalendarYear,
+    Complaint,
+    RatingStatusChange,
+    WorkOrder,
+    WorkOrderEvent,
+)
 
 # Who may see work orders at all (reader sees counts only).
 log = logging.getLogger(__name__)
@@ -49,6 +55,10 @@ SYSTEM = Actor()
 
 class ActionConflict(Conflict):
     type, title = "action-not-allowed", "This action is not allowed in the order's current state"
+
+
+class RatingNotWithdrawable(Conflict):
+    type, title = "rating-not-withdrawable", "This rating cannot be withdrawn now"
 
 
 class OrderNoReused(ProblemError):
@@ -95,6 +105,7 @@ def _refresh_due(order: WorkOrder) -> None:
         extended=order.extended,
         stages=_stage_names(order),
         appeal_from=order.appeal_from,
+        withdrawal_from=order.withdrawal_from,
     )
     order.current_stage = stage
     order.next_due_at = _deadline(order, stage)
@@ -143,6 +154,10 @@ def _new_order(
         extended=False,
         appealed_before=False,
         reopen_count=0,
+        rounds=[],
+        late_rounds=0,
+        withdrawal_requests=0,
+        withdrawal_refusals=0,
         opened_at=opened_at,
         deadline_basis_at=opened_at,
         policy=policy.as_dict(),
@@ -504,6 +519,7 @@ def _facts(order: WorkOrder) -> states.Facts:
         appeal_from=order.appeal_from,
         appealed_before=order.appealed_before,
         substantiated=order.substantiated,
+        withdrawal_from=order.withdrawal_from,
     )
 
 
@@ -526,7 +542,9 @@ def order_view(
 ) -> dict[str, Any]:
     """The order as the API shows it; allowed_actions: those a key of `role` may take now."""
     due_soon, overdue = flags(order, now=now, soon_limit=soon_limit)
-    late = overdue or (order.resolved_at is not None and order.resolved_at > order.resolve_due_at)
+    current = current_round(order, now=now)
+    # What was late stays late: an earlier round's lateness is never cleared by a reopen.
+    late = overdue or current["late"] or order.late_rounds > 0
     return {
         "id": order.id,
         "source": order.source,
@@ -557,8 +575,86 @@ def order_view(
         "due_soon_at": order.due_soon_at,
         "overdue_at": order.overdue_at,
         "reopen_count": order.reopen_count,
+        "round": current["round"],
+        "late_rounds": order.late_rounds + int(current["late"]),
+        "rounds": [_round_out(r) for r in order.rounds or []] + [current],
+        "withdrawal_requests": order.withdrawal_requests,
+        "withdrawal_refusals": order.withdrawal_refusals,
         "allowed_actions": states.allowed_for(_facts(order), role),
     }
+
+
+# --- rounds --------------------------------------------------------------------------------------
+
+
+def _resolved_late(resolved_at: datetime | None, due_at: datetime, *, now: datetime | None) -> bool:
+    """Resolved after the deadline in force, or (still open at `now`) past it unresolved."""
+    if resolved_at is not None:
+        return resolved_at > due_at
+    return now is not None and now > due_at
+
+
+def current_round(order: WorkOrder, *, now: datetime) -> dict[str, Any]:
+    """The round being worked now (the last one, ended when the order closed)."""
+    pending = now if order.state != "closed" else None
+    return {
+        "round": order.reopen_count + 1,
+        "started_at": order.deadline_basis_at,
+        "deadlines": {k: datetime.fromisoformat(v) for k, v in order.deadlines.items()},
+        "resolve_due_at": order.resolve_due_at,
+        "contacted_at": order.contacted_at,
+        "resolved_at": order.resolved_at,
+        "due_soon_at": order.due_soon_at,
+        "overdue_at": order.overdue_at,
+        "late": _resolved_late(order.resolved_at, order.resolve_due_at, now=pending),
+        "ended_at": order.closed_at,
+        "ended_by": order.outcome,
+    }
+
+
+def _round_out(stored: dict[str, Any]) -> dict[str, Any]:
+    """An earlier round as stored (ISO 8601 strings) with its instants parsed."""
+
+    def instant(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    out = {k: instant(stored.get(k)) for k in _ROUND_INSTANTS}
+    out["deadlines"] = {k: datetime.fromisoformat(v) for k, v in stored["deadlines"].items()}
+    return {"round": stored["round"], **out, "late": stored["late"], "ended_by": stored["ended_by"]}
+
+
+_ROUND_INSTANTS = (
+    "started_at",
+    "resolve_due_at",
+    "contacted_at",
+    "resolved_at",
+    "due_soon_at",
+    "overdue_at",
+    "ended_at",
+)
+
+
+def close_round(order: WorkOrder, *, now: datetime, ended_by: str) -> dict[str, Any]:
+    """Keep the round that ends now (its deadlines, warnings and lateness) before a reopen
+    starts the next; returns what was kept."""
+    late = _resolved_late(order.resolved_at, order.resolve_due_at, now=now)
+    kept = {
+        "round": order.reopen_count + 1,
+        "started_at": _iso(order.deadline_basis_at),
+        "deadlines": dict(order.deadlines),
+        "provisional": order.provisional,
+        "resolve_due_at": _iso(order.resolve_due_at),
+        "contacted_at": _iso(order.contacted_at) if order.contacted_at else None,
+        "resolved_at": _iso(order.resolved_at) if order.resolved_at else None,
+        "due_soon_at": _iso(order.due_soon_at) if order.due_soon_at else None,
+        "overdue_at": _iso(order.overdue_at) if order.overdue_at else None,
+        "late": late,
+        "ended_at": _iso(now),
+        "ended_by": ended_by,
+    }
+    order.rounds = [*(order.rounds or []), kept]
+    order.late_rounds += int(late)
+    return kept
 
 
 def _event_data(order: WorkOrder) -> dict[str, Any]:
@@ -623,6 +719,9 @@ async def order_detail(
         complaint=complaint,
     )
     body["history"] = [event_view(e) for e in await history(session, order.id)]
+    body["rating_status_changes"] = [
+        status_change_view(c) for c in await rating_status_changes(session, order)
+    ]
     body["rating"] = None
     body["complaint"] = complaint_view(complaint) if complaint is not None else None
     if order.rating_id is not None:
@@ -633,6 +732,134 @@ async def order_detail(
             with_flags=ratings.sees_flags(principal),
         )
     return body
+
+
+# --- a rating's fate ----------------------------------------------------------------------------
+
+
+async def rating_status_changes(
+    session: AsyncSession, order: WorkOrder
+) -> list[RatingStatusChange]:
+    if order.rating_id is None:
+        return []
+    query = (
+        select(RatingStatusChange)
+        .where(RatingStatusChange.rating_id == order.rating_id)
+        .order_by(RatingStatusChange.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+def status_change_view(change: RatingStatusChange) -> dict[str, Any]:
+    return {
+        "status_before": change.status_before,
+        "status_after": change.status_after,
+        "at": change.at,
+        "action": change.action,
+        "actor": {
+            "key_id": change.actor_key_id,
+            "client_id": change.actor_client_id,
+            "name": change.actor_name,
+            "role": change.actor_role,
+        },
+        "reason": change.reason,
+        "evidence": change.evidence,
+    }
+
+
+async def _change_rating_status(
+    session: AsyncSession,
+    order: WorkOrder,
+    actor: Actor,
+    action: str,
+    status: str,
+    *,
+    now: datetime,
+    reason: str | None,
+    evidence: dict[str, Any],
+) -> None:
+    """Set the order's rating's status (the figures follow in the same transaction) and keep
+    who, when, why and on what evidence."""
+    from app.ratings import service as ratings
+
+    before = (await ratings.get_rating(session, order.rating_id)).status
+    await ratings.set_status(session, order.rating_id, status)
+    session.add(
+        RatingStatusChange(
+            rating_id=order.rating_id,
+            work_order_id=order.id,
+            status_before=before,
+            status_after=status,
+            at=now,
+            action=action,
+            actor_key_id=actor.key_id,
+            actor_client_id=actor.client_id,
+            actor_name=actor.name,
+            actor_role=actor.role,
+            reason=reason,
+            evidence=evidence,
+        )
+    )
+
+
+async def _last_event(session: AsyncSession, order_id: int, action: str) -> WorkOrderEvent | None:
+    return (
+        await session.execute(
+            select(WorkOrderEvent)
+            .where(WorkOrderEvent.work_order_id == order_id, WorkOrderEvent.action == action)
+            .order_by(WorkOrderEvent.seq.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+def _requester(event: WorkOrderEvent) -> dict[str, Any]:
+    return {
+        "requested_at": _iso(event.at),
+        "requested_by": {
+            "client_id": str(event.actor_client_id) if event.actor_client_id else None,
+            "name": event.actor_name,
+            "role": event.actor_role,
+        },
+        "request_note": event.note,
+    }
+
+
+_EVIDENCE_AT = {"callback": "called_at", "rater_request": "requested_at"}
+
+
+def evidence_record(
+    evidence: dict[str, Any] | None, order: WorkOrder, *, now: datetime
+) -> dict[str, Any] | None:
+    """The rater's confirmation as kept: its instant required by its kind, not before the
+    order was opened nor in the future; 422 naming the field otherwise."""
+    if evidence is None:
+        return None
+    kind = evidence["kind"]
+    field = _EVIDENCE_AT[kind]
+    when = evidence.get(field)
+    if when is None:
+        message = f"evidence of kind {kind} needs {field}"
+        raise ValidationProblem(message, errors=[field_error(f"evidence.{field}", message, "missing")])
+    if when > now + get_settings().future_tolerance:
+        raise ValidationProblem(
+            f"evidence.{field} is in the future",
+            errors=[field_error(f"evidence.{field}", "is in the future", "future")],
+        )
+    if when < order.opened_at:
+        raise ValidationProblem(
+            f"evidence.{field} is before the order was opened",
+            errors=[field_error(f"evidence.{field}", "is before the order was opened", "early")],
+        )
+    other = next(f for f in _EVIDENCE_AT.values() if f != field)
+    if evidence.get(other) is not None:
+        message = f"evidence of kind {kind} has {field}, not {other}"
+        raise ValidationProblem(message, errors=[field_error(f"evidence.{other}", message)])
+    record = {"kind": kind, field: _iso(when), "note": evidence["note"]}
+    for extra in ("reference", "channel"):
+        if evidence.get(extra):
+            record[extra] = evidence[extra]
+    return record
 
 
 # --- actions -------------------------------------------------------------------------------------
@@ -708,21 +935,109 @@ async def act(
     substantiated: bool | None = None,
     satisfied: bool | None = None,
     department_code: str | None = None,
+    evidence: dict[str, Any] | None = None,
     now: datetime,
 ) -> tuple[WorkOrder, Complaint | None]:
     """Apply one action: check who and when, move the state, record it, notify."""
     order, complaint = await get_order(session, principal, order_id, for_update=True)
-    if not states.may_take(principal.role, action):
-        if action in states.SUPERVISOR_ACTIONS:
-            raise Forbidden(f"{action} is decided by a supervisor (admin key)")
-        raise Forbidden(f"Role {principal.role} cannot {action} work orders")
+    return await _take(
+        session,
+        Actor.of(principal),
+        order,
+        complaint,
+        action,
+        note=note,
+        substantiated=substantiated,
+        satisfied=satisfied,
+        department_code=department_code,
+        evidence=evidence,
+        now=now,
+    )
+
+
+async def withdraw_by_rater(
+    session: AsyncSession, principal: Principal, rating_id: int, *, reason: str, now: datetime
+) -> dict[str, Any]:
+    """The rater's own withdrawal of a 差评, relayed by the portal it was rated on (the same
+    client): the order closes as withdrawn, the request kept as the evidence."""
+    from app.ratings import service as ratings
+
+    if principal.role != "portal":
+        raise Forbidden(
+            "A rater's own withdrawal comes through the portal key that posted the rating; "
+            + (
+                states.refusal(principal.role, "withdraw", "rating")
+                or "a supervisor withdraws with the rater's confirmation as evidence through "
+                "POST /v1/tickets/{id}/actions"
+            )
+        )
+    rating = await ratings.get_rating(session, rating_id)
+    if rating.client_id != principal.client_id:
+        raise NotFound(f"No rating {rating_id}")  # another client's: not shown to exist
+    order = (
+        await session.execute(
+            select(WorkOrder).where(WorkOrder.rating_id == rating_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if order is None:
+        raise RatingNotWithdrawable(
+            f"Rating {rating_id} is not a 差评: only a 差评 (level 1–2) is withdrawn",
+            rating_status=rating.status,
+        )
+    if rating.status != "valid" or order.state == "closed":
+        raise RatingNotWithdrawable(
+            f"Rating {rating_id} is {rating.status} and its work order {order.state}: "
+            "its fate is decided",
+            rating_status=rating.status,
+            ticket_state=order.state,
+        )
+    evidence = {"kind": "rater_request", "requested_at": now, "note": reason, "channel": "portal"}
+    await _take(
+        session, Actor.of(principal), order, None, "withdraw", note=reason, evidence=evidence, now=now
+    )
+    return {
+        "rating_id": rating_id,
+        "status": "withdrawn",
+        "ticket_id": order.id,
+        "withdrawn_at": now,
+        "evidence": evidence_record(evidence, order, now=now),
+    }
+
+
+async def _take(
+    session: AsyncSession,
+    actor: Actor,
+    order: WorkOrder,
+    complaint: Complaint | None,
+    action: str,
+    *,
+    note: str | None,
+    substantiated: bool | None = None,
+    satisfied: bool | None = None,
+    department_code: str | None = None,
+    evidence: dict[str, Any] | None = None,
+    now: datetime,
+) -> tuple[WorkOrder, Complaint | None]:
+    """One action on a locked order by `actor` (states.ROLE_ACTIONS decides whether it may)."""
+    refused = states.refusal(actor.role, action, order.source)
+    if refused:
+        raise Forbidden(refused)
+    if evidence is not None and action not in states.NEEDS_EVIDENCE:
+        message = f"{action} takes no evidence (only {', '.join(sorted(states.NEEDS_EVIDENCE))})"
+        raise ValidationProblem(message, errors=[field_error("evidence", message, "extra")])
     facts = _facts(order)
     try:
         step = states.apply(
-            facts, action, note=note, substantiated=substantiated, satisfied=satisfied
+            facts,
+            action,
+            note=note,
+            substantiated=substantiated,
+            satisfied=satisfied,
+            evidence=evidence,
         )
+        kept_evidence = evidence_record(evidence, order, now=now)
     except states.ActionNotAllowed:
-        allowed = states.allowed_for(facts, principal.role)
+        allowed = states.allowed_for(facts, actor.role)
         raise ActionConflict(
             f"{action} is not allowed in state {order.state}; allowed: "
             f"{', '.join(allowed) or 'none'}",
@@ -741,7 +1056,7 @@ async def act(
         raise ActionConflict(
             "The rectify deadline has passed: an extension must be asked for before it",
             state=order.state,
-            allowed_actions=[a for a in states.allowed_for(facts, principal.role) if a != "extend"],
+            allowed_actions=[a for a in states.allowed_for(facts, actor.role) if a != "extend"],
         )
     data: dict[str, Any] = {}
     if "transfer" in step.effects:
@@ -780,7 +1095,9 @@ async def act(
         order.callback_satisfied = satisfied
         data["satisfied"] = satisfied
     if "reopen" in step.effects:
-        # Still unsatisfied: start again, with fresh deadlines counted from the callback.
+        # Still unsatisfied: a new round, with fresh deadlines counted from the callback; the
+        # round that ends is kept with its deadlines and lateness.
+        data["round_ended"] = close_round(order, now=now, ended_by="callback_unsatisfied")
         order.reopen_count += 1
         order.deadline_basis_at = now
         order.substantiated = None
@@ -793,14 +1110,38 @@ async def act(
         order.outcome = step.outcome
     if "close" in step.effects:
         order.closed_at = now
+    if "withdrawal_requested" in step.effects:
+        order.withdrawal_from = state_before
+        order.withdrawal_requests += 1
+        data["evidence"] = kept_evidence
+    if "withdrawal_refused" in step.effects:
+        order.withdrawal_from = None
+        order.withdrawal_refusals += 1
+    if action == "withdraw":
+        data["evidence"] = kept_evidence
+    if action == "confirm_withdrawal":
+        request = await _last_event(session, order.id, "request_withdrawal")
+        data["evidence"] = {**request.data.get("evidence", {}), **_requester(request)}
+    if action in ("confirm_withdrawal", "withdraw", "refuse_withdrawal"):
+        order.withdrawal_from = None
     if "invalidate_rating" in step.effects and order.rating_id is not None:
-        from app.ratings import service as ratings
-
-        await ratings.set_status(session, order.rating_id, "invalidated")
+        appeal = await _last_event(session, order.id, "appeal")
+        evidence = {"kind": "appeal", "appeal_note": appeal.note, **_requester(appeal)}
+        data["evidence"] = evidence
+        await _change_rating_status(
+            session, order, actor, action, "invalidated", now=now, reason=note, evidence=evidence
+        )
     if "withdraw_rating" in step.effects and order.rating_id is not None:
-        from app.ratings import service as ratings
-
-        await ratings.set_status(session, order.rating_id, "withdrawn")
+        await _change_rating_status(
+            session,
+            order,
+            actor,
+            action,
+            "withdrawn",
+            now=now,
+            reason=note or data["evidence"].get("note"),
+            evidence=data["evidence"],
+        )
     _refresh_due(order)
     if "reopen" in step.effects or "extend" in step.effects:
         data["deadlines"] = order.deadlines
@@ -808,7 +1149,7 @@ async def act(
     await _append(
         session,
         order,
-        Actor.of(principal),
+        actor,
         action,
         now=now,
         state_before=state_before,
@@ -1166,23 +1507,37 @@ async def figures(
     inspection): {source: counts}, or {department_code: {source: counts}} (sources without
     orders left out there). The rates are the statistics' to compute and round.
 
-    Counts: opened; withdrawn and appeal_upheld (reported apart); counted (the others, the set
-    every rate below is taken on); closed (counted and closed); deadline_due (counted, whose
-    deadline in force has passed at `now` or that are closed) and on_time (of those, resolved
-    by that deadline); overdue_now; real_name and real_name_called_back."""
+    Counts: opened; withdrawn and appeal_upheld (reported apart); who asked for what
+    (withdrawal_requested, withdrawal_refused: orders with a department's withdrawal request,
+    with one refused; appealed, appeal_rejected); counted (the others, the set every rate below
+    is taken on); closed (counted and closed); deadline_due (counted, whose deadline in force
+    has passed at `now`, that are closed, or that had a late round) and on_time (of those,
+    resolved by that deadline in every round: a late round stays late); overdue_now;
+    real_name and real_name_called_back."""
     excluded = WorkOrder.outcome.in_(("withdrawn", "appeal_upheld"))
     counted = or_(WorkOrder.outcome.is_(None), ~excluded)
     closed = WorkOrder.state == "closed"
-    due = and_(counted, or_(WorkOrder.resolve_due_at < now, closed))
+    late_before = WorkOrder.late_rounds > 0
+    due = and_(counted, or_(WorkOrder.resolve_due_at < now, closed, late_before))
+    upheld = WorkOrder.outcome == "appeal_upheld"
     columns = {
         "opened": func.count(),
         "withdrawn": func.count().filter(WorkOrder.outcome == "withdrawn"),
-        "appeal_upheld": func.count().filter(WorkOrder.outcome == "appeal_upheld"),
+        "withdrawal_requested": func.count().filter(WorkOrder.withdrawal_requests > 0),
+        "withdrawal_refused": func.count().filter(WorkOrder.withdrawal_refusals > 0),
+        "appealed": func.count().filter(WorkOrder.appealed_before),
+        "appeal_upheld": func.count().filter(upheld),
+        "appeal_rejected": func.count().filter(
+            WorkOrder.appealed_before,
+            WorkOrder.state != "appealed",
+            or_(WorkOrder.outcome.is_(None), ~upheld),
+        ),
         "counted": func.count().filter(counted),
         "closed": func.count().filter(counted, closed),
         "deadline_due": func.count().filter(due),
         "on_time": func.count().filter(
             due,
+            ~late_before,
             WorkOrder.resolved_at.is_not(None),
             WorkOrder.resolved_at <= WorkOrder.resolve_due_at,
         ),

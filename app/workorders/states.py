@@ -1,8 +1,12 @@
 """The work-order state machine (pure): which action is allowed when, and where it leads.
 
 open → contacted → verified (not substantiated) or rectifying → rectified → called_back → closed,
-with the side paths extend, appeal (→ appealed → uphold | reject), withdraw and transfer. Orders
+with the side paths extend, appeal (→ appealed → uphold | reject), withdrawal and transfer. Orders
 with nobody to call back (anonymous raters, inspections) close without the callback.
+
+Who may change a rating's fate is decided here too (ROLE_ACTIONS, refusal): only the rater
+withdraws a 差评, confirmed on a callback record (a department asks, a supervisor confirms) or by
+the rater's own request through the portal it rated on; only a supervisor upholds an appeal.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ STATES = (
     "rectified",
     "called_back",
     "appealed",
+    "withdrawal_requested",  # a department asks a supervisor to confirm the rater's withdrawal
     "closed",
 )
 ACTIONS = (
@@ -29,19 +34,36 @@ ACTIONS = (
     "appeal",
     "uphold",
     "reject",
+    "request_withdrawal",
+    "confirm_withdrawal",
+    "refuse_withdrawal",
     "withdraw",
     "transfer",
 )
-# Decided by a supervisor (admin key) only.
-SUPERVISOR_ACTIONS = frozenset({"uphold", "reject", "transfer"})
-# Who may take which action: the one rule behind both the 403 and each order's allowed_actions.
-# Any other role (hotline, reader, ...) may read what it is shown but act on nothing.
-ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset(ACTIONS),
-    "department": frozenset(ACTIONS) - SUPERVISOR_ACTIONS,
-}
 SOURCES = ("rating", "complaint", "inspection")
 OUTCOMES = ("rectified", "not_substantiated", "withdrawn", "appeal_upheld")
+# Decided by a supervisor (admin key) only.
+SUPERVISOR_ACTIONS = frozenset(
+    {"uphold", "reject", "confirm_withdrawal", "refuse_withdrawal", "transfer"}
+)
+# Evidence of the rater's own confirmation: a callback record, or the rater's own request.
+EVIDENCE_KINDS = ("callback", "rater_request")
+_ANY = frozenset(SOURCES)
+_WORK = ("contact", "verify", "extend", "rectify", "callback", "close", "appeal")
+# Who may take which action on which kind of order: the one rule behind the 403, each order's
+# allowed_actions and the portal's withdrawal. A department works its orders and asks for a
+# withdrawal with the rater's confirmation (a 差评's; a 12345 complaint is withdrawn at the
+# hotline); `withdraw` itself is the rater's act, relayed with evidence by a supervisor, by the
+# hotline that sent the complaint, or by the portal the rater rated on. Readers act on nothing.
+ROLE_ACTIONS: dict[str, dict[str, frozenset[str]]] = {
+    "admin": {action: _ANY for action in ACTIONS},
+    "department": {action: _ANY for action in _WORK}
+    | {"request_withdrawal": frozenset({"rating"})},
+    "hotline": {"withdraw": frozenset({"complaint"})},
+    "portal": {"withdraw": frozenset({"rating"})},
+}
+# Actions that need the rater's confirmation as evidence.
+NEEDS_EVIDENCE = frozenset({"request_withdrawal", "withdraw"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +78,7 @@ class Facts:
     appeal_from: str | None = None
     appealed_before: bool = False
     substantiated: bool | None = None
+    withdrawal_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +103,8 @@ class MissingInput(Exception):
 
 
 _OPEN_STATES = ("open", "contacted", "verified", "rectifying", "rectified", "called_back")
+# Waiting for a supervisor's decision: the deadline clock keeps running from the state before.
+_WAITING = ("appealed", "withdrawal_requested")
 
 
 def callback_needed(facts: Facts) -> bool:
@@ -111,21 +136,57 @@ def allowed_actions(facts: Facts) -> list[str]:
         allowed.add("appeal")
     if s == "appealed":
         allowed |= {"uphold", "reject"}
-    if s in _OPEN_STATES and facts.source in ("rating", "complaint"):
+    # Only a real-name rater can be called back to confirm a withdrawal.
+    if s in _OPEN_STATES and facts.source == "rating" and facts.real_name:
+        allowed.add("request_withdrawal")
+    if s == "withdrawal_requested":
+        allowed |= {"confirm_withdrawal", "refuse_withdrawal"}
+    if s in (*_OPEN_STATES, "withdrawal_requested") and facts.source in ("rating", "complaint"):
         allowed.add("withdraw")
     if s in _OPEN_STATES:
         allowed.add("transfer")
     return [a for a in ACTIONS if a in allowed]
 
 
-def may_take(role: str | None, action: str) -> bool:
-    """Whether a key of this role may take this action at all (in some state)."""
-    return action in ROLE_ACTIONS.get(role or "", frozenset())
+def may_take(role: str | None, action: str, source: str | None = None) -> bool:
+    """Whether a key of this role may take this action on this kind of order (any kind when
+    `source` is None), in some state."""
+    sources = ROLE_ACTIONS.get(role or "", {}).get(action)
+    return sources is not None and (source is None or source in sources)
 
 
 def allowed_for(facts: Facts, role: str | None) -> list[str]:
     """The actions possible in this state that a key of this role may take."""
-    return [a for a in allowed_actions(facts) if may_take(role, a)]
+    return [a for a in allowed_actions(facts) if may_take(role, a, facts.source)]
+
+
+_CALLBACK_EVIDENCE = (
+    '{"action": "request_withdrawal", "evidence": {"kind": "callback", "called_at": "<when the '
+    'rater was called>", "note": "<what the rater said>"}}'
+)
+
+
+def refusal(role: str | None, action: str, source: str) -> str | None:
+    """Why a key of this role may not take this action on this kind of order (None: it may)."""
+    if may_take(role, action, source):
+        return None
+    if action in ("withdraw", "request_withdrawal") and role == "department":
+        if source == "complaint":
+            return (
+                "A 12345 complaint is withdrawn by the hotline that sent it, when the citizen "
+                "withdraws the complaint there; a department cannot withdraw it"
+            )
+        return (
+            "A withdrawal needs the rater's confirmation: a department cannot withdraw a 差评. "
+            f"Record the rater's confirmation with {_CALLBACK_EVIDENCE} for a supervisor to "
+            "confirm, or the rater withdraws it through the portal it was rated on "
+            "(POST /v1/ratings/{id}/withdraw)"
+        )
+    if action in SUPERVISOR_ACTIONS:
+        return f"{action} is decided by a supervisor (admin key)"
+    if may_take(role, action):
+        return f"Role {role} cannot {action} {source} work orders"
+    return f"Role {role} cannot {action} work orders"
 
 
 def apply(
@@ -135,6 +196,7 @@ def apply(
     note: str | None = None,
     substantiated: bool | None = None,
     satisfied: bool | None = None,
+    evidence: dict | None = None,
 ) -> Step:
     """Where `action` leads from `facts.state`; ActionNotAllowed or MissingInput otherwise."""
     if action not in ACTIONS:
@@ -144,6 +206,14 @@ def apply(
         raise ActionNotAllowed(action, facts.state, allowed)
     if action in ("extend", "appeal", "uphold", "reject", "transfer", "rectify") and not note:
         raise MissingInput("note", f"{action} needs a note (the reason, or what was done)")
+    if action == "refuse_withdrawal" and not note:
+        raise MissingInput("note", "refuse_withdrawal needs a note (why it is refused)")
+    if action in NEEDS_EVIDENCE and not evidence:
+        raise MissingInput(
+            "evidence",
+            f"{action} needs the rater's confirmation: a callback record (kind callback, "
+            "called_at, note) or the rater's own request (kind rater_request, requested_at, note)",
+        )
     s = facts.state
     match action:
         case "contact":
@@ -180,7 +250,11 @@ def apply(
             )
         case "reject":
             return Step(facts.appeal_from or "open", frozenset({"appeal_rejected"}))
-        case "withdraw":
+        case "request_withdrawal":
+            return Step("withdrawal_requested", frozenset({"withdrawal_requested"}))
+        case "refuse_withdrawal":
+            return Step(facts.withdrawal_from or "open", frozenset({"withdrawal_refused"}))
+        case "withdraw" | "confirm_withdrawal":
             effects = {"close", "resolved"}
             if facts.source == "rating":
                 effects.add("withdraw_rating")
@@ -191,12 +265,18 @@ def apply(
 
 
 def current_stage(
-    state: str, *, extended: bool, stages: tuple[str, ...], appeal_from: str | None = None
+    state: str,
+    *,
+    extended: bool,
+    stages: tuple[str, ...],
+    appeal_from: str | None = None,
+    withdrawal_from: str | None = None,
 ) -> str | None:
     """The stage whose deadline the order is working against now (None: no deadline pending)."""
-    if state == "appealed":
-        # The clock keeps running during an appeal: a rejected appeal is no excuse for lateness.
-        state = appeal_from or "open"
+    if state in _WAITING:
+        # The clock keeps running while a supervisor decides: a rejected appeal or a refused
+        # withdrawal is no excuse for lateness.
+        state = (appeal_from if state == "appealed" else withdrawal_from) or "open"
     resolution = "complex" if extended and "complex" in stages else "rectify"
     if state == "open":
         return "contact" if "contact" in stages else resolution
