@@ -47,8 +47,10 @@ def refusals(role: str, channel: str, assess_number: int, case_no: str | None) -
 
 
 # The database's part, as the INSERT reads the event (`u.<name>`) and the client (:client_id).
+# A device's window is its placement, not a claim (:placed): a device is stopped by deactivating
+# it, and its window's state does not refuse its ratings.
 STORABLE = """
-    (u.window_no IS NULL OR EXISTS (
+    (u.window_no IS NULL OR CAST(:placed AS boolean) OR EXISTS (
        SELECT 1 FROM service_window w
         WHERE w.department_code = u.department_code AND w.window_no = u.window_no AND w.active))
     AND (u.assess_number = 1 OR EXISTS (

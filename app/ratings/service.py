@@ -470,7 +470,7 @@ async def _explain(session: AsyncSession, principal: Principal, items: list[_Acc
             outcome.errors.append(
                 field_error("department_code", "the department is inactive", "inactive")
             )
-        elif values["window_no"] is not None and not window:
+        elif values["window_no"] is not None and not window and principal.role != "device":
             outcome.errors.append(rules.window_error(window))
         if values["assess_number"] == 2 and not outcome.errors:
             numbers = assessed.get(values["case_no"], ())
@@ -559,6 +559,7 @@ def _rule_params(device: bool) -> dict[str, Any]:
     rules = integrity_settings()
     return {
         "is_device": device and rules.device_seconds > 0,
+        "placed": device,
         "device_gap": timedelta(seconds=rules.device_seconds),
         "phone_limit": rules.phone_daily_limit,
         "burst_gap": timedelta(seconds=rules.burst_seconds),
