@@ -176,6 +176,18 @@ def is_invalid_data(exc: BaseException) -> bool:
     return False
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the routes of the request's path answer, sorted."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -222,17 +234,30 @@ def install_error_handlers(app: FastAPI) -> None:
                     field_error("(body)", "nested too deeply" if too_deep else "not valid JSON")
                 ],
             )
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
-        type_ = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
-            exc.status_code, "http-error"
-        )
+        titles = {
+            404: "Not found",
+            405: "Method not allowed",
+            408: "Request timeout",
+            413: "Request body too large",
+        }
+        type_ = {
+            404: "not-found",
+            405: "method-not-allowed",
+            408: "request-timeout",
+            413: "payload-too-large",
+        }.get(exc.status_code, "http-error")
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path; a path served by
+            # several routes (GET and DELETE …) allows them all.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return problem_response(
             exc.status_code,
             type_,
             titles.get(exc.status_code, "HTTP error"),
             str(exc.detail) if exc.detail else None,
             request=request,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -45,8 +45,15 @@ _COMMON = {
     "409": "Conflicts with the current state",
     "413": "Request body too large",
     "414": "Request URI too long",
+    "408": "The declared body did not arrive in time",
     "422": "Invalid request: `errors` names each field and why",
+    "429": "Over this client's rate limit; retry after `Retry-After` seconds",
     "503": "The database is unavailable; retry after `Retry-After` seconds",
+}
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying",
+    "schema": {"type": "integer", "minimum": 0},
 }
 
 
@@ -74,12 +81,14 @@ def install_openapi(app: FastAPI) -> None:
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 codes = ["414", "422", "503"]
-                if path.startswith("/v1/"):
+                if path.startswith("/v1/") or operation.get("security"):
                     codes += ["401", "403"]
                 if "{" in path:
                     codes.append("404")
                 if operation.get("requestBody"):
-                    codes += ["400", "409", "413"]
+                    codes += ["400", "408", "409", "413"]
+                if operation.get("security"):
+                    codes.append("429")  # every keyed request passes its client's rate limit
                 for status, description in _COMMON.items():
                     if status not in codes and status not in responses:
                         continue
@@ -91,6 +100,9 @@ def install_openapi(app: FastAPI) -> None:
                 for status, response in responses.items():
                     if status.startswith(("4", "5")):
                         response["content"] = _PROBLEM_CONTENT
+                for status in ("429", "503"):
+                    if status in responses:
+                        responses[status]["headers"] = {"Retry-After": _RETRY_AFTER}
         app.openapi_schema = spec
         return spec
 

@@ -59,7 +59,7 @@ async def assert_unavailable(http: httpx.AsyncClient, key: str) -> None:
             assert r.headers.get("X-Request-ID")
             assert took < 1.0, (method, path, took)
     assert (await http.get("/healthz")).status_code == 200
-    metrics = await http.get("/metrics")
+    metrics = await http.get("/metrics", headers=headers)  # its key checked before the outage
     assert metrics.status_code == 200 and "haochaping_db_up 0.0" in metrics.text
 
 
@@ -94,6 +94,7 @@ async def test_database_down_is_503_within_a_second_and_the_app_recovers(own_pos
             "/v1/ratings", json=event(department_code="FA"), headers=auth(admin)
         )
         assert stored.status_code == 201, stored.text
+        assert (await http.get("/metrics", headers=auth(admin))).status_code == 200  # a scrape
 
         await asyncio.to_thread(own_postgres.kill if how == "SIGKILL" else own_postgres.stop)
         try:

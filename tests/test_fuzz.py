@@ -35,7 +35,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/healthz", "/readyz"}
 # Small and repeatable: the whole module stays within ~40 s on two cores.
 BOUNDED = hypothesis_settings(
     max_examples=5,

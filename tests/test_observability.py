@@ -131,7 +131,7 @@ async def test_metrics_count_requests_by_route_template_and_ratings_by_channel_a
 ):
     await make_department(client, admin, "SJ")
     key = await make_key(app, "portal")
-    before = (await client.get("/metrics")).text
+    before = (await client.get("/metrics", headers=admin)).text
     for level in (5, 1):
         r = await client.post("/v1/ratings", json=event(level=level), headers={"X-API-Key": key})
         assert r.status_code == 201, r.text
@@ -141,7 +141,7 @@ async def test_metrics_count_requests_by_route_template_and_ratings_by_channel_a
     rating_id = r.json()["id"]
     assert (await client.get(f"/v1/ratings/{rating_id}", headers=admin)).status_code == 200
     await client.get("/no/such/path")
-    r = await client.get("/metrics")
+    r = await client.get("/metrics", headers=admin)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     after = r.text
@@ -184,11 +184,24 @@ async def test_metrics_report_open_and_overdue_work_orders_and_the_outbox(app, c
             )
         )
     app.state.metrics_refreshed_at = None
-    body = (await client.get("/metrics")).text
+    body = (await client.get("/metrics", headers=admin)).text
     assert metric(body, "haochaping_work_orders_open") == 2
     assert metric(body, "haochaping_work_orders_overdue") == 1
     assert metric(body, "haochaping_outbox_backlog") == 0
     assert metric(body, "haochaping_db_up") == 1
+
+
+async def test_metrics_need_an_admin_or_reader_key(app, client, admin):
+    r = await client.get("/metrics")
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem")
+    assert "haochaping_work_orders_open" not in r.text
+    portal = await make_key(app, "portal")
+    r = await client.get("/metrics", headers={"X-API-Key": portal})
+    assert r.status_code == 403 and "haochaping_work_orders" not in r.text
+    reader = await make_key(app, "reader")
+    r = await client.get("/metrics", headers={"Authorization": f"Bearer {reader}"})
+    assert r.status_code == 200 and "haochaping_work_orders_open" in r.text
+    assert (await client.get("/metrics", headers=admin)).status_code == 200
 
 
 def test_the_middleware_costs_microseconds():

@@ -164,7 +164,10 @@ async def test_static_files_answer_with_their_media_type(http):
     assert again.status_code == 304
 
 
-async def test_static_requests_are_counted_under_the_static_route_not_unmatched(http):
+async def test_static_requests_are_counted_under_the_static_route_not_unmatched(app, http):
+    from tests.conftest import auth, make_key
+
+    metrics_key = auth(await make_key(app, "reader"))
     route = f"/static/{asset_version()}/{{path}}"
     series = f'haochaping_http_requests_total{{method="GET",route="{route}",status="200"}} '
 
@@ -172,10 +175,10 @@ async def test_static_requests_are_counted_under_the_static_route_not_unmatched(
         lines = [line for line in metrics.splitlines() if line.startswith(series)]
         return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
 
-    before = count((await http.get("/metrics")).text)
+    before = count((await http.get("/metrics", headers=metrics_key)).text)
     await http.get(f"/static/{asset_version()}/docs.js")
     await http.get(f"/static/{asset_version()}/site.css")
-    assert count((await http.get("/metrics")).text) == before + 2
+    assert count((await http.get("/metrics", headers=metrics_key)).text) == before + 2
 
 
 def test_pages_are_not_part_of_the_api_contract(app):
