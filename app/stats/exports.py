@@ -276,10 +276,28 @@ def to_csv(sheet: Sheet) -> bytes:
                 cells.append("")
             elif column.is_rate:
                 cells.append(f"{value:.2f}")
+            elif isinstance(value, str):
+                text, formula_like = cell_text(value)
+                # OWASP's advice for CSV: a leading quote, so that no program evaluates it.
+                cells.append("'" + text if formula_like else text)
             else:
                 cells.append(value)
         writer.writerow(cells)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+# Text that a spreadsheet program reads as a formula (or a DDE call): these first characters,
+# full-width forms included (a Chinese input method types them).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# What a cell cannot hold (openpyxl refuses C0 but tab, LF and CR) or should not: DEL, C1 and
+# lone surrogates. Refused at input since; stripped here from what was stored before.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def cell_text(value: str) -> tuple[str, bool]:
+    """The text without control characters, and whether it could be taken for a formula."""
+    text = _UNPRINTABLE.sub("", value)
+    return text, text.startswith(_FORMULA_START)
 
 
 _SHEET_TITLE_FORBIDDEN = re.compile(r"[:\\/?*\[\]]")
@@ -292,15 +310,30 @@ def to_xlsx(sheet: Sheet) -> bytes:
 
     workbook = Workbook()
     out = workbook.active
-    out.title = _SHEET_TITLE_FORBIDDEN.sub("-", sheet.title)[:31]
+    out.title = _SHEET_TITLE_FORBIDDEN.sub("-", cell_text(sheet.title)[0])[:31]
     out.append([c.heading for c in sheet.columns])
     for cell in out[1]:
         cell.font = Font(bold=True)
     rates = [i for i, c in enumerate(sheet.columns, start=1) if c.is_rate]
     for item in sheet.items:
-        out.append([c.get(item) for c in sheet.columns])
+        values = [c.get(item) for c in sheet.columns]
+        texts = {}
+        for i, value in enumerate(values):
+            if isinstance(value, str):
+                values[i], formula_like = cell_text(value)
+                if formula_like:
+                    texts[i + 1] = values[i]
+        out.append(values)
+        row = out.max_row
         for i in rates:
-            out.cell(row=out.max_row, column=i).number_format = "0.00"
+            out.cell(row=row, column=i).number_format = "0.00"
+        for i, text in texts.items():
+            # A string cell, never a formula (openpyxl makes one of any text starting with
+            # "="), with the quote prefix that keeps it text when someone edits it.
+            cell = out.cell(row=row, column=i)
+            cell.value = text
+            cell.data_type = "s"
+            cell.quotePrefix = True
     out.freeze_panes = "A2"
     buffer = io.BytesIO()
     workbook.save(buffer)
