@@ -26,6 +26,7 @@ SYSTEM, DEPARTMENT, SUPERVISOR, HOTLINE = "system", "department", "supervisor", 
 # Shares of the orders that take each path (of those old enough to have taken it).
 SHARES = {
     "withdraw": 0.07,  # a real-name rater withdraws the 差评 after an explanation
+    "withdrawal_refused": 0.2,  # the supervisor finds the callback record does not bear it out
     "appeal": 0.05,  # 申诉 (ratings only); about half upheld
     "appeal_upheld": 0.5,
     "not_substantiated": 0.15,
@@ -85,6 +86,11 @@ class Order:
     due_soon_at: datetime | None = None
     overdue_at: datetime | None = None
     reopen_count: int = 0
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    late_rounds: int = 0
+    withdrawal_from: str | None = None
+    withdrawal_requests: int = 0
+    withdrawal_refusals: int = 0
     updated_at: datetime | None = None
     history: list[Step] = field(default_factory=list)
     rating_status: str = "valid"
@@ -96,6 +102,34 @@ class Order:
 
 def _iso(value: datetime) -> str:
     return value.astimezone(BUSINESS_TZ).isoformat()
+
+
+def _close_round(order: Order, at: datetime) -> dict[str, Any]:
+    """Keep the round that ends at `at` before a reopen, as service.close_round does."""
+    resolved = order.resolved_at
+    late = resolved > order.resolve_due_at if resolved else at > order.resolve_due_at
+    kept = {
+        "round": order.reopen_count + 1,
+        "started_at": _iso(order.deadline_basis_at),
+        "deadlines": order.deadlines_iso(),
+        "provisional": order.provisional,
+        "resolve_due_at": _iso(order.resolve_due_at),
+        **{
+            name: _iso(value) if value else None
+            for name, value in (
+                ("contacted_at", order.contacted_at),
+                ("resolved_at", order.resolved_at),
+                ("due_soon_at", order.due_soon_at),
+                ("overdue_at", order.overdue_at),
+            )
+        },
+        "late": late,
+        "ended_at": _iso(at),
+        "ended_by": "callback_unsatisfied",
+    }
+    order.rounds.append(kept)
+    order.late_rounds += int(late)
+    return kept
 
 
 class CachedCalendar(WorkCalendar):
@@ -144,6 +178,7 @@ class Walker:
             extended=order.extended,
             stages=tuple(order.policy),
             appeal_from=order.appeal_from,
+            withdrawal_from=order.withdrawal_from,
         )
         order.current_stage = stage
         order.next_due_at = order.deadlines[stage] if stage else None
@@ -238,6 +273,7 @@ class Walker:
         *,
         substantiated: bool | None = None,
         satisfied: bool | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> None:
         """Take one action at `at` (not taken, _Rest, if `at` is not before now)."""
         if at >= self.now:
@@ -252,9 +288,15 @@ class Walker:
             appeal_from=order.appeal_from,
             appealed_before=order.appealed_before,
             substantiated=order.substantiated,
+            withdrawal_from=order.withdrawal_from,
         )
         step = states.apply(
-            facts, action, note=note, substantiated=substantiated, satisfied=satisfied
+            facts,
+            action,
+            note=note,
+            substantiated=substantiated,
+            satisfied=satisfied,
+            evidence=evidence,
         )
         effects = step.effects
         if "extend" in effects and at > order.resolve_due_at:
@@ -281,6 +323,7 @@ class Walker:
             order.callback_satisfied = satisfied
             data["satisfied"] = satisfied
         if "reopen" in effects:
+            data["round_ended"] = _close_round(order, at)
             order.reopen_count += 1
             order.deadline_basis_at = at
             order.substantiated = None
@@ -293,7 +336,24 @@ class Walker:
             order.outcome = step.outcome
         if "close" in effects:
             order.closed_at = at
+        if "withdrawal_requested" in effects:
+            order.withdrawal_from = before
+            order.withdrawal_requests += 1
+        if "withdrawal_refused" in effects:
+            order.withdrawal_refusals += 1
+        if action in ("request_withdrawal", "withdraw"):
+            data["evidence"] = evidence
+        if action == "confirm_withdrawal":
+            asked = next(s for s in reversed(order.history) if s.action == "request_withdrawal")
+            data["evidence"] = {
+                **asked.data["evidence"],
+                **self._requester(order, "request_withdrawal"),
+            }
+        if action in ("confirm_withdrawal", "refuse_withdrawal", "withdraw"):
+            order.withdrawal_from = None
         if "invalidate_rating" in effects:
+            appeal = self._requester(order, "appeal")
+            data["evidence"] = {"kind": "appeal", "appeal_note": appeal["request_note"], **appeal}
             order.rating_status, order.rating_status_changed_at = "invalidated", at
         if "withdraw_rating" in effects:
             order.rating_status, order.rating_status_changed_at = "withdrawn", at
@@ -302,6 +362,16 @@ class Walker:
             data["deadlines"] = order.deadlines_iso()
         order.updated_at = at
         self._record(order, action, at, actor, note, before, data)
+
+    @staticmethod
+    def _requester(order: Order, action: str) -> dict[str, Any]:
+        """Who asked (the loader puts the actor's client and name in), as service._requester."""
+        step = next(s for s in reversed(order.history) if s.action == action)
+        return {
+            "requested_at": _iso(step.at),
+            "requested_by": {"actor": step.actor},
+            "request_note": step.note,
+        }
 
     # --- when people act -------------------------------------------------------------------------
 
@@ -360,12 +430,52 @@ _NOTES = {
         "申诉：同一号码短时间内多次差评，疑似恶意差评",
     ),
     "uphold": ("经督查核实，系误评/恶意差评，同意核销",) * 2,
+    "confirm_withdrawal": ("经核听回访录音，评价人确系自愿撤回，同意撤回",) * 2,
+    "refuse_withdrawal": ("回访录音中评价人未明确同意撤回，不予撤回，请继续整改",) * 2,
     "reject": ("证据不足，申诉不予支持，请继续整改",) * 2,
 }
 
 
 def _note(kind: str, source: str) -> str:
     return _NOTES[kind][0 if source == "rating" else 1]
+
+
+def _withdraw(w: Walker, order: Order, t: datetime) -> bool:
+    """The rater agrees to withdraw after an explanation: a 差评's department records the
+    callback and asks, and the supervisor confirms (or refuses: then False, work goes on); the
+    12345 hotline withdraws a complaint the citizen withdrew there."""
+    called_at = w.after(t, 2, 40)
+    if order.source == "complaint":
+        evidence = {
+            "kind": "rater_request",
+            "requested_at": _iso(called_at),
+            "note": "来电人致电12345撤回投诉",
+        }
+        w.act(
+            order, "withdraw", called_at, HOTLINE, _note("withdraw", "complaint"), evidence=evidence
+        )
+        return True
+    evidence = {
+        "kind": "callback",
+        "called_at": _iso(called_at),
+        "note": "评价人表示理解，同意撤回差评",
+        "reference": f"录音-{called_at.astimezone(BUSINESS_TZ):%Y%m%d%H%M}",
+    }
+    asked = w.after(called_at, 0.2, 3)
+    w.act(
+        order,
+        "request_withdrawal",
+        asked,
+        DEPARTMENT,
+        _note("withdraw", "rating"),
+        evidence=evidence,
+    )
+    decided = w.after(asked, 4, 40)
+    if w.rng.random() < SHARES["withdrawal_refused"]:
+        w.act(order, "refuse_withdrawal", decided, SUPERVISOR, _note("refuse_withdrawal", "rating"))
+        return False
+    w.act(order, "confirm_withdrawal", decided, SUPERVISOR, _note("confirm_withdrawal", "rating"))
+    return True
 
 
 def walk(
@@ -392,8 +502,9 @@ def walk(
                 break
             fate = rng.random()
             if order.reopen_count == 0 and real_name and fate < share["withdraw"]:
-                w.act(order, "withdraw", w.after(t, 2, 40), DEPARTMENT, _note("withdraw", source))
-                break
+                if _withdraw(w, order, t):
+                    break
+                t = order.history[-1].at
             fate -= share["withdraw"]
             if order.reopen_count == 0 and source == "rating" and 0 <= fate < share["appeal"]:
                 t = w.after(t, 2, 30)

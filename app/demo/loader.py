@@ -132,7 +132,9 @@ CREATE TEMP TABLE demo_order (
     current_stage text, next_due_at timestamptz, resolve_due_at timestamptz,
     resolved_at timestamptz, contacted_at timestamptz, called_back_at timestamptz,
     callback_satisfied boolean, closed_at timestamptz, due_soon_at timestamptz,
-    overdue_at timestamptz, reopen_count smallint, created_by uuid, updated_at timestamptz
+    overdue_at timestamptz, reopen_count smallint, created_by uuid, updated_at timestamptz,
+    rounds text, late_rounds smallint, withdrawal_from text, withdrawal_requests smallint,
+    withdrawal_refusals smallint
 ) ON COMMIT DROP;
 CREATE TEMP TABLE demo_event (
     source text, key text, seq integer, action text, at timestamptz, actor_client_id uuid,
@@ -145,7 +147,8 @@ _ORDER_COLUMNS = (
     "opened_at", "deadline_basis_at", "policy", "deadlines", "provisional", "current_stage",
     "next_due_at", "resolve_due_at", "resolved_at", "contacted_at", "called_back_at",
     "callback_satisfied", "closed_at", "due_soon_at", "overdue_at", "reopen_count",
-    "created_by", "updated_at",
+    "created_by", "updated_at", "rounds", "late_rounds", "withdrawal_from",
+    "withdrawal_requests", "withdrawal_refusals",
 )  # fmt: skip
 _EVENT_COLUMNS = (
     "source", "key", "seq", "action", "at", "actor_client_id", "actor_name", "actor_role",
@@ -157,13 +160,16 @@ INSERT INTO work_order (source, rating_id, complaint_id, department_code, window
     summary, real_name, tags, state, substantiated, extended, appeal_from, appealed_before,
     outcome, opened_at, deadline_basis_at, policy, deadlines, provisional, current_stage,
     next_due_at, resolve_due_at, resolved_at, contacted_at, called_back_at, callback_satisfied,
-    closed_at, due_soon_at, overdue_at, reopen_count, created_by, created_at, updated_at)
+    closed_at, due_soon_at, overdue_at, reopen_count, created_by, created_at, updated_at,
+    rounds, late_rounds, withdrawal_from, withdrawal_requests, withdrawal_refusals)
 SELECT o.source, r.id, c.id, o.department_code, o.window_no, o.staff_id, o.summary,
        o.real_name, o.tags, o.state, o.substantiated, o.extended, o.appeal_from,
        o.appealed_before, o.outcome, o.opened_at, o.deadline_basis_at, o.policy::jsonb,
        o.deadlines::jsonb, o.provisional, o.current_stage, o.next_due_at, o.resolve_due_at,
        o.resolved_at, o.contacted_at, o.called_back_at, o.callback_satisfied, o.closed_at,
-       o.due_soon_at, o.overdue_at, o.reopen_count, o.created_by, o.opened_at, o.updated_at
+       o.due_soon_at, o.overdue_at, o.reopen_count, o.created_by, o.opened_at, o.updated_at,
+       o.rounds::jsonb, o.late_rounds, o.withdrawal_from, o.withdrawal_requests,
+       o.withdrawal_refusals
   FROM demo_order o
   LEFT JOIN rating r ON o.source = 'rating' AND r.client_id = $1 AND r.event_id = o.key
   LEFT JOIN complaint c ON o.source = 'complaint' AND c.order_no = o.key
@@ -187,6 +193,21 @@ SELECT e.work_order_id, e.seq, e.action, e.at, NULL, e.actor_client_id, e.actor_
          WHERE e.source = 'complaint') AS e
  ORDER BY e.work_order_id, e.seq
 """
+# Every rating status change of the demo's orders, kept as the service keeps it (from the
+# timeline: the confirmed withdrawal or upheld appeal, its actor, note and evidence).
+_INSERT_STATUS_CHANGES = """
+INSERT INTO rating_status_change (rating_id, work_order_id, status_before, status_after, at,
+    action, actor_key_id, actor_client_id, actor_name, actor_role, reason, evidence)
+SELECT w.rating_id, w.id, 'valid',
+       CASE e.action WHEN 'uphold' THEN 'invalidated' ELSE 'withdrawn' END, e.at, e.action,
+       NULL, e.actor_client_id, e.actor_name, e.actor_role, e.note, e.data -> 'evidence'
+  FROM work_order_event e
+  JOIN work_order w ON w.id = e.work_order_id
+  JOIN rating r ON r.id = w.rating_id AND r.client_id = $1
+ WHERE e.action IN ('confirm_withdrawal', 'withdraw', 'uphold')
+   AND NOT EXISTS (SELECT 1 FROM rating_status_change c WHERE c.work_order_id = w.id)
+ ORDER BY e.at, e.id
+"""
 
 
 def _order_records(staged: list[Staged], created_by: dict[str, uuid.UUID | None]) -> list[tuple]:
@@ -202,6 +223,8 @@ def _order_records(staged: list[Staged], created_by: dict[str, uuid.UUID | None]
                 o.current_stage, o.next_due_at, o.resolve_due_at, o.resolved_at, o.contacted_at,
                 o.called_back_at, o.callback_satisfied, o.closed_at, o.due_soon_at,
                 o.overdue_at, o.reopen_count, created_by[s.source], o.updated_at,
+                json.dumps(o.rounds), o.late_rounds, o.withdrawal_from, o.withdrawal_requests,
+                o.withdrawal_refusals,
             )
         )  # fmt: skip
     return out
@@ -215,10 +238,20 @@ def _event_records(
         for e in s.order.history:
             key = (e.actor, s.department_code if e.actor == DEPARTMENT else None)
             client_id, name, role = actors[key]
+            data = e.data
+            requester = data.get("evidence", {}).get("requested_by")
+            if requester is not None:
+                # who asked: the walker names the actor, the demo's clients are known here
+                asker = requester["actor"]
+                by_id, by_name, by_role = actors[
+                    (asker, s.department_code if asker == DEPARTMENT else None)
+                ]
+                by = {"client_id": str(by_id) if by_id else None, "name": by_name, "role": by_role}
+                data = {**data, "evidence": {**data["evidence"], "requested_by": by}}
             out.append(
                 (
                     s.source, s.key, e.seq, e.action, e.at, client_id, name, role, e.note,
-                    e.state_before, e.state_after, json.dumps(e.data, ensure_ascii=False),
+                    e.state_before, e.state_after, json.dumps(data, ensure_ascii=False),
                 )
             )  # fmt: skip
     return out
@@ -415,6 +448,7 @@ async def _write_orders(
         inserted = await conn.execute(_INSERT_EVENTS, portal)
         if int(inserted.split()[-1]) != len(events):
             raise RuntimeError(f"{inserted}: expected {len(events)} history rows")
+        await conn.execute(_INSERT_STATUS_CHANGES, portal)
         report("work orders", total, total)
     by_state: dict[str, int] = {}
     for s in staged:

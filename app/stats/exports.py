@@ -56,14 +56,25 @@ RATING_HEADINGS: tuple[tuple[str, str], ...] = (
 # Work orders by source: (short name, noun). 差评工单 from ratings, 投诉工单 from 12345.
 ORDER_KINDS = {"rating": ("差评", "差评工单"), "complaint": ("投诉", "投诉工单"),
                "inspection": ("督查", "督查工单")}  # fmt: skip
-# Figures that cannot be other than 0 (only a rating order is appealed; an inspection has no
-# rater to withdraw or call back): left out of the sheets, still in the JSON.
+# Figures that cannot be other than 0 (only a rating order is appealed or has a withdrawal
+# asked for: a complaint is withdrawn at the hotline; an inspection has no rater to withdraw or
+# call back): left out of the sheets, still in the JSON.
 _ALWAYS_ZERO = {
     "rating": (),
-    "complaint": ("appeal_upheld",),
+    "complaint": (
+        "withdrawal_requested",
+        "withdrawal_refused",
+        "appealed",
+        "appeal_upheld",
+        "appeal_rejected",
+    ),
     "inspection": (
         "withdrawn",
+        "withdrawal_requested",
+        "withdrawal_refused",
+        "appealed",
         "appeal_upheld",
+        "appeal_rejected",
         "real_name",
         "real_name_called_back",
         "real_name_callback_rate",
@@ -77,7 +88,11 @@ def order_headings(kind: str) -> list[tuple[str, str]]:
     headings = [
         ("opened", f"{noun}开单数"),
         ("withdrawn", f"{noun}撤回数"),
+        ("withdrawal_requested", f"{noun}撤回申请数"),
+        ("withdrawal_refused", f"{noun}撤回驳回数"),
+        ("appealed", f"{noun}申诉数"),
         ("appeal_upheld", f"{noun}申诉核销数"),
+        ("appeal_rejected", f"{noun}申诉驳回数"),
         ("counted", f"{noun}数"),
         ("closed", f"{noun}办结数"),
         ("rectification_rate", f"{short}整改率(%)"),

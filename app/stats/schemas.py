@@ -50,16 +50,29 @@ class OrderFigures(BaseModel):
 
     opened: int = Field(description="开单数: orders opened in the period")
     withdrawn: int = Field(description="撤回数: closed because the rater withdrew (not counted)")
+    withdrawal_requested: int = Field(
+        description="撤回申请数: orders whose department asked a supervisor to confirm the "
+        "rater's withdrawal"
+    )
+    withdrawal_refused: int = Field(
+        description="撤回驳回数: of those, orders with a request the supervisor refused"
+    )
+    appealed: int = Field(description="申诉数: orders the department appealed (误评/恶意差评)")
     appeal_upheld: int = Field(description="申诉核销数: closed by an upheld appeal (not counted)")
+    appeal_rejected: int = Field(description="申诉驳回数: appeals the supervisor rejected")
     counted: int = Field(description="工单数: opened − withdrawn − appeal_upheld")
     closed: int = Field(description="办结数: counted orders closed")
     rectification_rate: float | None = Field(
         description=f"整改率 (差评整改率 for rating orders) = closed / counted, {_RATE}"
     )
     deadline_due: int = Field(
-        description="应按期数: counted orders whose deadline in force has passed, or closed"
+        description="应按期数: counted orders whose deadline in force has passed, closed, or "
+        "with a late round"
     )
-    on_time: int = Field(description="按期整改数: of deadline_due, resolved by that deadline")
+    on_time: int = Field(
+        description="按期整改数: of deadline_due, resolved by the deadline in every round (a "
+        "round resolved late stays late after a reopen)"
+    )
     on_time_rate: float | None = Field(description=f"按期整改率 = on_time / deadline_due, {_RATE}")
     overdue_now: int = Field(description="当前超期数: counted orders past a pending deadline now")
     real_name: int = Field(description="实名数: counted orders from a real-name rater or caller")

@@ -463,7 +463,11 @@ ORDER_SOURCES = ("rating", "complaint", "inspection")
 _ORDER_COUNTS = (
     "opened",
     "withdrawn",
+    "withdrawal_requested",
+    "withdrawal_refused",
+    "appealed",
     "appeal_upheld",
+    "appeal_rejected",
     "counted",
     "closed",
     "deadline_due",
@@ -484,7 +488,11 @@ def order_block(counts: dict[str, int] | None) -> dict[str, Any]:
     return {
         "opened": c["opened"],
         "withdrawn": c["withdrawn"],
+        "withdrawal_requested": c["withdrawal_requested"],
+        "withdrawal_refused": c["withdrawal_refused"],
+        "appealed": c["appealed"],
         "appeal_upheld": c["appeal_upheld"],
+        "appeal_rejected": c["appeal_rejected"],
         "counted": c["counted"],
         "closed": c["closed"],
         "rectification_rate": rate(c["closed"], c["counted"]),

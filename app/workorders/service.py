@@ -840,7 +840,9 @@ def evidence_record(
     when = evidence.get(field)
     if when is None:
         message = f"evidence of kind {kind} needs {field}"
-        raise ValidationProblem(message, errors=[field_error(f"evidence.{field}", message, "missing")])
+        raise ValidationProblem(
+            message, errors=[field_error(f"evidence.{field}", message, "missing")]
+        )
     if when > now + get_settings().future_tolerance:
         raise ValidationProblem(
             f"evidence.{field} is in the future",
@@ -993,7 +995,14 @@ async def withdraw_by_rater(
         )
     evidence = {"kind": "rater_request", "requested_at": now, "note": reason, "channel": "portal"}
     await _take(
-        session, Actor.of(principal), order, None, "withdraw", note=reason, evidence=evidence, now=now
+        session,
+        Actor.of(principal),
+        order,
+        None,
+        "withdraw",
+        note=reason,
+        evidence=evidence,
+        now=now,
     )
     return {
         "rating_id": rating_id,
