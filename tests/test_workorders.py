@@ -37,32 +37,42 @@ EXPECTED = {
     ("open", "contact"): "contacted",
     ("open", "extend"): "open",
     ("open", "appeal"): "appealed",
+    ("open", "request_withdrawal"): "withdrawal_requested",
     ("open", "withdraw"): "closed",
     ("open", "transfer"): "open",
     ("contacted", "verify"): "rectifying",
     ("contacted", "extend"): "contacted",
     ("contacted", "appeal"): "appealed",
+    ("contacted", "request_withdrawal"): "withdrawal_requested",
     ("contacted", "withdraw"): "closed",
     ("contacted", "transfer"): "contacted",
     ("verified", "callback"): "called_back",
     ("verified", "appeal"): "appealed",
+    ("verified", "request_withdrawal"): "withdrawal_requested",
     ("verified", "withdraw"): "closed",
     ("verified", "transfer"): "verified",
     ("rectifying", "rectify"): "rectified",
     ("rectifying", "extend"): "rectifying",
     ("rectifying", "appeal"): "appealed",
+    ("rectifying", "request_withdrawal"): "withdrawal_requested",
     ("rectifying", "withdraw"): "closed",
     ("rectifying", "transfer"): "rectifying",
     ("rectified", "callback"): "called_back",
+    ("rectified", "request_withdrawal"): "withdrawal_requested",
     ("rectified", "withdraw"): "closed",
     ("rectified", "transfer"): "rectified",
     ("called_back", "close"): "closed",
+    ("called_back", "request_withdrawal"): "withdrawal_requested",
     ("called_back", "withdraw"): "closed",
     ("called_back", "transfer"): "called_back",
     ("appealed", "uphold"): "closed",
     ("appealed", "reject"): "contacted",
+    ("withdrawal_requested", "confirm_withdrawal"): "closed",
+    ("withdrawal_requested", "refuse_withdrawal"): "contacted",
+    ("withdrawal_requested", "withdraw"): "closed",
 }
-INPUTS = {"note": "说明", "substantiated": True, "satisfied": True}
+CALLBACK = {"kind": "callback", "called_at": "2026-10-12T10:00:00+08:00", "note": "同意撤回"}
+INPUTS = {"note": "说明", "substantiated": True, "satisfied": True, "evidence": CALLBACK}
 
 
 @pytest.mark.parametrize(
@@ -74,6 +84,7 @@ def test_every_state_and_action(state, action):
         source="rating",
         real_name=True,
         appeal_from="contacted" if state == "appealed" else None,
+        withdrawal_from="contacted" if state == "withdrawal_requested" else None,
     )
     expected = EXPECTED.get((state, action))
     assert (action in states.allowed_actions(facts)) == (expected is not None)
@@ -94,8 +105,23 @@ def test_state_machine_variants():
     assert "withdraw" not in states.allowed_actions(inspection)
     complaint = states.Facts(state="open", source="complaint", real_name=True)
     assert "appeal" not in states.allowed_actions(complaint)
-    step = states.apply(complaint, "withdraw")
+    assert "request_withdrawal" not in states.allowed_actions(complaint)
+    step = states.apply(complaint, "withdraw", evidence=CALLBACK)
     assert "withdraw_rating" not in step.effects and step.outcome == "withdrawn"
+    # A withdrawal needs the rater's confirmation; only a real-name rater can be called back.
+    for action in ("withdraw", "request_withdrawal"):
+        with pytest.raises(states.MissingInput) as missing:
+            states.apply(states.Facts(state="open", real_name=True), action)
+        assert missing.value.field == "evidence"
+    assert "request_withdrawal" not in states.allowed_actions(states.Facts(state="open"))
+    # The clock keeps running while a supervisor decides on a withdrawal.
+    assert (
+        states.current_stage(
+            "withdrawal_requested", extended=False, stages=("contact", "rectify"),
+            withdrawal_from="open",
+        )
+        == "contact"
+    )  # fmt: skip
     # Extension: once, and only where the policy has a complex stage.
     assert "extend" not in states.allowed_actions(states.Facts(state="open", extended=True))
     assert "extend" not in states.allowed_actions(states.Facts(state="open", can_extend=False))
@@ -113,16 +139,28 @@ def test_state_machine_variants():
 @pytest.mark.parametrize("state", states.STATES)
 def test_allowed_actions_per_role(state):
     # Who may do what (states.ROLE_ACTIONS): a supervisor everything the state allows; a
-    # department never a supervisor's decision; any other role nothing.
+    # department never a supervisor's decision, nor a withdrawal (it asks, with evidence); the
+    # rater's portal withdraws its 差评, the hotline its complaint; any other role nothing.
+    waiting = {"appealed": "appeal_from", "withdrawal_requested": "withdrawal_from"}
     facts = states.Facts(
-        state=state, real_name=True, appeal_from="contacted" if state == "appealed" else None
+        state=state, real_name=True, **({waiting[state]: "contacted"} if state in waiting else {})
     )
     possible = states.allowed_actions(facts)
     assert states.allowed_for(facts, "admin") == possible
     department = states.allowed_for(facts, "department")
-    assert department == [a for a in possible if a not in ("uphold", "reject", "transfer")]
-    for role in ("hotline", "reader", "device", "portal", None):
+    supervisor = {"uphold", "reject", "transfer", "confirm_withdrawal", "refuse_withdrawal"}
+    assert department == [a for a in possible if a not in supervisor | {"withdraw"}]
+    assert states.allowed_for(facts, "portal") == [a for a in possible if a == "withdraw"]
+    assert states.allowed_for(facts, "hotline") == []  # a rating order: not the hotline's
+    complaint = states.Facts(state=state, source="complaint", real_name=True)
+    assert states.allowed_for(complaint, "hotline") == [
+        a for a in states.allowed_actions(complaint) if a == "withdraw"
+    ]
+    assert "withdraw" not in states.allowed_for(complaint, "department")
+    assert "withdraw" not in states.allowed_for(complaint, "portal")
+    for role in ("reader", "device", None):
         assert states.allowed_for(facts, role) == []
+        assert states.allowed_for(complaint, role) == []
     # Not substantiated closes as such.
     verified = states.apply(
         states.Facts(state="contacted"), "verify", substantiated=False, note="x"
@@ -168,6 +206,16 @@ def test_current_stage():
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _callback(**extra) -> dict:
+    """A callback record: the rater, called back now, agrees to withdraw."""
+    return {
+        "kind": "callback",
+        "called_at": datetime.now(UTC).isoformat(),
+        "note": "评价人表示理解，同意撤回",
+        **extra,
+    }
 
 
 def rating(event_id: str, level: int = 1, rated_at: datetime | None = None, **extra) -> dict:
@@ -367,7 +415,9 @@ async def test_real_name_flow_with_unsatisfied_callback(client, admin, setup):
     ticket = await post_bad(client, setup["device"], admin, "rn-1", **REAL_NAME)
     tid = ticket["id"]
     assert ticket["real_name"] is True
-    assert ticket["allowed_actions"] == ["contact", "extend", "appeal", "withdraw", "transfer"]
+    assert ticket["allowed_actions"] == [
+        "contact", "extend", "appeal", "request_withdrawal", "withdraw", "transfer"
+    ]  # fmt: skip
     steps = [
         ("contact", {"note": "已电话联系"}, "contacted"),
         ("verify", {"substantiated": True, "note": "属实"}, "rectifying"),
@@ -382,7 +432,8 @@ async def test_real_name_flow_with_unsatisfied_callback(client, admin, setup):
     r = await do(client, sj, tid, "close")
     assert r.status_code == 409
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["allowed_actions"] == ["callback", "withdraw"]  # transfer: a supervisor's
+    # transfer is a supervisor's; a withdrawal the department only asks for
+    assert r.json()["allowed_actions"] == ["callback", "request_withdrawal"]
     assert r.json()["state"] == "rectified"
     r = await do(client, sj, tid, "callback", satisfied=False, note="仍不满意")
     assert r.status_code == 200
@@ -435,6 +486,10 @@ async def _order_in(client, admin, setup, hotline, kind: str, n: itertools.count
     tid = (await post_bad(client, setup["device"], admin, f"aa-{next(n)}", **REAL_NAME))["id"]
     if kind == "appealed":
         assert (await do(client, setup["sj"], tid, "appeal", note="误评")).status_code == 200
+    if kind == "withdrawal_requested":
+        evidence = {"kind": "callback", "called_at": datetime.now(UTC).isoformat(), "note": "撤"}
+        r = await do(client, setup["sj"], tid, "request_withdrawal", evidence=evidence)
+        assert r.status_code == 200, r.text
     return tid
 
 
@@ -444,10 +499,13 @@ async def test_allowed_actions_are_what_the_asking_key_may_do(app, client, admin
     hotline = auth(await make_key(app, "hotline", "12345"))
     reader = auth(await make_key(app, "reader"))
     n = itertools.count()
-    body = {"note": "说明", "substantiated": True, "satisfied": True, "department_code": "GA"}
+    body = {
+        "note": "说明", "substantiated": True, "satisfied": True, "department_code": "GA",
+    }  # fmt: skip
     viewers = {
         "open": {"admin": admin, "department": setup["sj"]},
         "appealed": {"admin": admin, "department": setup["sj"]},
+        "withdrawal_requested": {"admin": admin, "department": setup["sj"]},
         "complaint": {"admin": admin, "department": setup["sj"], "hotline": hotline},
     }
     offered_to: dict[tuple[str, str], list[str]] = {}
@@ -462,19 +520,26 @@ async def test_allowed_actions_are_what_the_asking_key_may_do(app, client, admin
                 queue = (await client.get("/v1/tickets", headers=headers)).json()["items"]
                 assert [t["allowed_actions"] for t in queue if t["id"] == tid] == [offered]
             for action in states.ACTIONS:
-                r = await do(client, headers, tid, action, **body)
+                extra = {"evidence": _callback()} if action in states.NEEDS_EVIDENCE else {}
+                r = await do(client, headers, tid, action, **body, **extra)
                 if action in offered:
                     assert r.status_code == 200, (kind, role, action, r.text)
                     tid = await _order_in(client, admin, setup, hotline, kind, n)
                 else:
                     assert r.status_code in (403, 409), (kind, role, action, r.text)
     # what each role was offered (so that the loop above is not vacuous)
-    assert offered_to["open", "admin"] == ["contact", "extend", "appeal", "withdraw", "transfer"]
-    assert offered_to["open", "department"] == ["contact", "extend", "appeal", "withdraw"]
+    assert offered_to["open", "admin"] == [
+        "contact", "extend", "appeal", "request_withdrawal", "withdraw", "transfer"
+    ]  # fmt: skip
+    assert offered_to["open", "department"] == ["contact", "extend", "appeal", "request_withdrawal"]
     assert offered_to["appealed", "admin"] == ["uphold", "reject"]
     assert offered_to["appealed", "department"] == []
-    assert offered_to["complaint", "department"] == ["contact", "extend", "withdraw"]
-    assert offered_to["complaint", "hotline"] == []
+    assert offered_to["withdrawal_requested", "admin"] == [
+        "confirm_withdrawal", "refuse_withdrawal", "withdraw"
+    ]  # fmt: skip
+    assert offered_to["withdrawal_requested", "department"] == []
+    assert offered_to["complaint", "department"] == ["contact", "extend"]
+    assert offered_to["complaint", "hotline"] == ["withdraw"]
     assert (await client.get(f"/v1/tickets/{tid}", headers=reader)).status_code == 403
 
 
@@ -498,7 +563,7 @@ async def test_anonymous_skips_callback(client, admin, setup):
     for action, body in (("contact", {}), ("verify", {"substantiated": True})):
         assert (await do(client, sj, tid, action, **body)).status_code == 200
     r = await do(client, sj, tid, "rectify", note="整改完毕")
-    assert r.json()["allowed_actions"] == ["close", "withdraw"]
+    assert r.json()["allowed_actions"] == ["close"]
     ticket = (await client.get(f"/v1/tickets/{tid}", headers=admin)).json()
     assert ticket["allowed_actions"] == ["close", "withdraw", "transfer"]
     r = await do(client, sj, tid, "callback", satisfied=True)
@@ -513,7 +578,7 @@ async def test_refusals_and_missing_inputs(client, admin, setup):
     r = await do(client, sj, tid, "verify", substantiated=True)
     assert r.status_code == 409
     assert r.json()["type"].endswith("/action-not-allowed")
-    assert r.json()["allowed_actions"] == ["contact", "extend", "appeal", "withdraw"]
+    assert r.json()["allowed_actions"] == ["contact", "extend", "appeal"]
     assert (await do(client, sj, tid, "contact")).status_code == 200
     assert (await do(client, sj, tid, "contact")).status_code == 409
     for action, body, field in (
@@ -577,8 +642,10 @@ async def test_appeal_rejected_returns_and_cannot_repeat(client, admin, setup):
 async def test_withdraw_marks_the_rating_withdrawn(client, admin, setup):
     ticket = await post_bad(client, setup["device"], admin, "wd-1", **REAL_NAME)
     await do(client, setup["sj"], ticket["id"], "contact", note="解释说明后评价人撤回")
-    r = await do(client, setup["sj"], ticket["id"], "withdraw", note="评价人撤回差评")
-    assert r.status_code == 200
+    r = await do(client, admin, ticket["id"], "withdraw", note="评价人撤回差评")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "evidence"
+    r = await do(client, admin, ticket["id"], "withdraw", evidence=_callback(), note="督查回访")
+    assert r.status_code == 200, r.text
     assert r.json()["state"] == "closed" and r.json()["outcome"] == "withdrawn"
     r = await client.get(f"/v1/ratings/{ticket['rating_id']}", headers=admin)
     assert r.json()["status"] == "withdrawn"
@@ -826,7 +893,9 @@ async def test_figures(app, client, admin, setup):
         ("close", {}),
     ):
         assert (await do(client, sj, t1, action, **body)).status_code == 200
-    await do(client, sj, t2, "withdraw", note="撤回")
+    evidence = {"kind": "rater_request", "requested_at": datetime.now(UTC).isoformat()}
+    r = await do(client, admin, t2, "withdraw", evidence={**evidence, "note": "书面申请撤回"})
+    assert r.status_code == 200, r.text
     await do(client, sj, t3, "contact")
     hotline = auth(await make_key(app, "hotline", "12345"))
     r = await client.post(
