@@ -4,6 +4,7 @@ field is at fault, which field and why."""
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -188,6 +189,37 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def database_error_summary(exc: BaseException) -> str | None:
+    """What a log line may say of a database error, or None for other errors: the error's
+    class, SQLSTATE, table, column, constraint and statement, never a value. PostgreSQL's
+    DETAIL quotes the failing row or key, and a data error's message (class 22) the value."""
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    statement = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.StatementError) and statement is None:
+            statement = current.statement
+        if isinstance(current, asyncpg.PostgresError):
+            parts = [type(current).__name__, f"SQLSTATE {current.sqlstate}"]
+            for name in ("table_name", "column_name", "constraint_name"):
+                value = getattr(current, name, None)
+                if value:
+                    parts.append(f"{name.removesuffix('_name')} {value}")
+            if not str(current.sqlstate).startswith("22"):
+                parts.append(str(getattr(current, "message", "")))
+            if statement:
+                parts.append(f"statement: {statement}")
+            return "; ".join(parts)
+        current = current.__cause__ or current.__context__
+    if statement is not None:
+        return f"{type(exc).__name__}; statement: {statement}"
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -271,13 +303,14 @@ def install_error_handlers(app: FastAPI) -> None:
                 request=request,
                 headers={"Retry-After": "5"},
             )
+        summary = database_error_summary(exc)
         if is_invalid_data(exc):
             # A gap in validation, not a server fault: the client's value is at fault.
             log.warning(
-                "value refused by the database on %s %s",
+                "value refused by the database on %s %s: %s",
                 request.method,
                 request.url.path,
-                exc_info=exc,
+                summary,
             )
             return problem_response(
                 422,
@@ -288,5 +321,15 @@ def install_error_handlers(app: FastAPI) -> None:
                 request=request,
                 errors=[field_error("(request)", "a value cannot be stored", "invalid_data")],
             )
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if summary is not None:
+            # Not the exception itself: its DETAIL quotes the failing row (secrets, names).
+            log.error(
+                "unhandled database error on %s %s: %s\n%s",
+                request.method,
+                request.url.path,
+                summary,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+        else:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "internal-error", "Internal server error", request=request)

@@ -309,3 +309,143 @@ async def test_delivery_to_a_real_local_server(app, client, admin):
     assert json.loads(body)["type"] == "ticket.opened"
     (row,) = await outbox_rows(app)
     assert row.delivered_at == T0 and row.last_status_code == 204
+
+
+# --- partial updates, secrets at rest, logs -----------------------------------------------------
+
+
+async def stored_secret(app, subscription_id) -> str:
+    from sqlalchemy import text
+
+    async with app.state.engine.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT secret FROM webhook_subscription WHERE id = :id"),
+                {"id": subscription_id},
+            )
+        ).scalar_one()
+
+
+async def test_an_explicit_null_is_422_naming_the_field_and_changes_nothing(app, client, admin):
+    sub = await subscribe(client, admin)
+    before = (await client.get(f"/v1/webhooks/{sub['id']}", headers=admin)).json()
+    stored = await stored_secret(app, sub["id"])
+    for field in ("name", "url", "event_types", "secret", "active"):
+        r = await client.patch(f"/v1/webhooks/{sub['id']}", json={field: None}, headers=admin)
+        assert r.status_code == 422, (field, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+    r = await client.patch(
+        f"/v1/webhooks/{sub['id']}", json={"name": "改名", "url": None}, headers=admin
+    )
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["url"]
+    after = (await client.get(f"/v1/webhooks/{sub['id']}", headers=admin)).json()
+    assert after == before and after["url"] == "http://receiver.test/hook"
+    assert await stored_secret(app, sub["id"]) == stored
+    # Partial: what is left out keeps its value.
+    r = await client.patch(f"/v1/webhooks/{sub['id']}", json={"active": False}, headers=admin)
+    assert r.status_code == 200
+    assert r.json()["name"] == before["name"] and r.json()["event_types"] == ["ticket.opened"]
+
+
+async def test_secrets_are_encrypted_at_rest_and_still_sign(app, client, admin):
+    from app import privacy
+    from app.notify.models import SECRET_CONTEXT
+
+    _, device = await make_device(client, admin)
+    sub = await subscribe(client, admin)
+    stored = await stored_secret(app, sub["id"])
+    assert SECRET not in stored and privacy.is_envelope(stored)
+    assert privacy.keyring().decrypt(stored, SECRET_CONTEXT) == SECRET
+    new = "rotated-secret-0123456789"
+    r = await client.patch(f"/v1/webhooks/{sub['id']}", json={"secret": new}, headers=admin)
+    assert r.status_code == 200 and r.json()["secret"] is None
+    stored = await stored_secret(app, sub["id"])
+    assert new not in stored and privacy.keyring().decrypt(stored, SECRET_CONTEXT) == new
+    await bad_review(client, device)
+    receiver = Receiver()
+    async with receiver.client() as http:
+        assert await deliver_due(app.state.sessionmaker, http, now=T0 + timedelta(hours=1)) == 1
+    sent = receiver.requests[0]
+    headers, at = dict(sent.headers), int(sent.headers[signing.TIMESTAMP_HEADER])
+    assert signing.verify(new, headers, sent.content, now=at)
+    assert not signing.verify(SECRET, headers, sent.content, now=at)
+
+
+async def test_the_migration_seals_clear_secrets_and_the_downgrade_opens_them(app, client, admin):
+    """0008 on a row written in clear (as before it): sealed; run again: unchanged; down: clear."""
+    import importlib.util
+    from pathlib import Path
+
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy import text
+
+    from app import privacy
+
+    sub = await subscribe(client, admin)
+    async with app.state.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE webhook_subscription SET secret = :s WHERE id = :id"),
+            {"s": SECRET, "id": sub["id"]},
+        )
+    path = Path(__file__).parent.parent / "migrations/versions/2026_12_01_0008_webhook_secrets.py"
+    spec = importlib.util.spec_from_file_location("m0008", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+
+    def run(sync_conn, step):
+        with Operations.context(MigrationContext.configure(sync_conn)):
+            step()
+
+    async with app.state.engine.begin() as conn:
+        await conn.run_sync(run, migration.upgrade)
+    sealed = await stored_secret(app, sub["id"])
+    assert privacy.is_envelope(sealed) and SECRET not in sealed
+    async with app.state.engine.begin() as conn:
+        await conn.run_sync(run, migration.upgrade)
+    assert await stored_secret(app, sub["id"]) == sealed  # already sealed: left alone
+    async with app.state.engine.begin() as conn:
+        await conn.run_sync(run, migration.downgrade)
+    assert await stored_secret(app, sub["id"]) == SECRET
+    async with app.state.engine.begin() as conn:
+        await conn.run_sync(run, migration.upgrade)
+
+
+async def test_a_database_error_logs_no_sql_parameters(app, client, admin, caplog):
+    """A failing UPDATE (a constraint added for the test) is a logged 500 that carries neither
+    the secret nor its envelope nor any other parameter."""
+    import logging
+
+    from sqlalchemy import text
+
+    sub = await subscribe(client, admin)
+    secret = "leaky-secret-0123456789abcdef"
+    async with app.state.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "ALTER TABLE webhook_subscription ADD CONSTRAINT ck_test_short "
+                "CHECK (length(name) < 10) NOT VALID"
+            )
+        )
+    try:
+        caplog.set_level(logging.DEBUG)
+        r = await client.patch(
+            f"/v1/webhooks/{sub['id']}",
+            json={"secret": secret, "name": "一个非常非常长的名字-unique-name"},
+            headers=admin,
+        )
+        assert r.status_code == 500
+    finally:
+        async with app.state.engine.begin() as conn:
+            await conn.execute(
+                text("ALTER TABLE webhook_subscription DROP CONSTRAINT ck_test_short")
+            )
+    logged = "\n".join(
+        record.getMessage() + "\n" + (logging.Formatter().formatException(record.exc_info) if
+                                      record.exc_info else "")
+        for record in caplog.records
+    )  # fmt: skip
+    assert "ck_test_short" in logged  # the error was logged …
+    assert secret not in logged and "hcp1:" not in logged  # … without the parameters
+    assert "unique-name" not in logged and "Failing row" not in logged

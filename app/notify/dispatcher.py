@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.notify.models import Outbox, WebhookSubscription
+from app.notify.service import open_secret
 from app.notify.signing import DELIVERY_HEADER, EVENT_HEADER, signed_headers
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ async def _attempt(
         "User-Agent": "haochaping-webhooks/1",
         EVENT_HEADER: row.event_type,
         DELIVERY_HEADER: str(row.id),
-        **signed_headers(subscription.secret, int(now.timestamp()), body),
+        **signed_headers(open_secret(subscription.secret), int(now.timestamp()), body),
     }
     row.attempts += 1
     row.last_attempt_at = now

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
 
+SECRET_CONTEXT = "webhook_subscription.secret"
+
 
 class WebhookSubscription(Base):
     __tablename__ = "webhook_subscription"
@@ -30,7 +32,8 @@ class WebhookSubscription(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(Text)
-    # The shared HMAC secret: kept in clear because every delivery is signed with it.
+    # The shared HMAC secret, encrypted like personal data (app/privacy.py envelope, context
+    # SECRET_CONTEXT): every delivery is signed with it, so it is decrypted, never hashed.
     secret: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[str]] = mapped_column(ARRAY(Text))
     active: Mapped[bool] = mapped_column(server_default=text("true"))

@@ -14,14 +14,14 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
-def _view(sub: WebhookSubscription, deliveries: dict, *, secret: bool = False) -> dict:
+def _view(sub: WebhookSubscription, deliveries: dict, *, secret: str | None = None) -> dict:
     return {
         "id": sub.id,
         "name": sub.name,
         "url": sub.url,
         "event_types": list(sub.event_types),
         "active": sub.active,
-        "secret": sub.secret if secret else None,
+        "secret": secret,
         "created_at": sub.created_at,
         "deliveries": deliveries[sub.id],
     }
@@ -38,10 +38,11 @@ def _delivery(row: Outbox) -> dict:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionOut)
 async def create_subscription(body: SubscriptionIn, session: Session, _: AdminPrincipal):
     """Subscribe a URL to event types. The secret (for the HMAC signature) is shown once."""
+    secret = body.secret or service.new_secret()
     sub = await service.create_subscription(
-        session, name=body.name, url=str(body.url), event_types=body.event_types, secret=body.secret
+        session, name=body.name, url=str(body.url), event_types=body.event_types, secret=secret
     )
-    return _view(sub, await service.delivery_status(session, [sub.id]), secret=True)
+    return _view(sub, await service.delivery_status(session, [sub.id]), secret=secret)
 
 
 @router.get("", response_model=list[SubscriptionOut])
@@ -58,11 +59,17 @@ async def get_subscription(subscription_id: uuid.UUID, session: Session, _: Admi
     return _view(sub, await service.delivery_status(session, [sub.id]))
 
 
-@router.patch("/{subscription_id}", response_model=SubscriptionOut, responses={404: _PROBLEM})
+@router.patch(
+    "/{subscription_id}",
+    response_model=SubscriptionOut,
+    responses={404: _PROBLEM, 422: {"description": "A field is invalid, or null", **_PROBLEM}},
+)
 async def update_subscription(
     subscription_id: uuid.UUID, body: SubscriptionUpdate, session: Session, _: AdminPrincipal
 ):
-    """Change the URL, events or secret, or deactivate (deliveries wait while inactive)."""
+    """Change the URL, events or secret, or deactivate (deliveries wait while inactive).
+
+    Partial: a field left out keeps its value; null is refused (422 naming the field)."""
     changes = body.model_dump(exclude_unset=True)
     if "url" in changes:
         changes["url"] = str(body.url)

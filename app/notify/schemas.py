@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
 
 from app.limits import InputModel
 from app.timefmt import LocalDateTime
@@ -28,6 +28,8 @@ class SubscriptionIn(InputModel):
 
 
 class SubscriptionUpdate(InputModel):
+    """A partial update: only the fields given change; null is refused (422)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -35,6 +37,14 @@ class SubscriptionUpdate(InputModel):
     event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=5)
     secret: str | None = Field(default=None, min_length=16, max_length=200)
     active: bool | None = None
+
+    @field_validator("name", "url", "event_types", "secret", "active", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # A partial update: a field left out keeps its value; null is not one.
+        if value is None:
+            raise ValueError("must not be null (leave the field out to keep its value)")
+        return value
 
 
 class DeliveryStatus(BaseModel):

@@ -12,8 +12,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import privacy
 from app.errors import NotFound
-from app.notify.models import Outbox, WebhookSubscription
+from app.notify.models import SECRET_CONTEXT, Outbox, WebhookSubscription
 from app.timefmt import local_iso
 
 EVENT_TYPES = (
@@ -71,11 +72,24 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+def seal_secret(secret: str) -> str:
+    """The secret as stored: an AES-GCM envelope under the current data key."""
+    return privacy.keyring().encrypt(secret, SECRET_CONTEXT)
+
+
+def open_secret(stored: str) -> str:
+    """The secret in clear. A value stored in clear before encryption (migration 0008 seals
+    them; a row written by an older process since) is used as it is."""
+    if not privacy.is_envelope(stored):
+        return stored
+    return privacy.keyring().decrypt(stored, SECRET_CONTEXT)
+
+
 async def create_subscription(
-    session: AsyncSession, *, name: str, url: str, event_types: list[str], secret: str | None
+    session: AsyncSession, *, name: str, url: str, event_types: list[str], secret: str
 ) -> WebhookSubscription:
     subscription = WebhookSubscription(
-        name=name, url=url, event_types=list(event_types), secret=secret or new_secret()
+        name=name, url=url, event_types=list(event_types), secret=seal_secret(secret)
     )
     session.add(subscription)
     await session.flush()
@@ -97,7 +111,9 @@ async def update_subscription(
 ) -> WebhookSubscription:
     subscription = await get_subscription(session, subscription_id)
     for name, value in changes.items():
-        setattr(subscription, name, value)
+        if value is None:
+            raise ValueError(f"{name}: null is not a value (the schema refuses it)")
+        setattr(subscription, name, seal_secret(value) if name == "secret" else value)
     subscription.updated_at = func.now()
     await session.flush()
     await session.refresh(subscription)
