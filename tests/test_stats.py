@@ -532,12 +532,25 @@ async def test_work_orders_counted_apart_each_rate_beside_its_counts(app, client
             f"/v1/tickets/{anonymous[0]}/actions", json={"action": action, **body}, headers=admin
         )
         assert r.status_code == 200, r.text
+    evidence = {"kind": "rater_request", "requested_at": T.isoformat(), "note": "书面申请撤回"}
     r = await client.post(
         f"/v1/tickets/{anonymous[1]}/actions",
-        json={"action": "withdraw", "note": "评价人撤回"},
+        json={"action": "withdraw", "note": "评价人撤回", "evidence": evidence},
         headers=admin,
     )
     assert r.status_code == 200, r.text
+    # the real-name ones: a withdrawal asked for and refused, an appeal rejected (both open)
+    rsj = auth(await make_key(app, "department", department_code="RSJ"))
+    named = sorted(t["id"] for t in tickets if t["real_name"])
+    callback = {"kind": "callback", "called_at": T.isoformat(), "note": "评价人说同意撤回"}
+    for tid, key, body in (
+        (named[0], rsj, {"action": "request_withdrawal", "evidence": callback}),
+        (named[0], admin, {"action": "refuse_withdrawal", "note": "录音中未表示撤回"}),
+        (named[1], rsj, {"action": "appeal", "note": "误评"}),
+        (named[1], admin, {"action": "reject", "note": "证据不足"}),
+    ):
+        r = await client.post(f"/v1/tickets/{tid}/actions", json=body, headers=key)
+        assert r.status_code == 200, r.text
 
     q = {"period": "2026-03"}
     overview = contract(Overview, await client.get("/v1/stats/overview", params=q, headers=admin))
@@ -554,6 +567,9 @@ async def test_work_orders_counted_apart_each_rate_beside_its_counts(app, client
     assert (rating["deadline_due"], rating["on_time"], rating["on_time_rate"]) == (1, 1, 100.0)
     assert (rating["real_name"], rating["real_name_called_back"]) == (2, 0)
     assert rating["real_name_callback_rate"] == 0.0
+    # who asked for what: a supervisor sees the department's requests and their fate
+    assert (rating["withdrawal_requested"], rating["withdrawal_refused"]) == (1, 1)
+    assert (rating["appealed"], rating["appeal_upheld"], rating["appeal_rejected"]) == (1, 0, 1)
     complaint, inspection = (
         overview["workorders"]["complaint"],
         overview["workorders"]["inspection"],
@@ -599,6 +615,9 @@ async def test_work_orders_counted_apart_each_rate_beside_its_counts(app, client
         assert sjj["督查工单数"] == cast(1) and sjj["差评工单数"] == cast(0)
         assert sjj["差评整改率(%)"] in ("", None) and sjj["疑似异常评价数"] == cast(1)
         assert "rates" not in " ".join(sheet["RSJ"]) and "督查工单撤回数" not in rsj
+        assert rsj["差评工单撤回申请数"] == cast(1) and rsj["差评工单撤回驳回数"] == cast(1)
+        assert rsj["差评工单申诉数"] == cast(1) and rsj["差评工单申诉驳回数"] == cast(1)
+        assert rsj["差评工单申诉核销数"] == cast(0) and "投诉工单申诉数" not in rsj
 
     # a month on, at the clock: the open orders' deadlines have passed
     clock.advance(timedelta(days=30))
