@@ -158,3 +158,59 @@ async def test_noting_use_costs_less_than_a_microsecond_or_so():
             usage.note(key_id)
     per_call = (time.perf_counter() - start) / 100_000
     assert per_call < 5e-6, per_call
+
+
+# --- the last admin key ---------------------------------------------------------------------------
+
+
+async def active_admin_keys(app) -> list[str]:
+    async with app.state.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT k.id FROM api_key k JOIN client c ON c.id = k.client_id "
+                "WHERE c.role = 'admin' AND k.revoked_at IS NULL"
+            )
+        )
+        return [str(r[0]) for r in rows]
+
+
+async def test_the_last_active_admin_key_cannot_be_revoked(app, client, admin):
+    (only,) = await active_admin_keys(app)
+    r = await client.delete(f"/v1/keys/{only}", headers=admin)
+    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem")
+    assert r.json()["type"].endswith("/last-admin-key")
+    assert "haochaping keys create --role admin" in r.json()["detail"]
+    assert await active_admin_keys(app) == [only]
+    assert (await client.get("/v1/keys", headers=admin)).status_code == 200  # still in
+    # With a second admin key, the first goes; then the second is the last.
+    r = await client.post(
+        "/v1/keys", json={"role": "admin", "client_name": "deputy"}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    second = auth(r.json()["key"])
+    assert (await client.delete(f"/v1/keys/{only}", headers=second)).status_code == 200
+    (left,) = await active_admin_keys(app)
+    assert (await client.delete(f"/v1/keys/{left}", headers=second)).status_code == 409
+    # Keys of other roles are revoked as before.
+    r = await client.post("/v1/keys", json={"role": "reader", "client_name": "r"}, headers=second)
+    assert (await client.delete(f"/v1/keys/{r.json()['id']}", headers=second)).status_code == 200
+
+
+async def test_two_admins_revoking_each_other_at_once_leave_one(app, client, admin):
+    (first_id,) = await active_admin_keys(app)
+    for _ in range(5):
+        r = await client.post(
+            "/v1/keys", json={"role": "admin", "client_name": "other"}, headers=admin
+        )
+        other_id, other = r.json()["id"], auth(r.json()["key"])
+        a, b = await asyncio.gather(
+            client.delete(f"/v1/keys/{other_id}", headers=admin),
+            client.delete(f"/v1/keys/{first_id}", headers=other),
+        )
+        # One revocation succeeds; the other is refused as the last (409), or comes with a
+        # key already revoked (401).
+        assert sorted([a.status_code, b.status_code]) in ([200, 409], [200, 401]), (a, b)
+        active = await active_admin_keys(app)
+        assert len(active) == 1, active
+        if active != [first_id]:  # the other key survived: carry on with it as the first
+            first_id, admin = active[0], other

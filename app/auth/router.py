@@ -85,9 +85,17 @@ async def list_keys(session: Session, _: AdminPrincipal) -> list[dict]:
     return [_out(k, c) for k, c in await service.list_keys(session)]
 
 
-@router.delete("/{key_id}", response_model=KeyOut)
+@router.delete(
+    "/{key_id}",
+    response_model=KeyOut,
+    responses={
+        404: _PROBLEM,
+        409: {"description": "The last active admin key (issue another one first)", **_PROBLEM},
+    },
+)
 async def revoke_key(key_id: uuid.UUID, session: Session, _: AdminPrincipal) -> dict:
-    """Revoke a key; it is refused from the next request on."""
+    """Revoke a key; it is refused from the next request on. The last active admin key
+    cannot be revoked (409): issue another admin key first."""
     api_key = await service.revoke_key(session, key_id)
     client = await session.get(Client, api_key.client_id)
     return _out(api_key, client)

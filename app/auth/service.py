@@ -294,11 +294,39 @@ async def get_client(session: AsyncSession, client_id: uuid.UUID) -> Client:
     return client
 
 
+class LastAdminKey(Conflict):
+    type, title = "last-admin-key", "The last active admin key cannot be revoked"
+
+
+# Revocations of admin keys take this transaction lock in turn: two admins revoking each
+# other's key at once would otherwise each see the other's key still active.
+_ADMIN_KEYS_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('haochaping.admin_keys'))")
+_OTHER_ACTIVE_ADMIN_KEYS = text(
+    """
+    SELECT count(*) FROM api_key k JOIN client c ON c.id = k.client_id
+     WHERE c.role = 'admin' AND k.revoked_at IS NULL AND k.id <> :key_id
+    """
+)
+
+
 async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
+    """Revoke a key; 409 for the last active admin key (no one could manage keys after it)."""
     api_key = await session.get(ApiKey, key_id)
     if api_key is None:
         raise NotFound(f"No API key {key_id}")
     if api_key.revoked_at is None:
+        client = await session.get(Client, api_key.client_id)
+        if client is not None and client.role == "admin":
+            await session.execute(_ADMIN_KEYS_LOCK)
+            others = await session.execute(_OTHER_ACTIVE_ADMIN_KEYS, {"key_id": key_id})
+            if others.scalar_one() == 0:
+                raise LastAdminKey(
+                    f"Key {key_id} is the last active admin key: revoked, no one could manage "
+                    "keys any more. Issue another admin key first (POST /v1/keys with role "
+                    "admin, or on the server `haochaping keys create --role admin`), then "
+                    "revoke this one",
+                    key_id=str(key_id),
+                )
         api_key.revoked_at = datetime.now(UTC)
         await session.flush()
     return api_key
