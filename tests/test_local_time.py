@@ -219,7 +219,11 @@ async def test_a_ticket_its_timeline_and_its_webhook_in_beijing_time(app, client
     assert_local(contacted.json(), "$.history[0].at", "$.history[1].at", "$.rating.rated_at")
     withdrawn = await client.post(
         f"/v1/tickets/{ticket_id}/actions",
-        json={"action": "withdraw", "note": "群众撤回评价"},
+        json={
+            "action": "withdraw",
+            "note": "群众撤回评价",
+            "evidence": {"kind": "callback", "called_at": zulu, "note": "同意撤回"},
+        },
         headers=admin,
     )
     assert withdrawn.status_code == 200, withdrawn.text

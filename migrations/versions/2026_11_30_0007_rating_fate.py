@@ -133,7 +133,9 @@ def downgrade() -> None:
         "WHERE state = 'withdrawal_requested'"
     )
     op.drop_constraint(op.f("ck_work_order_state"), "work_order", type_="check")
-    op.create_check_constraint(op.f("ck_work_order_state"), "work_order", _state_check(_STATES_BEFORE))
+    op.create_check_constraint(
+        op.f("ck_work_order_state"), "work_order", _state_check(_STATES_BEFORE)
+    )
     for name in ("withdrawal_refusals", "withdrawal_requests", "withdrawal_from", "late_rounds"):
         op.drop_column("work_order", name)
     op.drop_column("work_order", "rounds")
