@@ -222,7 +222,11 @@ async def test_a_ticket_its_timeline_and_its_webhook_in_beijing_time(app, client
         json={
             "action": "withdraw",
             "note": "群众撤回评价",
-            "evidence": {"kind": "callback", "called_at": zulu, "note": "同意撤回"},
+            "evidence": {
+                "kind": "callback",
+                "called_at": datetime.now(UTC).isoformat(),
+                "note": "同意撤回",
+            },
         },
         headers=admin,
     )
