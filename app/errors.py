@@ -181,8 +181,12 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method the routes of the request's path answer, sorted."""
     from starlette.routing import Match
 
+    try:  # FastAPI keeps included routers whole; this yields their routes with full paths
+        from fastapi.routing import _iter_included_route_candidates as routes_of
+    except ImportError:  # older FastAPI: the routes are flat already
+        routes_of = list
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in routes_of(request.app.router.routes):
         route_methods = getattr(route, "methods", None)
         if route_methods and route.matches(request.scope)[0] != Match.NONE:
             methods |= set(route_methods)
