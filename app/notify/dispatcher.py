@@ -66,8 +66,8 @@ async def deliver_due(
             for row, subscription in rows:
                 await _attempt(http, row, subscription, now=now, retry=retry)
                 attempts += 1
-        if len(rows) < batch_size:
-            break
+        # No early stop on a short batch: SKIP LOCKED, and rows that another dispatcher sent
+        # while this query waited, make a batch short while due rows remain.
     return attempts
 
 
