@@ -77,6 +77,7 @@ def install_openapi(app: FastAPI) -> None:
         schemas.pop("ValidationError", None)
         schemas["Problem"] = PROBLEM_SCHEMA
         _add_signature_scheme(spec)
+        _add_links(spec)
         for path, operations in spec.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
@@ -127,6 +128,30 @@ def _add_signature_scheme(spec: dict[str, Any]) -> None:
             security = operation.get("security")
             if security and any("HTTPBearer" in requirement for requirement in security):
                 security.append({"HCPSignature": []})
+
+
+# (operation that creates, its status, operation on the created thing, its path parameter):
+# OpenAPI links, so that clients and stateful tests follow an id from one answer to the next.
+_SUBSCRIPTION = "/v1/webhooks/{subscription_id}"
+_LINKS = (
+    (("post", "/v1/keys"), "201", ("delete", "/v1/keys/{key_id}"), "key_id"),
+    (("post", "/v1/webhooks"), "201", ("get", _SUBSCRIPTION), "subscription_id"),
+    (("post", "/v1/webhooks"), "201", ("patch", _SUBSCRIPTION), "subscription_id"),
+)
+
+
+def _add_links(spec: dict[str, Any]) -> None:
+    paths = spec.get("paths", {})
+    for (method, path), status, (target_method, target_path), parameter in _LINKS:
+        source = paths.get(path, {}).get(method)
+        target = paths.get(target_path, {}).get(target_method)
+        if source is None or target is None or status not in source.get("responses", {}):
+            continue
+        links = source["responses"][status].setdefault("links", {})
+        links[target["operationId"]] = {
+            "operationId": target["operationId"],
+            "parameters": {parameter: "$response.body#/id"},
+        }
 
 
 def openapi_json() -> str:

@@ -132,7 +132,7 @@ def test_no_key_no_entry(case, fuzz_app):
 
 # Operations a reader key may call; everything else is 403 (or 401, 404, 4xx on bad input).
 READER_MAY = re.compile(
-    r"^GET /v1/(departments.*|ratings.*|tickets.*|complaints/.*|calendar/.*|stats/.*)$"
+    r"^GET (/v1/(departments.*|ratings.*|tickets.*|complaints/.*|calendar/.*|stats/.*)|/metrics)$"
 )
 
 
@@ -148,3 +148,88 @@ def test_a_reader_cannot_write(case, fuzz_app):
             case.path,
             response.text,
         )
+
+
+# --- live, over HTTP ----------------------------------------------------------------------------
+
+
+def test_the_contract_holds_over_http_stateful_with_key_revocation(pg_url, tmp_path_factory):
+    """A real `haochaping serve` on 127.0.0.1, driven by schemathesis's state machine (links:
+    a key issued then revoked, a subscription made then read and changed) with an admin key:
+    no 5xx, no status or body outside the contract, and never locked out (an active admin key
+    remains; the one in use is refused revocation as the last)."""
+    import httpx
+    from sqlalchemy import text as sql
+
+    from tests.live_server import live_server
+
+    with live_server(
+        pg_url,
+        tmp_path_factory.mktemp("live-fuzz"),
+        "haochaping_test_live_fuzz",
+        rate_limits_enabled="false",
+        db_pool_size="4",
+    ) as live:
+        admin = auth(live.keys["admin"])
+        (admin_key_id,) = [
+            k["id"] for k in httpx.get(f"{live.base}/v1/keys", headers=admin).json()
+            if k["role"] == "admin"
+        ]  # fmt: skip
+        live_schema = schemathesis.openapi.from_dict(json.loads(openapi_json()))
+        live_schema.config.update(base_url=live.base)
+        statuses: list[int] = []
+
+        class Live(live_schema.as_state_machine()):
+            def before_call(self, case):
+                # Generated credentials (a bearer token, a signature header) would only be
+                # refused: every step goes with the admin key.
+                case.headers = {
+                    name: value
+                    for name, value in (case.headers or {}).items()
+                    if name.lower() not in ("authorization", "x-api-key")
+                    and not name.lower().startswith("x-hcp-")
+                }
+
+            def get_call_kwargs(self, case):
+                return {"headers": admin, "timeout": 10}
+
+            def after_call(self, response, case):
+                statuses.append(response.status_code)
+
+            def validate_response(self, response, case, additional_checks=None, **kwargs):
+                case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+        Live.run(
+            settings=hypothesis_settings(
+                max_examples=25,
+                stateful_step_count=5,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+        assert statuses and not [s for s in statuses if s >= 500], statuses
+        # The revocation that would lock everyone out is refused; the key still works.
+        r = httpx.delete(f"{live.base}/v1/keys/{admin_key_id}", headers=admin)
+        if r.status_code == 409:
+            assert r.json()["type"].endswith("/last-admin-key")
+        else:  # the run issued another admin key: this one may go, then that one is the last
+            assert r.status_code in (200, 401), r.text
+
+        async def active_admin_keys() -> int:
+            engine = create_async_engine(live.database_url)
+            async with engine.connect() as conn:
+                count = (
+                    await conn.execute(
+                        sql(
+                            "SELECT count(*) FROM api_key k JOIN client c ON c.id = k.client_id "
+                            "WHERE c.role = 'admin' AND k.revoked_at IS NULL"
+                        )
+                    )
+                ).scalar_one()
+            await engine.dispose()
+            return count
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            assert pool.submit(asyncio.run, active_admin_keys()).result() >= 1
