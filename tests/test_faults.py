@@ -95,6 +95,7 @@ async def test_database_down_is_503_within_a_second_and_the_app_recovers(own_pos
         )
         assert stored.status_code == 201, stored.text
         assert (await http.get("/metrics", headers=auth(admin))).status_code == 200  # a scrape
+        application.state.metrics_refreshed_at = None  # the next one queries afresh
 
         await asyncio.to_thread(own_postgres.kill if how == "SIGKILL" else own_postgres.stop)
         try:
