@@ -694,7 +694,7 @@ def _cursor(raw: str) -> str:
         ({"cursor": _cursor("2026-01-01T00:00:00|1")}, "query.cursor"),
         ({"rated_from": "0001-01-01T00:00:00+08:00"}, "query.rated_from"),
         ({"rated_to": "9999-12-31T23:59:59-08:00"}, "query.rated_to"),
-        ({"department_code": "SJ\u0000"}, "(request)"),
+        ({"department_code": "SJ\u0000"}, "query.department_code"),
     ],
 )
 async def test_bad_listing_parameters_are_422(client, admin, portal, params, field):
