@@ -710,5 +710,6 @@ async def test_every_stats_endpoint_gives_json_csv_xlsx_or_refuses(client, admin
     overall = {r["原因编码"]: r for r in reasons if r["部门名称"] == "全部部门"}
     assert set(overall) == {"attitude", "waiting"} and overall["attitude"]["差评数"] == "2"
     sjj = [r for r in reasons if r["部门编码"] == "SJJ"]
-    assert sjj == [{"部门编码": "SJJ", "部门名称": "市监局", "差评数": "1", "原因编码": "",
-                    "原因": "", "含此原因的差评数": ""}]  # fmt: skip
+    assert sjj == [{"部门编码": "SJJ", "部门名称": "市监局", "差评数": "1",
+                    "已剔除疑似异常差评数": "0", "原因编码": "", "原因": "",
+                    "含此原因的差评数": ""}]  # fmt: skip

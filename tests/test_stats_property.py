@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -68,9 +69,9 @@ async def world(app):
 _INSERT = text(
     """
     INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
-                        staff_id, level, tags, rater_type, rated_at, historical)
+                        staff_id, level, tags, rater_type, rated_at, historical, flags)
     VALUES (:client_id, :event_id, '\\x00', :channel, :department_code, :window_no, :staff_id,
-            :level, CAST(:tags AS text[]), :rater_type, :rated_at, true)
+            :level, CAST(:tags AS text[]), :rater_type, :rated_at, true, CAST(:flags AS text[]))
     RETURNING id
     """
 )
@@ -92,56 +93,71 @@ def rating_values(draw_or_rng, client_id) -> dict:
         "rated_at": BASE
         + timedelta(days=rng.choice([-400, -40, -1, 0, 0, 1, 30, 61, 300]))
         + timedelta(minutes=rng.choice([-1, 0, 1, 59, 600, 1439])),
+        # integrity flags, set at insert and never changed (exclude_flagged leaves them out)
+        "flags": rng.choice([None, None, None, ["bare_burst"], ["source_share", "bare_burst"]]),
     }
 
 
 # --- the raw baselines -------------------------------------------------------------------------
 
-_RAW_MAIN = text(
-    """
+# {excluded}: with exclude_flagged, the valid flagged ratings are not there
+_RAW_MAIN = """
     SELECT department_code, channel, rater_type, status, level, count(*) AS n
-      FROM rating WHERE rated_at >= :start_at AND rated_at < :end_at
+      FROM rating WHERE rated_at >= :start_at AND rated_at < :end_at{excluded}
      GROUP BY 1, 2, 3, 4, 5
     """
-)
-_RAW_STAFF = text(
-    """
+_RAW_STAFF = """
     SELECT department_code, coalesce(window_no, '') AS w, coalesce(staff_id, '') AS s, status,
            level, count(*) AS n
-      FROM rating WHERE rated_at >= :start_at AND rated_at < :end_at
+      FROM rating WHERE rated_at >= :start_at AND rated_at < :end_at{excluded}
      GROUP BY 1, 2, 3, 4, 5
     """
-)
-_RAW_TAGS = text(
-    """
+_RAW_TAGS = """
     SELECT department_code, tag, count(*) AS n
       FROM rating CROSS JOIN LATERAL unnest(tags) AS tag
      WHERE rated_at >= :start_at AND rated_at < :end_at AND status = 'valid' AND level <= 2
+           {excluded}
      GROUP BY 1, 2
     """
-)
+
+
+def _raw(sql: str, exclude: bool) -> Any:
+    excluded = " AND NOT (flags IS NOT NULL AND status = 'valid')" if exclude else ""
+    return text(sql.format(excluded=excluded))
 
 
 async def compare(session: AsyncSession, period: Period) -> None:
-    """Aggregates (rollups + tail) == raw GROUP BY, in the session's snapshot."""
+    """Aggregates (rollups + tail) == raw GROUP BY, in the session's snapshot: as they are, and
+    with exclude_flagged (the raw GROUP BY without the valid flagged ratings)."""
+    for exclude in (False, True):
+        await _compare(session, period, exclude=exclude)
+
+
+async def _compare(session: AsyncSession, period: Period, *, exclude: bool) -> None:
     bounds = {"start_at": period.start_at, "end_at": period.end_at}
     params = await stats._params(session, period)
     rows = await session.execute(
         text(
-            stats._main_rows(stats.Filters(), params)
+            stats._main_rows(stats.Filters(), params, exclude=exclude)
             + " SELECT department_code, channel, rater_type, status, level, sum(n) AS n"
             " FROM src GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0"
         ),
         params,
     )
     ours = {tuple(r[:5]): r.n for r in rows}
-    raw = {tuple(r[:5]): r.n for r in await session.execute(_RAW_MAIN, bounds)}
+    raw = {tuple(r[:5]): r.n for r in await session.execute(_raw(_RAW_MAIN, exclude), bounds)}
     assert ours == raw
 
     # the narrow rollups (unfiltered overview and department table) agree too
-    total, by_rater, by_channel, rated = await stats._overview_figures(session, period)
-    by_department = await stats._department_tallies(session, period, stats.Filters())
-    named = await stats._department_rows(session, period, stats.Filters(), names=True)
+    total, by_rater, by_channel, rated = await stats._overview_figures(
+        session, period, exclude=exclude
+    )
+    by_department = await stats._department_tallies(
+        session, period, stats.Filters(), exclude=exclude
+    )
+    named = await stats._department_rows(
+        session, period, stats.Filters(), names=True, exclude=exclude
+    )
     assert {code: t for code, _, t in named if code in by_department} == by_department
     valid_by_department: Counter = Counter()
     for key, n in raw.items():
@@ -169,7 +185,9 @@ async def compare(session: AsyncSession, period: Period) -> None:
 
     # the department table filtered by a channel or a rater type (the wide rollup)
     for position, name, value in ((1, "channel", "window_device"), (2, "rater_type", "enterprise")):
-        filtered = await stats._department_tallies(session, period, stats.Filters(**{name: value}))
+        filtered = await stats._department_tallies(
+            session, period, stats.Filters(**{name: value}), exclude=exclude
+        )
         expected = Counter()
         for key, n in raw.items():
             if key[position] == value:
@@ -183,10 +201,10 @@ async def compare(session: AsyncSession, period: Period) -> None:
         assert got == {k: v for k, v in expected.items() if v}
 
     raw_staff: Counter = Counter()
-    for r in await session.execute(_RAW_STAFF, bounds):
+    for r in await session.execute(_raw(_RAW_STAFF, exclude), bounds):
         raw_staff[(r.department_code, r.w, r.s, r.status, r.level)] = r.n
     for code in DEPARTMENTS:
-        windows, staff = await stats._staff_tallies(session, period, code)
+        windows, staff = await stats._staff_tallies(session, period, code, exclude=exclude)
         for key, tally in windows.items():
             for (status, level), n in tally.counts.items():
                 expected = sum(
@@ -199,8 +217,11 @@ async def compare(session: AsyncSession, period: Period) -> None:
             v for k, v in raw_staff.items() if k[0] == code
         )
 
-    tags = await stats._tag_counts(session, period, stats.Filters())
-    raw_tags = {(r.department_code, r.tag): r.n for r in await session.execute(_RAW_TAGS, bounds)}
+    tags = await stats._tag_counts(session, period, stats.Filters(), exclude=exclude)
+    raw_tags = {
+        (r.department_code, r.tag): r.n
+        for r in await session.execute(_raw(_RAW_TAGS, exclude), bounds)
+    }
     ours_tags = {(d, t): n for d, counts in tags.items() if d for t, n in counts.items()}
     assert ours_tags == raw_tags
 

@@ -51,6 +51,8 @@ RATING_HEADINGS: tuple[tuple[str, str], ...] = (
     ("withdrawn", "撤回评价数"),
     ("invalidated", "申诉核销评价数"),
     ("flagged", "疑似异常评价数"),
+    # exclude_flagged=true: the flagged ratings left out of every figure of the row
+    ("excluded_flagged", "已剔除疑似异常评价数"),
 )
 
 # Work orders by source: (short name, noun). 差评工单 from ratings, 投诉工单 from 12345.
@@ -254,9 +256,19 @@ def reasons_sheet(reasons: dict[str, Any]) -> Sheet:
     """One row per (scope, reason): all departments first, then each department; a scope
     whose 差评 carry no reason has one row with the reason left empty."""
     items = []
-    everyone = {"code": None, "name": "全部部门", "bad": reasons["bad"]}
+    everyone = {
+        "code": None,
+        "name": "全部部门",
+        "bad": reasons["bad"],
+        "excluded_flagged": reasons["excluded_flagged"],
+    }
     for scope in [{**everyone, "reasons": reasons["reasons"]}, *reasons["departments"]]:
-        base = {"code": scope["code"], "name": scope["name"], "bad": scope["bad"]}
+        base = {
+            "code": scope["code"],
+            "name": scope["name"],
+            "bad": scope["bad"],
+            "excluded_flagged": scope["excluded_flagged"],
+        }
         for reason in scope["reasons"] or [None]:
             items.append(
                 {
@@ -270,6 +282,7 @@ def reasons_sheet(reasons: dict[str, Any]) -> Sheet:
         Column("部门编码", _field("code")),
         Column("部门名称", _field("name")),
         Column("差评数", _field("bad")),
+        Column("已剔除疑似异常差评数", _field("excluded_flagged")),
         Column("原因编码", _field("tag")),
         Column("原因", _field("tag_name")),
         Column("含此原因的差评数", _field("count")),

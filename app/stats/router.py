@@ -87,6 +87,19 @@ def format_param(
 
 Format = Annotated[str, Depends(format_param)]
 
+ExcludeFlagged = Annotated[
+    bool,
+    Query(
+        description="true: leave the valid ratings carrying integrity flags (刷好评/恶意差评 "
+        "suspicions, GET /v1/ratings?flagged=true) out of every ratings count, rate, rank and "
+        "band, ranks and bands taken after the exclusion; each ratings block says how many in "
+        "excluded_flagged (the sheets: 已剔除疑似异常评价数, the file name ends in "
+        "-excluding-flagged). Work orders are unchanged (a 差评 order is opened whatever the "
+        "rating's flags). Default false: every valid rating counted, flagged ones reported in "
+        "`flagged`"
+    ),
+]
+
 
 def _answer(
     kind: str, content: dict, sheet: Callable[[dict], exports.Sheet], filename: str
@@ -100,7 +113,8 @@ def _answer(
     """
     if kind == "json":
         return Response(to_json(content), media_type=exports.JSON_MEDIA_TYPE)
-    filename = f"{filename}-{content['period']['label'].replace('..', '_')}.{kind}"
+    excluding = "-excluding-flagged" if content["exclude_flagged"] else ""
+    filename = f"{filename}-{content['period']['label'].replace('..', '_')}{excluding}.{kind}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if kind == "csv":
         body, media_type = exports.to_csv(sheet(content)), exports.CSV_MEDIA_TYPE
@@ -115,12 +129,17 @@ def _only_department(principal: Principal) -> str | None:
 
 @router.get("/overview", response_model=Overview, responses=_responses("The centre's figures"))
 async def overview(
-    session: Session, principal: StatsReader, period: ThePeriod, kind: Format, now: Now
+    session: Session,
+    principal: StatsReader,
+    period: ThePeriod,
+    kind: Format,
+    now: Now,
+    exclude_flagged: ExcludeFlagged = False,
 ):
     """Centre totals: counted ratings by level, 好评率 and 差评率, by rater type and channel,
     with the work orders (差评, 12345 投诉 and 督查 counted apart)."""
     service.authorise(principal)
-    figures = await service.overview(session, period, now=now)
+    figures = await service.overview(session, period, now=now, exclude_flagged=exclude_flagged)
     return _answer(kind, figures, exports.overview_sheet, "overview")
 
 
@@ -140,6 +159,7 @@ async def departments(
     order: Literal["asc", "desc"] | None = Query(
         default=None, description="Default: ascending for rank, code, name; else descending"
     ),
+    exclude_flagged: ExcludeFlagged = False,
 ):
     """Each department's figures with rank (by 好评率, then volume) and band, and the number of
     departments per band. A department key gets its own row (ranked among all)."""
@@ -153,6 +173,7 @@ async def departments(
         order=order,
         only_department=_only_department(principal),
         now=now,
+        exclude_flagged=exclude_flagged,
     )
     return _answer(kind, table, exports.department_table_sheet, "departments")
 
@@ -171,12 +192,15 @@ async def department(
     kind: Format,
     now: Now,
     code: Annotated[str, Path(max_length=64)],
+    exclude_flagged: ExcludeFlagged = False,
 ):
     """One department: figures, rank and band, monthly trend, per-window and per-staff rows
     (ranked, for the quarterly 服务标兵), and the top 差评 reasons (in the JSON; the sheets
     leave them to the reasons export)."""
     service.authorise(principal, code)
-    detail = await service.department_detail(session, period, code, now=now)
+    detail = await service.department_detail(
+        session, period, code, now=now, exclude_flagged=exclude_flagged
+    )
     return _answer(kind, detail, exports.department_detail_sheet, f"department-{code}")
 
 
@@ -188,6 +212,7 @@ async def reasons(
     kind: Format,
     channel: Channel | None = None,
     rater_type: RaterType | None = None,
+    exclude_flagged: ExcludeFlagged = False,
 ):
     """Counted 差评 by reason tag, overall and per department (差评一件事, 改好一类事)."""
     service.authorise(principal)
@@ -196,5 +221,6 @@ async def reasons(
         period,
         filters=service.Filters(channel=channel, rater_type=rater_type),
         only_department=_only_department(principal),
+        exclude_flagged=exclude_flagged,
     )
     return _answer(kind, figures, exports.reasons_sheet, "reasons")

@@ -30,6 +30,13 @@ class ByLevel(BaseModel):
 _RATE = "in %, half-up to 2 decimals; null when the denominator is 0"
 
 
+_EXCLUDE = (
+    "exclude_flagged as asked: when true, every ratings count, rate, rank and band leaves out "
+    "the valid ratings carrying integrity flags (each ratings block says how many in "
+    "excluded_flagged); withdrawn and invalidated counts and the work orders are unchanged"
+)
+
+
 class RatingsBlock(BaseModel):
     counted: int = Field(description="有效评价数: neither withdrawn nor invalidated")
     by_level: ByLevel
@@ -41,7 +48,13 @@ class RatingsBlock(BaseModel):
     invalidated: int = Field(description="申诉核销评价数: invalidated on appeal (not counted)")
     flagged: int = Field(
         description="疑似异常评价数: counted ratings carrying integrity flags (刷好评/恶意差评 "
-        "suspicions: GET /v1/ratings?flagged=true); 0 when none"
+        "suspicions: GET /v1/ratings?flagged=true); 0 when none, and 0 with "
+        "exclude_flagged=true (none of the counted ratings carries flags then)"
+    )
+    excluded_flagged: int = Field(
+        description="已剔除疑似异常评价数: with exclude_flagged=true, the valid ratings carrying "
+        "integrity flags left out of every figure of this block (counts, rates) and of the "
+        "ranks and bands taken on it; 0 without it"
     )
 
 
@@ -92,6 +105,7 @@ class WorkOrderFigures(BaseModel):
 
 class Overview(BaseModel):
     period: PeriodOut
+    exclude_flagged: bool = Field(description=_EXCLUDE)
     ratings: RatingsBlock
     by_rater_type: dict[str, RatingsBlock]
     by_channel: dict[str, RatingsBlock]
@@ -110,6 +124,7 @@ class DepartmentRow(BaseModel):
 
 class DepartmentTable(BaseModel):
     period: PeriodOut
+    exclude_flagged: bool = Field(description=_EXCLUDE)
     filters: dict[str, Any]
     bands: dict[str, int]
     departments_ranked: int
@@ -147,6 +162,7 @@ class DepartmentRef(BaseModel):
 
 class DepartmentDetail(BaseModel):
     period: PeriodOut
+    exclude_flagged: bool = Field(description=_EXCLUDE)
     department: DepartmentRef
     ratings: RatingsBlock
     by_rater_type: dict[str, RatingsBlock]
@@ -161,15 +177,27 @@ class DepartmentDetail(BaseModel):
     reasons: list[ReasonRow]
 
 
+_EXCLUDED_BAD = (
+    "已剔除疑似异常差评数: with exclude_flagged=true, the valid 差评 carrying integrity flags "
+    "left out of `bad` and of the reason counts (their tags too); 0 without it"
+)
+
+
 class DepartmentReasons(BaseModel):
     code: str
     name: str
     bad: int
+    excluded_flagged: int = Field(description=_EXCLUDED_BAD)
     reasons: list[ReasonRow]
 
 
 class Reasons(BaseModel):
     period: PeriodOut
+    exclude_flagged: bool = Field(
+        description="exclude_flagged as asked: when true, the flagged 差评 and their tags are "
+        "left out of every count"
+    )
     bad: int = Field(description="Counted 差评 in the period")
+    excluded_flagged: int = Field(description=_EXCLUDED_BAD)
     reasons: list[ReasonRow]
     departments: list[DepartmentReasons]

@@ -114,8 +114,10 @@ class Tally:
     def status_total(self, status: str) -> int:
         return sum(n for (s, _), n in self.counts.items() if s == status)
 
-    def block(self, *, flagged: int) -> dict[str, Any]:
-        """The ratings block; `flagged`: how many of the counted ratings carry integrity flags."""
+    def block(self, *, flagged: int, excluded: bool = False) -> dict[str, Any]:
+        """The ratings block. `flagged`: how many of the group's valid ratings carry integrity
+        flags; with `excluded` (exclude_flagged: the tally already leaves them out) they are
+        reported as `excluded_flagged`, and none of the counted ratings carries flags."""
         get = self.counts.get
         v5, v4, v3, v2, v1 = (get(("valid", level), 0) for level in LEVELS)
         good, bad = v5 + v4 + v3, v2 + v1
@@ -129,7 +131,8 @@ class Tally:
             "bad_rate": rate(bad, counted),
             "withdrawn": self.status_total("withdrawn"),
             "invalidated": self.status_total("invalidated"),
-            "flagged": flagged,
+            "flagged": 0 if excluded else flagged,
+            "excluded_flagged": flagged if excluded else 0,
         }
 
 
@@ -206,6 +209,15 @@ _TAIL = (
     " AND t.rated_at >= :start_at AND t.rated_at < :end_at"
 )
 _MONTH_KEY = "to_char(t.rated_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
+# The valid flagged ratings of the period (the partial index on flagged ratings reads them).
+# With exclude_flagged each statement adds them again with n = -1 beside its rollup rows and
+# tail: in one statement (one snapshot), the sums are then exactly those of the unflagged valid
+# ratings (flags are set at insert and never change; a status change moves a rating out of
+# both at once), never negative, and every rank, band and count is taken on them.
+_FLAGGED = (
+    "t.flags IS NOT NULL AND t.status = 'valid'"
+    " AND t.rated_at >= :start_at AND t.rated_at < :end_at"
+)
 
 
 def _where(filters: Filters, alias: str, params: dict[str, Any]) -> str:
@@ -241,9 +253,21 @@ async def _params(session: AsyncSession, period: Period, by_month: bool = False)
     }
 
 
-def _main_rows(filters: Filters, params: dict[str, Any], *, by_month: bool = False) -> str:
-    """A CTE `src` of (key, department_code, channel, rater_type, status, level, n)."""
+def _main_rows(
+    filters: Filters, params: dict[str, Any], *, by_month: bool = False, exclude: bool = False
+) -> str:
+    """A CTE `src` of (key, department_code, channel, rater_type, status, level, n); with
+    `exclude`, the valid flagged ratings taken out again (n = -1)."""
     tail_key = _MONTH_KEY if by_month else "''"
+    minus = (
+        f"""
+        UNION ALL
+        SELECT {tail_key}, t.department_code, t.channel, t.rater_type, t.status, t.level, -1
+          FROM rating t
+         WHERE {_FLAGGED}{_where(filters, "t", params)}"""
+        if exclude
+        else ""
+    )
     return f"""WITH {_SEL},
     src AS (
         SELECT sel.key, r.department_code, r.channel, r.rater_type, r.status, r.level, r.n
@@ -252,7 +276,7 @@ def _main_rows(filters: Filters, params: dict[str, Any], *, by_month: bool = Fal
         UNION ALL
         SELECT {tail_key}, t.department_code, t.channel, t.rater_type, t.status, t.level, 1
           FROM rating t
-         WHERE {_TAIL}{_where(filters, "t", params)}
+         WHERE {_TAIL}{_where(filters, "t", params)}{minus}
     )"""
 
 
@@ -265,52 +289,78 @@ _PIVOT = ", ".join(
 _PIVOT_COLUMNS = ", ".join(f"{status}_{level}" for status, level in _PIVOT_KEYS)
 
 # The unfiltered overview: totals, by channel, by rater type, from the narrow split rollup,
-# and the number of departments with counted ratings from the department rollup.
-_OVERVIEW_SQL = f"""WITH {_SEL},
+# and the number of departments with counted ratings from the department rollup. The tail has
+# n: 1 for the ratings above the watermark, -1 for the valid flagged ones (exclude_flagged).
+_OVERVIEW_TAIL = f"""
     tail AS MATERIALIZED (
-        SELECT t.department_code, t.channel, t.rater_type, t.status, t.level
+        SELECT t.department_code, t.channel, t.rater_type, t.status, t.level, 1 AS n
           FROM rating t WHERE {_TAIL}
-    ),
+    ),"""
+_OVERVIEW_TAIL_EXCLUDING = f"""
+    tail AS MATERIALIZED (
+        SELECT t.department_code, t.channel, t.rater_type, t.status, t.level, 1 AS n
+          FROM rating t WHERE {_TAIL}
+        UNION ALL
+        SELECT t.department_code, t.channel, t.rater_type, t.status, t.level, -1
+          FROM rating t WHERE {_FLAGGED}
+    ),"""
+_OVERVIEW_SQL = """WITH {sel},{tail}
     d AS (
         SELECT r.department_code, r.status, r.level, r.n
           FROM sel JOIN rating_department_rollup r
             ON r.grain = sel.grain AND r.bucket = sel.bucket
         UNION ALL
-        SELECT department_code, status, level, 1 FROM tail
+        SELECT department_code, status, level, n FROM tail
     ),
     x AS (
         SELECT r.channel, r.rater_type, r.status, r.level, r.n
           FROM sel JOIN rating_split_rollup r ON r.grain = sel.grain AND r.bucket = sel.bucket
         UNION ALL
-        SELECT channel, rater_type, status, level, 1 FROM tail
+        SELECT channel, rater_type, status, level, n FROM tail
     )
     SELECT GROUPING(channel, rater_type) AS g, channel, rater_type,
            (SELECT count(*) FROM (SELECT 1 FROM d WHERE status = 'valid'
                                    GROUP BY department_code HAVING sum(n) > 0) AS rated
            ) AS departments_rated,
-           {_PIVOT}
+           {pivot}
       FROM x GROUP BY GROUPING SETS ((), (channel), (rater_type))
 """
+_OVERVIEW_SQLS = {
+    exclude: _OVERVIEW_SQL.format(
+        sel=_SEL, tail=_OVERVIEW_TAIL_EXCLUDING if exclude else _OVERVIEW_TAIL, pivot=_PIVOT
+    )
+    for exclude in (False, True)
+}
 
 
-def _department_sql(filters: Filters, params: dict[str, Any], *, names: bool) -> str:
+def _department_sql(
+    filters: Filters, params: dict[str, Any], *, names: bool, exclude: bool = False
+) -> str:
     """One row per department: code, name (with `names`), then the _PIVOT columns.
 
     Unfiltered, from the narrow department rollup. With `names`, the departments come from
-    the registry too: every active one, and any other that has ratings in the period.
+    the registry too: every active one, and any other that has ratings in the period. With
+    `exclude`, the valid flagged ratings are left out.
     """
     if filters == Filters():
+        minus = (
+            f"""
+        UNION ALL
+        SELECT t.department_code, t.status, t.level, -1 FROM rating t WHERE {_FLAGGED}"""
+            if exclude
+            else ""
+        )
         source = f"""WITH {_SEL},
     d AS (
         SELECT r.department_code, r.status, r.level, r.n
           FROM sel JOIN rating_department_rollup r
             ON r.grain = sel.grain AND r.bucket = sel.bucket
         UNION ALL
-        SELECT t.department_code, t.status, t.level, 1 FROM rating t WHERE {_TAIL}
+        SELECT t.department_code, t.status, t.level, 1 FROM rating t WHERE {_TAIL}{minus}
     )"""
     else:
         source = (
-            _main_rows(filters, params)
+            _main_rows(filters, params, exclude=exclude)
             + ", d AS (SELECT department_code, status, level, n FROM src)"
         )
     grouped = f"SELECT department_code, {_PIVOT} FROM d GROUP BY department_code"
@@ -324,21 +374,26 @@ def _department_sql(filters: Filters, params: dict[str, Any], *, names: bool) ->
 
 
 async def _department_rows(
-    session: AsyncSession, period: Period, filters: Filters, *, names: bool = False
+    session: AsyncSession,
+    period: Period,
+    filters: Filters,
+    *,
+    names: bool = False,
+    exclude: bool = False,
 ) -> list[tuple[str, str | None, Tally]]:
     """(code, name or None, tally) per department, in one statement."""
     params = await _params(session, period)
-    sql = _department_sql(filters, params, names=names)
+    sql = _department_sql(filters, params, names=names, exclude=exclude)
     return [(row[0], row[1], Tally.of(row[2:])) for row in await session.execute(text(sql), params)]
 
 
 async def _overview_figures(
-    session: AsyncSession, period: Period
+    session: AsyncSession, period: Period, *, exclude: bool = False
 ) -> tuple[Tally, dict[str, Tally], dict[str, Tally], int]:
     """The unfiltered centre totals, by rater type and by channel, and departments rated."""
     params = await _params(session, period)
     total, by_rater, by_channel, rated = Tally(), {}, {}, 0
-    for row in await session.execute(text(_OVERVIEW_SQL), params):
+    for row in await session.execute(text(_OVERVIEW_SQLS[exclude]), params):
         grouping, channel, rater_type, rated = row[:4]
         tally = Tally.of(row[4:])
         if grouping == 3:
@@ -351,12 +406,12 @@ async def _overview_figures(
 
 
 async def _overview_tallies(
-    session: AsyncSession, period: Period, filters: Filters
+    session: AsyncSession, period: Period, filters: Filters, *, exclude: bool = False
 ) -> tuple[Tally, dict[str, Tally], dict[str, Tally], dict[str, Tally]]:
     """Totals, by rater type, by channel and by department, from the wide rollup (filtered)."""
     params = await _params(session, period)
     sql = (
-        _main_rows(filters, params)
+        _main_rows(filters, params, exclude=exclude)
         + """
     SELECT GROUPING(department_code, channel, rater_type) AS g, department_code, channel,
            rater_type, status, level, sum(n)::bigint AS n
@@ -380,17 +435,18 @@ async def _overview_tallies(
 
 
 async def _department_tallies(
-    session: AsyncSession, period: Period, filters: Filters
+    session: AsyncSession, period: Period, filters: Filters, *, exclude: bool = False
 ) -> dict[str, Tally]:
-    return {code: tally for code, _, tally in await _department_rows(session, period, filters)}
+    rows = await _department_rows(session, period, filters, exclude=exclude)
+    return {code: tally for code, _, tally in rows}
 
 
 async def _monthly_tallies(
-    session: AsyncSession, period: Period, filters: Filters
+    session: AsyncSession, period: Period, filters: Filters, *, exclude: bool = False
 ) -> dict[str, Tally]:
     params = await _params(session, period, by_month=True)
     sql = (
-        _main_rows(filters, params, by_month=True)
+        _main_rows(filters, params, by_month=True, exclude=exclude)
         + """
     SELECT key, status, level, sum(n)::bigint AS n FROM src GROUP BY key, status, level
     """
@@ -402,9 +458,18 @@ async def _monthly_tallies(
 
 
 async def _staff_tallies(
-    session: AsyncSession, period: Period, department_code: str
+    session: AsyncSession, period: Period, department_code: str, *, exclude: bool = False
 ) -> tuple[dict[str, Tally], dict[str, Tally]]:
     params = {**await _params(session, period), "department_code": department_code}
+    minus = (
+        f"""
+        UNION ALL
+        SELECT coalesce(t.window_no, ''), coalesce(t.staff_id, ''), t.status, t.level, -1
+          FROM rating t
+         WHERE {_FLAGGED} AND t.department_code = :department_code"""
+        if exclude
+        else ""
+    )
     sql = f"""WITH {_SEL},
     src AS (
         SELECT r.window_no, r.staff_id, r.status, r.level, r.n
@@ -414,7 +479,7 @@ async def _staff_tallies(
         UNION ALL
         SELECT coalesce(t.window_no, ''), coalesce(t.staff_id, ''), t.status, t.level, 1
           FROM rating t
-         WHERE {_TAIL} AND t.department_code = :department_code
+         WHERE {_TAIL} AND t.department_code = :department_code{minus}
     )
     SELECT GROUPING(window_no, staff_id) AS g, window_no, staff_id, status, level,
            sum(n)::bigint AS n
@@ -432,10 +497,26 @@ async def _staff_tallies(
 
 
 async def _tag_counts(
-    session: AsyncSession, period: Period, filters: Filters, *, bad: bool = True
+    session: AsyncSession,
+    period: Period,
+    filters: Filters,
+    *,
+    bad: bool = True,
+    exclude: bool = False,
 ) -> dict[str | None, dict[str, int]]:
-    """Counted (valid) ratings per tag: overall (key None) and per department."""
+    """Counted (valid) ratings per tag: overall (key None) and per department; with `exclude`,
+    the tags of the valid flagged ratings taken out again (a tag left at 0 is left out)."""
     params = {**await _params(session, period), "is_bad": bad}
+    where = _where(filters, "t", params)
+    minus = (
+        f"""
+        UNION ALL
+        SELECT t.department_code, tag.tag, -1
+          FROM rating t CROSS JOIN LATERAL unnest(t.tags) AS tag(tag)
+         WHERE {_FLAGGED} AND t.is_bad = :is_bad{where}"""
+        if exclude
+        else ""
+    )
     sql = f"""WITH {_SEL},
     src AS (
         SELECT r.department_code, r.tag, r.n
@@ -444,7 +525,7 @@ async def _tag_counts(
         UNION ALL
         SELECT t.department_code, tag.tag, 1
           FROM rating t CROSS JOIN LATERAL unnest(t.tags) AS tag(tag)
-         WHERE {_TAIL} AND t.status = 'valid' AND t.is_bad = :is_bad{_where(filters, "t", params)}
+         WHERE {_TAIL} AND t.status = 'valid' AND t.is_bad = :is_bad{where}{minus}
     )
     SELECT department_code, tag, sum(n)::bigint AS n
       FROM src GROUP BY GROUPING SETS ((tag), (department_code, tag))
@@ -561,9 +642,16 @@ class Flagged:
 
 
 async def _flagged_counts(
-    session: AsyncSession, period: Period, filters: Filters, dimensions: Sequence[str] = ()
+    session: AsyncSession,
+    period: Period,
+    filters: Filters,
+    dimensions: Sequence[str] = (),
+    *,
+    bad_only: bool = False,
 ) -> Flagged:
-    """Counted ratings carrying integrity flags (刷好评 / 恶意差评 suspicions), one statement.
+    """Valid ratings carrying integrity flags (刷好评 / 恶意差评 suspicions), one statement:
+    the `flagged` of each ratings block, or its `excluded_flagged` with exclude_flagged
+    (`bad_only`: the 差评 among them).
 
     Flagged ratings are few and indexed apart (a partial index), so this reads only them."""
     params: dict[str, Any] = {"start_at": period.start_at, "end_at": period.end_at}
@@ -575,8 +663,7 @@ async def _flagged_counts(
     SELECT count(*) AS n{groupings}
       FROM (SELECT 1 AS one{columns}
               FROM rating t
-             WHERE t.flags IS NOT NULL AND t.status = 'valid'
-               AND t.rated_at >= :start_at AND t.rated_at < :end_at{_where(filters, "t", params)}
+             WHERE {_FLAGGED}{" AND t.is_bad" if bad_only else ""}{_where(filters, "t", params)}
            ) AS f
      GROUP BY GROUPING SETS ({sets})
     """
@@ -590,21 +677,32 @@ async def _flagged_counts(
     return Flagged(total, by)
 
 
-async def overview(session: AsyncSession, period: Period, *, now: datetime) -> dict[str, Any]:
+async def overview(
+    session: AsyncSession, period: Period, *, now: datetime, exclude_flagged: bool = False
+) -> dict[str, Any]:
     """Centre totals, split by rater type and channel, with the work-order figures (`now`
-    decides which deadlines have passed)."""
-    total, by_rater, by_channel, departments_rated = await _overview_figures(session, period)
+    decides which deadlines have passed). With `exclude_flagged`, the ratings figures (and
+    departments_rated) leave the valid flagged ratings out; the work orders stay as they are."""
+    total, by_rater, by_channel, departments_rated = await _overview_figures(
+        session, period, exclude=exclude_flagged
+    )
     orders = await _workorder_counts(session, period, now=now, by_department=False)
     flagged = await _flagged_counts(session, period, Filters(), ("channel", "rater_type"))
+    excluded = exclude_flagged
     return {
         "period": period.as_json(),
-        "ratings": total.block(flagged=flagged.total),
+        "exclude_flagged": exclude_flagged,
+        "ratings": total.block(flagged=flagged.total, excluded=excluded),
         "by_rater_type": {
-            rt: by_rater.get(rt, Tally()).block(flagged=flagged.of("rater_type", rt))
+            rt: by_rater.get(rt, Tally()).block(
+                flagged=flagged.of("rater_type", rt), excluded=excluded
+            )
             for rt in RATER_TYPES
         },
         "by_channel": {
-            ch: by_channel.get(ch, Tally()).block(flagged=flagged.of("channel", ch))
+            ch: by_channel.get(ch, Tally()).block(
+                flagged=flagged.of("channel", ch), excluded=excluded
+            )
             for ch in CHANNELS
         },
         "workorders": workorders_block(orders),
@@ -647,10 +745,14 @@ async def department_table(
     order: str | None = None,
     only_department: str | None = None,
     now: datetime,
+    exclude_flagged: bool = False,
 ) -> dict[str, Any]:
-    """One row per department with rank and band, and the number of departments per band."""
+    """One row per department with rank and band, and the number of departments per band
+    (with `exclude_flagged`: all of them taken on the unflagged ratings)."""
     # every active department and any other rated in the period, with its name: one statement
-    departments = await _department_rows(session, period, filters, names=True)
+    departments = await _department_rows(
+        session, period, filters, names=True, exclude=exclude_flagged
+    )
     minimum = max(min_sample, 0)
     eligible = [(code, tally) for code, _, tally in departments if tally.counted >= minimum]
     names = {code: name for code, name, _ in departments}
@@ -667,7 +769,9 @@ async def department_table(
             {
                 "code": code,
                 "name": code if names[code] is None else names[code],
-                "ratings": tally.block(flagged=flagged.of("department", code)),
+                "ratings": tally.block(
+                    flagged=flagged.of("department", code), excluded=exclude_flagged
+                ),
                 "workorders": workorders_block(orders.get(code)),
                 "rank": ranks.get(code),
                 "band": row_band,
@@ -678,6 +782,7 @@ async def department_table(
         rows = [r for r in rows if r["code"] == only_department]
     return {
         "period": period.as_json(),
+        "exclude_flagged": exclude_flagged,
         "filters": {
             "channel": filters.channel,
             "rater_type": filters.rater_type,
@@ -690,13 +795,13 @@ async def department_table(
 
 
 def _ranked_rows(
-    tallies: dict[str, Tally], key_name: str, flagged: dict[str, int]
+    tallies: dict[str, Tally], key_name: str, flagged: dict[str, int], *, excluded: bool
 ) -> list[dict[str, Any]]:
     ranks = assign_ranks(list(tallies.items()))
     rows = [
         {
             key_name: key or None,
-            "ratings": tally.block(flagged=flagged.get(key or "", 0)),
+            "ratings": tally.block(flagged=flagged.get(key or "", 0), excluded=excluded),
             "rank": ranks.get(key),
         }
         for key, tally in tallies.items()
@@ -714,17 +819,27 @@ def _reason_rows(counts: dict[str, int], limit: int | None = None) -> list[dict[
 
 
 async def department_detail(
-    session: AsyncSession, period: Period, department_code: str, *, now: datetime
+    session: AsyncSession,
+    period: Period,
+    department_code: str,
+    *,
+    now: datetime,
+    exclude_flagged: bool = False,
 ) -> dict[str, Any]:
-    """One department: figures, rank and band, monthly trend, windows, staff, top reasons."""
+    """One department: figures, rank and band, monthly trend, windows, staff, top reasons
+    (with `exclude_flagged`, all of them taken on the unflagged ratings, its rank among the
+    departments so taken too)."""
     department = await registry.get_department(session, department_code)
     filters = Filters(department_code=department_code)
-    total, by_rater, by_channel, _ = await _overview_tallies(session, period, filters)
-    all_departments = await _department_tallies(session, period, Filters())
+    exclude = exclude_flagged
+    total, by_rater, by_channel, _ = await _overview_tallies(
+        session, period, filters, exclude=exclude
+    )
+    all_departments = await _department_tallies(session, period, Filters(), exclude=exclude)
     ranks = assign_ranks(list(all_departments.items()))
-    monthly = await _monthly_tallies(session, period, filters)
-    windows, staff = await _staff_tallies(session, period, department_code)
-    reasons = await _tag_counts(session, period, filters)
+    monthly = await _monthly_tallies(session, period, filters, exclude=exclude)
+    windows, staff = await _staff_tallies(session, period, department_code, exclude=exclude)
+    reasons = await _tag_counts(session, period, filters, exclude=exclude)
     orders = await _workorder_counts(session, period, now=now, by_department=True)
     flagged = await _flagged_counts(
         session, period, filters, ("channel", "rater_type", "month", "window", "staff")
@@ -732,19 +847,24 @@ async def department_detail(
     window_names = {
         w.window_no: w.name for w in await registry.list_windows(session, department_code)
     }
-    window_rows = _ranked_rows(windows, "window_no", flagged.by["window"])
+    window_rows = _ranked_rows(windows, "window_no", flagged.by["window"], excluded=exclude)
     for row in window_rows:
         row["name"] = window_names.get(row["window_no"])
     return {
         "period": period.as_json(),
+        "exclude_flagged": exclude_flagged,
         "department": {"code": department.code, "name": department.name},
-        "ratings": total.block(flagged=flagged.total),
+        "ratings": total.block(flagged=flagged.total, excluded=exclude),
         "by_rater_type": {
-            rt: by_rater.get(rt, Tally()).block(flagged=flagged.of("rater_type", rt))
+            rt: by_rater.get(rt, Tally()).block(
+                flagged=flagged.of("rater_type", rt), excluded=exclude
+            )
             for rt in RATER_TYPES
         },
         "by_channel": {
-            ch: by_channel.get(ch, Tally()).block(flagged=flagged.of("channel", ch))
+            ch: by_channel.get(ch, Tally()).block(
+                flagged=flagged.of("channel", ch), excluded=exclude
+            )
             for ch in CHANNELS
         },
         "workorders": workorders_block(orders.get(department_code)),
@@ -752,11 +872,14 @@ async def department_detail(
         "departments_ranked": len(ranks),
         "band": band(total.good, total.counted),
         "trend": [
-            {"month": month, "ratings": t.block(flagged=flagged.of("month", month))}
+            {
+                "month": month,
+                "ratings": t.block(flagged=flagged.of("month", month), excluded=exclude),
+            }
             for month, t in sorted(monthly.items())
         ],
         "windows": window_rows,
-        "staff": _ranked_rows(staff, "staff_id", flagged.by["staff"]),
+        "staff": _ranked_rows(staff, "staff_id", flagged.by["staff"], excluded=exclude),
         "reasons": _reason_rows(reasons.get(None, {}), limit=10),
     }
 
@@ -767,14 +890,24 @@ async def reasons(
     *,
     filters: Filters = Filters(),
     only_department: str | None = None,
+    exclude_flagged: bool = False,
 ) -> dict[str, Any]:
-    """差评 counts by reason tag, overall and per department."""
-    counts = await _tag_counts(session, period, filters)
-    tallies = await _department_tallies(session, period, filters)
+    """差评 counts by reason tag, overall and per department; with `exclude_flagged`, the
+    flagged 差评 and their tags left out (`excluded_flagged`: how many, per scope)."""
+    counts = await _tag_counts(session, period, filters, exclude=exclude_flagged)
+    tallies = await _department_tallies(session, period, filters, exclude=exclude_flagged)
     names = {d.code: d.name for d in await registry.list_departments(session)}
+    flagged = (
+        await _flagged_counts(session, period, filters, ("department",), bad_only=True)
+        if exclude_flagged
+        else Flagged(by={"department": {}})
+    )
     total_bad = sum(t.bad for t in tallies.values())
     rows = []
-    for code in sorted(set(counts) - {None} | {c for c, t in tallies.items() if t.bad}):
+    excluded_somewhere = {c for c, n in flagged.by["department"].items() if n}
+    for code in sorted(
+        set(counts) - {None} | {c for c, t in tallies.items() if t.bad} | excluded_somewhere
+    ):
         if only_department is not None and code != only_department:
             continue
         rows.append(
@@ -782,13 +915,16 @@ async def reasons(
                 "code": code,
                 "name": names.get(code, code),
                 "bad": tallies.get(code, Tally()).bad,
+                "excluded_flagged": flagged.of("department", code),
                 "reasons": _reason_rows(counts.get(code, {})),
             }
         )
     rows.sort(key=lambda r: (-r["bad"], r["code"]))
     return {
         "period": period.as_json(),
+        "exclude_flagged": exclude_flagged,
         "bad": total_bad,
+        "excluded_flagged": flagged.total,
         "reasons": _reason_rows(counts.get(None, {})),
         "departments": rows,
     }
