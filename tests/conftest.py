@@ -243,7 +243,10 @@ def live_server(settings: Settings, pg_url: str, app_clock: SettableClock) -> It
 
     import uvicorn
 
-    application = create_app(settings, database_url=pg_url, clock=app_clock)
+    # No background jobs: the session app's tests drive the roll-up, the sweeper and the outbox
+    # themselves, and a second roll-up loop on the same database would race them.
+    quiet = settings.model_copy(update={"background_jobs": False})
+    application = create_app(quiet, database_url=pg_url, clock=app_clock)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
