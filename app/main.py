@@ -6,6 +6,7 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -18,25 +19,29 @@ from app.auth import usage as key_upkeep
 from app.auth.dependencies import install as install_auth
 from app.auth.router import clients_router
 from app.auth.router import router as keys_router
-from app.background import BackgroundJobs
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
 from app.db import create_engine, resolve_database_url
 from app.errors import install_error_handlers, is_database_unavailable, problem_response
+from app.jobs import JobContext, Jobs
 from app.limits import BodySizeLimit, install_transport_limits
 from app.migrate import head_revisions
+from app.notify.dispatcher import RetryPolicy, deliver_due
 from app.notify.router import router as webhooks_router
 from app.observability import flush_access_log
 from app.observability import install as install_observability
 from app.openapi import install_openapi
+from app.privacy import PrivacySettings
 from app.ratings import fastpath
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
+from app.retention import erase_all_expired
 from app.retention import router as retention_router
+from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
-from app.stats.service import start_rollup_loop, stop_rollup_loop
 from app.web.router import install as install_pages
 from app.workorders.router import routers as workorder_routers
+from app.workorders.service import sweep_all
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +69,17 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         app.state.settings = settings
-        app.state.jobs = BackgroundJobs(app.state.sessionmaker, settings, clock=app.state.clock)
+        context = JobContext(engine, app.state.sessionmaker, app.state.clock)
+        app.state.jobs = Jobs(context, background=settings.background_jobs)
+        register_jobs(app.state.jobs, settings, app.state.key_usage)
         app.state.fast_ingest_pool = (
             fastpath.ConnectionPool.for_engine(engine, settings) if settings.fast_ingest else None
         )
-        if settings.background_jobs:
-            app.state.jobs.start()
-        start_rollup_loop(app)
-        key_upkeep.start(app)
+        app.state.jobs.start()
         try:
             yield
         finally:
             await app.state.jobs.stop()
-            await stop_rollup_loop(app)
-            await key_upkeep.stop(app)
             if app.state.fast_ingest_pool is not None:
                 await app.state.fast_ingest_pool.close()
             await engine.dispose()
@@ -148,6 +150,59 @@ def create_app(
         return JSONResponse({"status": "ready", "schema": sorted(current)})
 
     return app
+
+
+def register_jobs(jobs: Jobs, settings: Settings, key_usage: key_upkeep.KeyUsage) -> None:
+    """Every loop of the server, in the order they stop (each job's work stays in its domain)."""
+    jobs.add("sweeper", _sweep, every=settings.sweep_interval_seconds, first="run")
+    dispatcher = _WebhookDispatcher(settings)
+    jobs.add(
+        "webhook dispatcher",
+        dispatcher.run,
+        every=settings.outbox_interval_seconds,
+        first="run",
+        on_stop=dispatcher.close,
+    )
+    privacy_settings = PrivacySettings()
+
+    async def erase_expired(context: JobContext) -> None:
+        await erase_all_expired(
+            context.sessionmaker,
+            now=context.now(),
+            retention_days=privacy_settings.personal_data_retention_days,
+        )
+
+    jobs.add(
+        "personal data retention",
+        erase_expired,
+        every=privacy_settings.retention_interval_seconds,
+        first="run",
+    )
+    stats_jobs.register(jobs)
+    key_upkeep.register(jobs, key_usage)
+
+
+async def _sweep(context: JobContext) -> None:
+    await sweep_all(context.sessionmaker, now=context.now())
+
+
+class _WebhookDispatcher:
+    """The outbox's delivery rounds, sharing one HTTP client (closed when the job stops)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.timeout = settings.webhook_timeout_seconds
+        self.retry = RetryPolicy(max_attempts=settings.webhook_max_attempts)
+        self.http: httpx.AsyncClient | None = None
+
+    async def run(self, context: JobContext) -> None:
+        if self.http is None:
+            self.http = httpx.AsyncClient(timeout=self.timeout)
+        await deliver_due(context.sessionmaker, self.http, now=context.now(), retry=self.retry)
+
+    async def close(self, context: JobContext) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+            self.http = None
 
 
 def freeze_startup_objects() -> None:

@@ -11,7 +11,7 @@ import zipfile
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from app.stats import exports
+from app.stats import spreadsheet as exports
 from tests.conftest import make_key, make_window
 from tests.test_ratings import assert_problem
 from tests.test_stats import event, import_departments, post_all, roll_up

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from app.ratings import service as ratings_service
 from app.stats import exports, rollup
+from app.stats.scheduled import stop_rollup_loop
 from app.stats.schemas import (
     DepartmentDetail,
     DepartmentTable,
@@ -23,7 +24,6 @@ from app.stats.schemas import (
     RatingsBlock,
     Reasons,
 )
-from app.stats.service import stop_rollup_loop
 from tests.conftest import auth, make_key, make_window
 
 _ids = itertools.count(1)

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ratings import service as ratings_service
 from app.stats import exports, rollup
-from app.stats import service as stats
+from app.stats import queries as stats
 from app.stats.periods import GRAINS, Period, bucket_start
-from app.stats.service import stop_rollup_loop
+from app.stats.scheduled import stop_rollup_loop
 
 DEPARTMENTS = ("RSJ", "SJJ", "GAJ")
 CHANNELS = ("window_device", "mobile", "hotline")

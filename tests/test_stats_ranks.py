@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.stats.service import _FLOAT_EXACT_BELOW, Tally, assign_ranks, rank_key
+from app.stats.tally import _FLOAT_EXACT_BELOW, Tally, assign_ranks, rank_key
 
 
 def reference_ranks(items: list[tuple[str, Tally]]) -> dict[str, int]:

@@ -8,9 +8,7 @@ accurate to about a minute.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,8 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import service
-
-log = logging.getLogger(__name__)
+from app.jobs import JobContext, Jobs
 
 FLUSH_SECONDS = 10.0
 PURGE_SECONDS = 60.0
@@ -66,35 +63,26 @@ async def purge(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -
     return count
 
 
-async def _every(seconds: float, job, name: str) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("%s failed; retrying in %.0f s", name, seconds, exc_info=True)
+def register(jobs: Jobs, usage: KeyUsage) -> None:
+    """The usage flush (and a last one when it stops) and the nonce purge, each after a first
+    wait. On whatever background_jobs says: the notes are this process's own."""
 
+    async def flush(context: JobContext) -> None:
+        await usage.flush(context.sessionmaker)
 
-def start(app) -> None:
-    """Start the usage flush and the nonce purge (from the lifespan)."""
-    maker = app.state.sessionmaker
-    usage: KeyUsage = app.state.key_usage
-    app.state.key_upkeep = [
-        asyncio.create_task(_every(FLUSH_SECONDS, lambda: usage.flush(maker), "key usage flush")),
-        asyncio.create_task(
-            _every(PURGE_SECONDS, lambda: purge(maker, app.state.clock()), "nonce purge")
-        ),
-    ]
+    async def flush_pending(context: JobContext) -> None:
+        with contextlib.suppress(Exception):
+            await usage.flush(context.sessionmaker)
 
+    async def purge_spent(context: JobContext) -> None:
+        await purge(context.sessionmaker, context.now())
 
-async def stop(app) -> None:
-    """Stop the loops and write what is pending."""
-    for task in getattr(app.state, "key_upkeep", []):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    app.state.key_upkeep = []
-    with contextlib.suppress(Exception):
-        await app.state.key_usage.flush(app.state.sessionmaker)
+    jobs.add(
+        "key usage flush",
+        flush,
+        every=FLUSH_SECONDS,
+        first="sleep",
+        always=True,
+        on_stop=flush_pending,
+    )
+    jobs.add("nonce purge", purge_spent, every=PURGE_SECONDS, first="sleep", always=True)

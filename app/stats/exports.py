@@ -1,5 +1,7 @@
-"""Every statistics answer as CSV and XLSX with Chinese headings, for the quarterly 通报, and
-the choice between JSON, CSV and XLSX (`format=` or `Accept`).
+"""Each statistics answer as a sheet with Chinese headings, and the choice of JSON, CSV or XLSX.
+
+The sheets are for the quarterly 通报 (app/stats/spreadsheet.py writes them); the format is
+chosen by `format=` or `Accept`.
 
 One heading per JSON figure: RATING_HEADINGS and order_headings() name, in Chinese, exactly
 the fields of the JSON (a rate sits beside its numerator and denominator in both).
@@ -7,14 +9,11 @@ the fields of the JSON (a rate sits beside its numerator and denominator in both
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from app.errors import ProblemError, field_error
+from app.stats.spreadsheet import Column, Sheet
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -107,25 +106,6 @@ def order_headings(kind: str) -> list[tuple[str, str]]:
         ("real_name_callback_rate", f"实名{short}回访率(%)"),
     ]
     return [(name, heading) for name, heading in headings if name not in _ALWAYS_ZERO[kind]]
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    heading: str
-    get: Callable[[dict[str, Any]], Any]
-
-    @property
-    def is_rate(self) -> bool:
-        return self.heading.endswith("(%)")
-
-
-@dataclass(frozen=True, slots=True)
-class Sheet:
-    """A table: its title, its columns and one item (a dict) per row."""
-
-    title: str
-    columns: Sequence[Column]
-    items: Sequence[dict[str, Any]]
 
 
 def _rating_value(block: dict[str, Any] | None, name: str) -> Any:
@@ -288,84 +268,6 @@ def reasons_sheet(reasons: dict[str, Any]) -> Sheet:
         Column("含此原因的差评数", _field("count")),
     ]
     return Sheet(f"差评原因 {reasons['period']['label']}", columns, items)
-
-
-def to_csv(sheet: Sheet) -> bytes:
-    """UTF-8 with a byte-order mark, so that spreadsheet programs read the Chinese right;
-    rates with two decimals (89.80)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([c.heading for c in sheet.columns])
-    for item in sheet.items:
-        cells = []
-        for column in sheet.columns:
-            value = column.get(item)
-            if value is None:
-                cells.append("")
-            elif column.is_rate:
-                cells.append(f"{value:.2f}")
-            elif isinstance(value, str):
-                text, formula_like = cell_text(value)
-                # OWASP's advice for CSV: a leading quote, so that no program evaluates it.
-                cells.append("'" + text if formula_like else text)
-            else:
-                cells.append(value)
-        writer.writerow(cells)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-# Text that a spreadsheet program reads as a formula (or a DDE call): these first characters,
-# full-width forms included (a Chinese input method types them).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-# What a cell cannot hold (openpyxl refuses C0 but tab, LF and CR) or should not: DEL, C1 and
-# lone surrogates. Refused at input since; stripped here from what was stored before.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def cell_text(value: str) -> tuple[str, bool]:
-    """The text without control characters, and whether it could be taken for a formula."""
-    text = _UNPRINTABLE.sub("", value)
-    return text, text.startswith(_FORMULA_START)
-
-
-_SHEET_TITLE_FORBIDDEN = re.compile(r"[:\\/?*\[\]]")
-
-
-def to_xlsx(sheet: Sheet) -> bytes:
-    """One sheet, numbers as numbers, rates shown with two decimals."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    workbook = Workbook()
-    out = workbook.active
-    out.title = _SHEET_TITLE_FORBIDDEN.sub("-", cell_text(sheet.title)[0])[:31]
-    out.append([c.heading for c in sheet.columns])
-    for cell in out[1]:
-        cell.font = Font(bold=True)
-    rates = [i for i, c in enumerate(sheet.columns, start=1) if c.is_rate]
-    for item in sheet.items:
-        values = [c.get(item) for c in sheet.columns]
-        texts = {}
-        for i, value in enumerate(values):
-            if isinstance(value, str):
-                values[i], formula_like = cell_text(value)
-                if formula_like:
-                    texts[i + 1] = values[i]
-        out.append(values)
-        row = out.max_row
-        for i in rates:
-            out.cell(row=row, column=i).number_format = "0.00"
-        for i, text in texts.items():
-            # A string cell, never a formula (openpyxl makes one of any text starting with
-            # "="), with the quote prefix that keeps it text when someone edits it.
-            cell = out.cell(row=row, column=i)
-            cell.value = text
-            cell.data_type = "s"
-            cell.quotePrefix = True
-    out.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 # --- which format -----------------------------------------------------------------------------

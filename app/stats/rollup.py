@@ -26,7 +26,6 @@ Exactness rests on three rules:
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,8 +37,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.config import BUSINESS_TZ
 from app.stats.periods import GRAINS, bucket_start
-
-log = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 7470004
 DEFAULT_CHUNK = 1_000_000
@@ -260,20 +257,6 @@ async def roll_up(
             return 0  # a long transaction: try again next time
         await asyncio.sleep(poll_seconds)
     return await apply(engine, candidate, chunk=chunk)
-
-
-async def run_loop(engine: AsyncEngine, interval_seconds: float) -> None:
-    """Roll up every interval_seconds until cancelled (several processes: one at a time)."""
-    while True:
-        try:
-            folded = await roll_up(engine, wait_seconds=interval_seconds)
-            if folded:
-                log.debug("rolled up %d ratings", folded)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # keep the loop alive through a database outage
-            log.warning("stats roll-up failed: %s", exc.__class__.__name__)
-        await asyncio.sleep(interval_seconds)
 
 
 async def rating_status_changed(

@@ -1,5 +1,4 @@
-"""Satisfaction figures per period: overview, department table, one department, reasons; each
-as JSON, CSV or XLSX."""
+"""The statistics routes: overview, department table, one department, reasons (JSON, CSV, XLSX)."""
 
 from __future__ import annotations
 
@@ -10,18 +9,16 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import Response
 from pydantic_core import to_json
 
-from app.auth.dependencies import require_roles
-from app.auth.service import Principal
 from app.clock import Now
 from app.db import Session
 from app.ratings.schemas import Channel
-from app.stats import exports, service
+from app.stats import exports, service, spreadsheet
+from app.stats.access import StatsReader, authorise, only_department
 from app.stats.periods import Period, resolve_period
 from app.stats.schemas import DepartmentDetail, DepartmentTable, Overview, Reasons
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"])
 
-StatsReader = Annotated[Principal, Depends(require_roles(*service.READ_ROLES))]
 RaterType = Literal["individual", "enterprise", "anonymous"]
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
@@ -102,7 +99,7 @@ ExcludeFlagged = Annotated[
 
 
 def _answer(
-    kind: str, content: dict, sheet: Callable[[dict], exports.Sheet], filename: str
+    kind: str, content: dict, sheet: Callable[[dict], spreadsheet.Sheet], filename: str
 ) -> Response:
     """The figures, already in the response model's shape: JSON serialised directly, or the
     same figures as a CSV or XLSX sheet.
@@ -117,14 +114,10 @@ def _answer(
     filename = f"{filename}-{content['period']['label'].replace('..', '_')}{excluding}.{kind}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if kind == "csv":
-        body, media_type = exports.to_csv(sheet(content)), exports.CSV_MEDIA_TYPE
+        body, media_type = spreadsheet.to_csv(sheet(content)), exports.CSV_MEDIA_TYPE
     else:
-        body, media_type = exports.to_xlsx(sheet(content)), exports.XLSX_MEDIA_TYPE
+        body, media_type = spreadsheet.to_xlsx(sheet(content)), exports.XLSX_MEDIA_TYPE
     return Response(body, media_type=media_type, headers=disposition)
-
-
-def _only_department(principal: Principal) -> str | None:
-    return principal.department_code if principal.role == "department" else None
 
 
 @router.get("/overview", response_model=Overview, responses=_responses("The centre's figures"))
@@ -138,7 +131,7 @@ async def overview(
 ):
     """Centre totals: counted ratings by level, 好评率 and 差评率, by rater type and channel,
     with the work orders (差评, 12345 投诉 and 督查 counted apart)."""
-    service.authorise(principal)
+    authorise(principal)
     figures = await service.overview(session, period, now=now, exclude_flagged=exclude_flagged)
     return _answer(kind, figures, exports.overview_sheet, "overview")
 
@@ -163,7 +156,7 @@ async def departments(
 ):
     """Each department's figures with rank (by 好评率, then volume) and band, and the number of
     departments per band. A department key gets its own row (ranked among all)."""
-    service.authorise(principal)
+    authorise(principal)
     table = await service.department_table(
         session,
         period,
@@ -171,7 +164,7 @@ async def departments(
         min_sample=min_sample,
         sort=sort,
         order=order,
-        only_department=_only_department(principal),
+        only_department=only_department(principal),
         now=now,
         exclude_flagged=exclude_flagged,
     )
@@ -197,7 +190,7 @@ async def department(
     """One department: figures, rank and band, monthly trend, per-window and per-staff rows
     (ranked, for the quarterly 服务标兵), and the top 差评 reasons (in the JSON; the sheets
     leave them to the reasons export)."""
-    service.authorise(principal, code)
+    authorise(principal, code)
     detail = await service.department_detail(
         session, period, code, now=now, exclude_flagged=exclude_flagged
     )
@@ -215,12 +208,12 @@ async def reasons(
     exclude_flagged: ExcludeFlagged = False,
 ):
     """Counted 差评 by reason tag, overall and per department (差评一件事, 改好一类事)."""
-    service.authorise(principal)
+    authorise(principal)
     figures = await service.reasons(
         session,
         period,
         filters=service.Filters(channel=channel, rater_type=rater_type),
-        only_department=_only_department(principal),
+        only_department=only_department(principal),
         exclude_flagged=exclude_flagged,
     )
     return _answer(kind, figures, exports.reasons_sheet, "reasons")
