@@ -69,6 +69,8 @@ class _Key:
     lookup: bytes
     # Keys the digests that tell a retry from a reused id: they cover the personal data too.
     payload: bytes
+    # Keys the digest of a comment: equal comments are found (identical_burst) without reading.
+    text: bytes
 
 
 @dataclass(slots=True)
@@ -100,6 +102,7 @@ class Keyring:
                     AESGCM(_derive(material, b"haochaping/personal-data/aes-256-gcm/v1")),
                     _derive(material, b"haochaping/personal-data/phone-lookup/v1"),
                     _derive(material, b"haochaping/personal-data/payload-digest/v1"),
+                    _derive(material, b"haochaping/personal-data/text-digest/v1"),
                 )
             )
         return cls(built, source=source)
@@ -161,6 +164,23 @@ class Keyring:
             ).decode()
         except Exception:
             raise DataKeyError(f"a {context} value does not open with key {key_id}") from None
+
+    def seal_text(self, value: str | None, context: str) -> str | None:
+        """Free text (a comment, a complaint's content, a summary) as stored: an envelope;
+        None and the empty string stay as they are (they hold nothing)."""
+        return self.encrypt(value, context) if value else value
+
+    def open_text(self, stored: str | None, context: str) -> str | None:
+        """Free text as written: an envelope opened; text stored before migration 0009 (or
+        by the demo loader) in clear is returned as it is."""
+        return self.decrypt(stored, context) if is_envelope(stored) else stored
+
+    def text_digest(self, value: str | None) -> bytes | None:
+        """HMAC-SHA256 of a free text under the current key (None for None): tells equal
+        comments apart from different ones without decrypting either."""
+        if value is None:
+            return None
+        return hmac.new(self.current.text, value.encode(), hashlib.sha256).digest()
 
     def needs_rekey(self, envelope: str | None) -> bool:
         return envelope is not None and _split(envelope)[1] != self.current.key_id
@@ -276,19 +296,3 @@ def keyring() -> Keyring:
     if _installed is None:
         _installed = load_keyring()
     return _installed
-
-
-def erase_sql(table: str, prefix: str, at: str) -> str:
-    """An UPDATE that erases the `<prefix>_name`, `_phone` and `_phone_hash` of up to :limit rows
-    of `table` whose `at` is before :before, oldest first, and stamps `<prefix>_erased_at` with
-    :now (rows other transactions hold are left for the next batch)."""
-    return f"""
-    UPDATE {table} SET {prefix}_name = NULL, {prefix}_phone = NULL, {prefix}_phone_hash = NULL,
-                       {prefix}_erased_at = :now
-     WHERE id IN (SELECT id FROM {table}
-                   WHERE ({prefix}_name IS NOT NULL OR {prefix}_phone IS NOT NULL)
-                     AND {at} < :before
-                   ORDER BY {at}
-                   LIMIT :limit
-                     FOR UPDATE SKIP LOCKED)
-    """

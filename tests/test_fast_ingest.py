@@ -107,15 +107,16 @@ async def test_personal_data_tags_and_comment_are_stored_and_masked_alike(
             await conn.execute(
                 text(
                     "SELECT channel, department_code, window_no, staff_id, case_no, tags, "
-                    "comment, rater_type, rater_phone_hash, rated_at, assess_number, "
-                    "historical, flags, rater_phone <> :phone AS encrypted "
+                    "comment_hash, rater_type, rater_phone_hash, rated_at, assess_number, "
+                    "historical, flags, rater_phone <> :phone AS encrypted, "
+                    "comment LIKE 'hcp1:%' AS comment_sealed "
                     "FROM rating WHERE id IN (:a, :b) ORDER BY id"
                 ),
                 {"a": direct.json()["id"], "b": other.json()["id"], "phone": "13812345678"},
             )
         ).all()
     assert len(rows) == 2 and rows[0] == rows[1]
-    assert rows[0].encrypted is True
+    assert rows[0].encrypted is True and rows[0].comment_sealed is True
 
 
 async def test_a_device_key_fills_its_department_and_window(app, client, generic, admin):

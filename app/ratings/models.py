@@ -84,11 +84,13 @@ class Rating(Base):
             unique=True,
             postgresql_where=text("assess_number = 2"),
         ),
-        # The retention job finds real-name ratings past their time without a scan.
+        # The retention job finds real-name or commented ratings past their time without a scan.
         Index(
             "ix_rating_personal_data_rated_at",
             "rated_at",
-            postgresql_where=text("rater_name IS NOT NULL OR rater_phone IS NOT NULL"),
+            postgresql_where=text(
+                "rater_name IS NOT NULL OR rater_phone IS NOT NULL OR comment_hash IS NOT NULL"
+            ),
         ),
     )
 
@@ -108,7 +110,11 @@ class Rating(Base):
     # 差评 = levels 1 and 2
     is_bad: Mapped[bool] = mapped_column(Computed("level <= 2", persisted=True))
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    # Encrypted like the rater's phone (free text may hold a phone, an ID number, a name);
+    # its keyed digest finds equal comments (identical_burst) and is cleared once the
+    # retention job has reduced the comment to its masked form.
     comment: Mapped[str | None] = mapped_column(Text)
+    comment_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     rater_type: Mapped[str] = mapped_column(String(20))
     # Encrypted (app/privacy.py envelopes); the phone's keyed hash serves exact lookups.
     rater_name: Mapped[str | None] = mapped_column(Text)

@@ -168,7 +168,9 @@ class RatingOut(BaseModel):
     level: int
     is_bad: bool
     tags: list[str]
-    comment: str | None
+    comment: str | None = Field(
+        description="Phone numbers, 身份证号 and the rater's own name in it masked"
+    )
     rater: RaterOut | None
     rated_at: LocalDateTime
     received_at: LocalDateTime
@@ -224,6 +226,10 @@ class RaterPersonalData(BaseModel):
     rater_type: str
     name: str | None
     phone: str | None
+    comment: str | None = Field(
+        description="The comment whole (every other response masks phones, ID numbers and the "
+        "rater's name in it); once erased, its masked form"
+    )
     erased_at: LocalDateTime | None = Field(
         description="When the retention job erased them (then name and phone are null)"
     )

@@ -19,7 +19,7 @@ from app.auth.service import STILL_VALID, Principal, still_valid_params
 from app.config import BUSINESS_TZ, Settings
 from app.db import driver_connection, positional
 from app.errors import Forbidden, NotFound, field_error, pydantic_errors
-from app.masking import mask_name, mask_phone
+from app.masking import mask_name, mask_phone, mask_text
 from app.pagination import decode_cursor, encode_cursor, row_id
 from app.ratings import flags, rules
 from app.ratings.models import Rating
@@ -141,6 +141,7 @@ _EVENT_COLUMNS = (
     ("level", "smallint"),
     ("tags", "text"),
     ("comment", "text"),
+    ("comment_hash", "bytea"),
     ("rater_type", "text"),
     ("rater_name", "text"),
     ("rater_phone", "text"),
@@ -168,12 +169,12 @@ _ONE = "(VALUES ({})) AS u({})".format(
 _INSERT_TEMPLATE = """
     INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
                         staff_id, case_no, service_item_code, service_item_name, level, tags,
-                        comment, rater_type, rater_name, rater_phone, rater_phone_hash, rated_at,
-                        assess_number, historical, flags, received_at)
+                        comment, comment_hash, rater_type, rater_name, rater_phone,
+                        rater_phone_hash, rated_at, assess_number, historical, flags, received_at)
     SELECT CAST(:client_id AS uuid), u.event_id, u.payload_hash, u.channel, u.department_code,
            u.window_no, u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
-           string_to_array(u.tags, ','), u.comment, u.rater_type, u.rater_name, u.rater_phone,
-           u.rater_phone_hash, u.rated_at, u.assess_number, u.historical,
+           string_to_array(u.tags, ','), u.comment, u.comment_hash, u.rater_type, u.rater_name,
+           u.rater_phone, u.rater_phone_hash, u.rated_at, u.assess_number, u.historical,
            -- integrity flags (app/ratings/flags.py): stored ratings by index probes, plus what
            -- the earlier events of this request contribute (computed in Python)
            nullif(array_remove(ARRAY[
@@ -201,7 +202,8 @@ _INSERT_TEMPLATE = """
                          AND r.rated_at < u.rated_at + CAST(:burst_gap AS interval)
                          AND r.level = u.level
                          AND r.window_no IS NOT DISTINCT FROM u.window_no
-                         AND r.comment IS NOT DISTINCT FROM u.comment
+                         -- comments are sealed: equal ones have equal keyed digests
+                         AND r.comment_hash IS NOT DISTINCT FROM u.comment_hash
                        LIMIT :burst_count) AS b) >= :burst_count - 1
                   THEN 'identical_burst' END,
              CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
@@ -608,6 +610,9 @@ def _event_params(item: _Accepted, ring: privacy.Keyring, priors: flags.Priors) 
         payload_hash=item.payload_hash,
         rater_name=ring.encrypt(values["rater_name"], "rating.rater_name"),
         rater_phone=ring.encrypt(values["rater_phone"], "rating.rater_phone"),
+        # The comment is free text that may hold a phone or a name (µs per commented event).
+        comment=ring.seal_text(values["comment"], "rating.comment"),
+        comment_hash=ring.text_digest(values["comment"]),
         rater_phone_hash=values["rater_phone_hash"],
         day_start=_local_day_start(values["rated_at"]),
         fast=priors.fast,
@@ -661,6 +666,12 @@ def _row_dict(rating: Rating) -> _RowView:
             log.error("rating %s: personal data unreadable: %s", values["id"], exc)
             values["rater_name"] = values["rater_name"] and UNREADABLE
             values["rater_phone"] = values["rater_phone"] and UNREADABLE
+    if values["comment"]:
+        try:
+            values["comment"] = privacy.keyring().open_text(values["comment"], "rating.comment")
+        except privacy.DataKeyError as exc:
+            log.error("rating %s: comment unreadable: %s", values["id"], exc)
+            values["comment"] = UNREADABLE
     return values
 
 
@@ -669,6 +680,13 @@ UNREADABLE = "\x00unreadable"
 
 def _masked(value: str | None, mask) -> str | None:
     return "***" if value == UNREADABLE else mask(value)
+
+
+def _masked_text(text: str | None, name: str | None) -> str | None:
+    """A free text as every response shows it: phones, 身份证号 and the writer's name masked."""
+    if text == UNREADABLE:
+        return "***"
+    return mask_text(text, () if name == UNREADABLE else (name,))
 
 
 def rating_view(values: Any, *, with_flags: bool = False) -> dict[str, Any]:
@@ -696,7 +714,7 @@ def rating_view(values: Any, *, with_flags: bool = False) -> dict[str, Any]:
         "level": values["level"],
         "is_bad": values["level"] <= 2,
         "tags": list(values["tags"] or []),
-        "comment": values["comment"],
+        "comment": _masked_text(values["comment"], values["rater_name"]),
         "rater": rater,
         # At +08:00: both ingest paths serialise this dict themselves (pydantic_core.to_json).
         "rated_at": to_local(values["rated_at"]),
@@ -851,25 +869,65 @@ async def flagged_counts(
 
 
 def personal_data(rating: Rating) -> dict[str, Any]:
-    """The rater's name and phone in clear (an admin's audited read)."""
+    """The rater's name and phone, and the comment whole, in clear (an admin's audited read)."""
     ring = privacy.keyring()
     return {
         "id": rating.id,
         "rater_type": rating.rater_type,
         "name": ring.decrypt(rating.rater_name, "rating.rater_name"),
         "phone": ring.decrypt(rating.rater_phone, "rating.rater_phone"),
+        "comment": ring.open_text(rating.comment, "rating.comment"),
         "erased_at": rating.rater_erased_at,
     }
 
 
-_ERASE = text(privacy.erase_sql("rating", "rater", "rated_at"))
+# Expired ratings with personal data left: the rater's name or phone, or a comment not yet
+# reduced to its masked form (comment_hash is cleared when it is), oldest first; rows other
+# transactions hold are left for the next batch.
+_EXPIRED = text(
+    """
+    SELECT id, rater_name, comment FROM rating
+     WHERE (rater_name IS NOT NULL OR rater_phone IS NOT NULL OR comment_hash IS NOT NULL)
+       AND rated_at < :before
+     ORDER BY rated_at
+     LIMIT :limit
+       FOR UPDATE SKIP LOCKED
+    """
+)
+_ERASE = text(
+    """
+    UPDATE rating r
+       SET rater_name = NULL, rater_phone = NULL, rater_phone_hash = NULL,
+           rater_erased_at = CASE WHEN r.rater_name IS NOT NULL OR r.rater_phone IS NOT NULL
+                                  THEN CAST(:now AS timestamptz) ELSE r.rater_erased_at END,
+           comment = e.comment, comment_hash = NULL
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:comments AS text[])) AS e(id, comment)
+     WHERE r.id = e.id
+    """
+)
 
 
 async def erase_rater_data(
     session: AsyncSession, *, before: datetime, now: datetime, limit: int = 5000
 ) -> int:
-    """Erase the rater's name and phone of up to `limit` ratings made before `before`.
+    """Erase the rater's name and phone of up to `limit` ratings made before `before`, and
+    reduce their comments to the masked form (phones, 身份证号 and the rater's name masked,
+    sealed again): what every response showed of them is what is kept.
 
     The rating stays (and counts); `rater_erased_at` says that it was real-name."""
-    result = await session.execute(_ERASE, {"before": before, "now": now, "limit": limit})
-    return result.rowcount
+    rows = (await session.execute(_EXPIRED, {"before": before, "limit": limit})).all()
+    if not rows:
+        return 0
+    ring = privacy.keyring()
+    comments = []
+    for row in rows:
+        try:
+            name = ring.decrypt(row.rater_name, "rating.rater_name")
+            comment = ring.open_text(row.comment, "rating.comment")
+        except privacy.DataKeyError as exc:
+            # Unreadable: nothing of it can be shown or kept; the comment goes with the rest.
+            log.error("rating %s: personal data unreadable, erased whole: %s", row.id, exc)
+            name, comment = None, None
+        comments.append(ring.seal_text(mask_text(comment, (name,)), "rating.comment"))
+    await session.execute(_ERASE, {"ids": [r.id for r in rows], "comments": comments, "now": now})
+    return len(rows)

@@ -58,6 +58,12 @@ class Complaint(Base):
             "citizen_phone_hash",
             postgresql_where=text("citizen_phone_hash IS NOT NULL"),
         ),
+        # The retention job visits each complaint once past its time (citizen_erased_at).
+        Index(
+            "ix_complaint_retention_received_at",
+            "received_at",
+            postgresql_where=text("citizen_erased_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -68,12 +74,14 @@ class Complaint(Base):
     window_no: Mapped[str | None] = mapped_column(String(32))
     staff_id: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str | None] = mapped_column(String(100))
+    # Encrypted, as the caller's name and phone (free text may hold either).
     content: Mapped[str] = mapped_column(Text)
     # Encrypted (app/privacy.py envelopes); the phone's keyed hash serves exact lookups.
     citizen_name: Mapped[str | None] = mapped_column(Text)
     citizen_phone: Mapped[str | None] = mapped_column(Text)
     citizen_phone_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
-    # Set when the retention job erased the caller's name and phone (the complaint stays).
+    # Set when the retention job erased the caller's name and phone and reduced the content to
+    # its masked form (the complaint stays).
     citizen_erased_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
     urgency: Mapped[str] = mapped_column(String(10), server_default=text("'normal'"))
@@ -116,6 +124,7 @@ class WorkOrder(Base):
     department_code: Mapped[str] = mapped_column(String(64), ForeignKey("department.code"))
     window_no: Mapped[str | None] = mapped_column(String(32))
     staff_id: Mapped[str | None] = mapped_column(String(64))
+    # The comment or content the order was opened from, masked, then sealed (an envelope).
     summary: Mapped[str | None] = mapped_column(Text)
     real_name: Mapped[bool]
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))

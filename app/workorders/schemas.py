@@ -133,7 +133,9 @@ class ComplaintOut(BaseModel):
     window_no: str | None
     staff_id: str | None
     category: str | None
-    content: str
+    content: str = Field(
+        description="Phone numbers, 身份证号 and the caller's own name in it masked"
+    )
     citizen: dict[str, str | None] | None = Field(description="Masked name and phone")
     received_at: LocalDateTime
     urgency: str
@@ -146,7 +148,9 @@ class TicketOut(BaseModel):
     department_code: str
     window_no: str | None
     staff_id: str | None
-    summary: str | None
+    summary: str | None = Field(
+        description="From the comment or complaint it was opened for, masked as they are"
+    )
     real_name: bool
     tags: list[str]
     rating_id: int | None
@@ -243,6 +247,10 @@ class CitizenPersonalData(BaseModel):
     order_no: str
     name: str | None
     phone: str | None
+    content: str = Field(
+        description="The content whole (every other response masks phones, ID numbers and the "
+        "caller's name in it); once erased, its masked form"
+    )
     erased_at: LocalDateTime | None = Field(
         description="When the retention job erased them (then name and phone are null)"
     )

@@ -16,7 +16,7 @@ from app import privacy
 from app.auth.service import Principal
 from app.config import BUSINESS_TZ, Settings, get_settings
 from app.errors import Conflict, Forbidden, NotFound, ProblemError, ValidationProblem, field_error
-from app.masking import mask_name, mask_phone
+from app.masking import mask_name, mask_phone, mask_text
 from app.notify import service as notify
 from app.pagination import decode_cursor, encode_cursor, row_id
 from app.workorders import states
@@ -225,7 +225,7 @@ async def open_for_ratings(
             opened_at=r["rated_at"] if r.get("historical") else r["received_at"],
             real_name=_is_real_name(r.get("rater_name"), r.get("rater_phone")),
             tags=r.get("tags"),
-            summary=r.get("comment"),
+            summary=_summary(r.get("comment"), r.get("rater_name")),
             policy=policy,
             cal=cal,
         )
@@ -262,10 +262,11 @@ async def open_inspection(
         tags=tags,
         window_no=window_no,
         staff_id=staff_id,
-        summary=summary,
+        summary=_summary(summary, None),
         created_by=principal.client_id,
     )
-    await _insert_orders(session, [order], Actor.of(principal), now=now, note=summary)
+    # The history is never rewritten: its note holds the summary masked, as it is shown.
+    await _insert_orders(session, [order], Actor.of(principal), now=now, note=mask_text(summary))
     return order
 
 
@@ -349,6 +350,7 @@ async def receive_complaint(
                 {
                     **{k: values[k] for k in _COMPLAINT_FIELDS},
                     **_sealed_citizen(values),
+                    "content": privacy.keyring().seal_text(values["content"], "complaint.content"),
                     "client_id": principal.client_id,
                     "payload_hash": digest,
                 },
@@ -365,7 +367,7 @@ async def receive_complaint(
                 staff_id=complaint.staff_id,
                 opened_at=complaint.received_at,
                 real_name=_is_real_name(values["citizen_name"], values["citizen_phone"]),
-                summary=complaint.content,
+                summary=_summary(values["content"], values["citizen_name"]),
                 policy=current_policy(settings),
                 cal=cal,
                 created_by=principal.client_id,
@@ -419,6 +421,23 @@ def _sealed_citizen(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _summary(text: str | None, name: str | None) -> str | None:
+    """An order's summary as stored: the comment or content it was opened from, masked with
+    the rater's or caller's name (the whole text stays with the rating or complaint, for the
+    audited read), and sealed."""
+    return privacy.keyring().seal_text(mask_text(text, (name,)), "work_order.summary")
+
+
+def summary_view(order: WorkOrder) -> str | None:
+    """The summary as every response shows it (masked again: rows stored before migration
+    0009 were whole and in clear)."""
+    try:
+        return mask_text(privacy.keyring().open_text(order.summary, "work_order.summary"))
+    except privacy.DataKeyError as exc:
+        log.error("work order %s: summary unreadable: %s", order.id, exc)
+        return "***"
+
+
 def _citizen(complaint: Complaint) -> tuple[str | None, str | None]:
     ring = privacy.keyring()
     return (
@@ -428,7 +447,7 @@ def _citizen(complaint: Complaint) -> tuple[str | None, str | None]:
 
 
 def complaint_view(complaint: Complaint) -> dict[str, Any]:
-    citizen = None
+    citizen, name = None, None
     if complaint.citizen_name or complaint.citizen_phone:
         try:
             name, phone = _citizen(complaint)
@@ -436,13 +455,19 @@ def complaint_view(complaint: Complaint) -> dict[str, Any]:
         except privacy.DataKeyError as exc:
             log.error("complaint %s: personal data unreadable: %s", complaint.id, exc)
             citizen = {"name": "***", "phone": "***"}
+    try:
+        content = privacy.keyring().open_text(complaint.content, "complaint.content")
+        content = mask_text(content, (name,))
+    except privacy.DataKeyError as exc:
+        log.error("complaint %s: content unreadable: %s", complaint.id, exc)
+        content = "***"
     return {
         "order_no": complaint.order_no,
         "department_code": complaint.department_code,
         "window_no": complaint.window_no,
         "staff_id": complaint.staff_id,
         "category": complaint.category,
-        "content": complaint.content,
+        "content": content,
         "citizen": citizen,
         "received_at": complaint.received_at,
         "urgency": complaint.urgency,
@@ -450,25 +475,61 @@ def complaint_view(complaint: Complaint) -> dict[str, Any]:
 
 
 def complaint_personal_data(complaint: Complaint) -> dict[str, Any]:
-    """The caller's name and phone in clear (an admin's audited read)."""
+    """The caller's name and phone, and the content whole, in clear (an admin's audited read)."""
     name, phone = _citizen(complaint)
     return {
         "order_no": complaint.order_no,
         "name": name,
         "phone": phone,
+        "content": privacy.keyring().open_text(complaint.content, "complaint.content"),
         "erased_at": complaint.citizen_erased_at,
     }
 
 
-_ERASE_CITIZENS = text(privacy.erase_sql("complaint", "citizen", "received_at"))
+# Every complaint is visited once past its time (its content is free text, whoever called):
+# citizen_erased_at says that it was.
+_EXPIRED_COMPLAINTS = text(
+    """
+    SELECT id, citizen_name, content FROM complaint
+     WHERE citizen_erased_at IS NULL AND received_at < :before
+     ORDER BY received_at
+     LIMIT :limit
+       FOR UPDATE SKIP LOCKED
+    """
+)
+_ERASE_CITIZENS = text(
+    """
+    UPDATE complaint c
+       SET citizen_name = NULL, citizen_phone = NULL, citizen_phone_hash = NULL,
+           citizen_erased_at = :now, content = e.content
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:contents AS text[])) AS e(id, content)
+     WHERE c.id = e.id
+    """
+)
 
 
 async def erase_citizen_data(
     session: AsyncSession, *, before: datetime, now: datetime, limit: int = 5000
 ) -> int:
-    """Erase the caller's name and phone of up to `limit` complaints received before `before`."""
-    result = await session.execute(_ERASE_CITIZENS, {"before": before, "now": now, "limit": limit})
-    return result.rowcount
+    """Erase the caller's name and phone of up to `limit` complaints received before `before`,
+    and reduce their contents to the masked form (sealed again), as the ratings' comments."""
+    rows = (await session.execute(_EXPIRED_COMPLAINTS, {"before": before, "limit": limit})).all()
+    if not rows:
+        return 0
+    ring = privacy.keyring()
+    contents = []
+    for row in rows:
+        try:
+            name = ring.decrypt(row.citizen_name, "complaint.citizen_name")
+            content = mask_text(ring.open_text(row.content, "complaint.content"), (name,))
+        except privacy.DataKeyError as exc:
+            log.error("complaint %s: personal data unreadable, erased whole: %s", row.id, exc)
+            content = "***"  # the column is NOT NULL
+        contents.append(ring.seal_text(content, "complaint.content"))
+    await session.execute(
+        _ERASE_CITIZENS, {"ids": [r.id for r in rows], "contents": contents, "now": now}
+    )
+    return len(rows)
 
 
 # --- who sees what -------------------------------------------------------------------------------
@@ -552,7 +613,7 @@ def order_view(
         "department_code": order.department_code,
         "window_no": order.window_no,
         "staff_id": order.staff_id,
-        "summary": order.summary,
+        "summary": summary_view(order),
         "real_name": order.real_name,
         "tags": list(order.tags or []),
         "rating_id": order.rating_id,
