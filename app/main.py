@@ -5,12 +5,13 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import __version__, privacy
 from app.audit.router import router as audit_router
@@ -33,15 +34,17 @@ from app.observability import install as install_observability
 from app.openapi import install_openapi
 from app.privacy import PrivacySettings
 from app.ratings import fastpath
+from app.ratings.hooks import RatingHooks
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
 from app.retention import erase_all_expired
 from app.retention import router as retention_router
 from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
+from app.stats.service import rating_status_changed
 from app.web.router import install as install_pages
 from app.workorders.router import routers as workorder_routers
-from app.workorders.service import sweep_all
+from app.workorders.service import current_policy, open_for_ratings, sweep_all
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,9 @@ def create_app(
         url = database_url or resolve_database_url(settings)
         engine = create_engine(url, settings)
         app.state.engine = engine
-        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        app.state.sessionmaker = async_sessionmaker(
+            engine, expire_on_commit=False, info=app.state.rating_hooks.session_info()
+        )
         app.state.settings = settings
         context = JobContext(engine, app.state.sessionmaker, app.state.clock)
         app.state.jobs = Jobs(context, background=settings.background_jobs)
@@ -98,6 +103,7 @@ def create_app(
         telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
     )
     app.state.clock = clock
+    app.state.rating_hooks = rating_hooks(app)
     install_error_handlers(app)
     install_openapi(app)
     install_pages(app)
@@ -150,6 +156,19 @@ def create_app(
         return JSONResponse({"status": "ready", "schema": sorted(current)})
 
     return app
+
+
+def rating_hooks(app: FastAPI) -> RatingHooks:
+    """How the other domains react to ratings, in the rating's own transaction."""
+    hooks = RatingHooks()
+
+    async def open_work_orders(session: AsyncSession, records: list[dict[str, Any]]) -> None:
+        # The app's deadline policy as it stands, as for inspections and complaints.
+        await open_for_ratings(session, records, policy=current_policy(app.state.settings))
+
+    hooks.on_created.append(open_work_orders)
+    hooks.on_status_changed.append(rating_status_changed)
+    return hooks
 
 
 def register_jobs(jobs: Jobs, settings: Settings, key_usage: key_upkeep.KeyUsage) -> None:

@@ -21,7 +21,7 @@ from app.db import driver_connection, positional
 from app.errors import Forbidden, NotFound, field_error, pydantic_errors
 from app.masking import mask_name, mask_phone, mask_text
 from app.pagination import decode_cursor, encode_cursor, row_id
-from app.ratings import flags, rules
+from app.ratings import flags, hooks, rules
 from app.ratings.models import Rating
 from app.ratings.schemas import RatingIn
 from app.registry import service as registry
@@ -426,9 +426,7 @@ async def on_ratings_created(session: AsyncSession, records: list[dict[str, Any]
     """What must happen in the same transaction as new ratings (work orders for 差评).
 
     Each record holds the stored columns (unmasked) with its id."""
-    from app.workorders import service as workorders
-
-    await workorders.open_for_ratings(session, records)
+    await hooks.created(session, records)
 
 
 async def set_status(session: AsyncSession, rating_id: int, new_status: str) -> dict[str, Any]:
@@ -446,9 +444,7 @@ async def set_status(session: AsyncSession, rating_id: int, new_status: str) -> 
     await session.flush()
     await session.refresh(rating)
     record = _row_dict(rating)
-    from app.stats import service as stats
-
-    await stats.rating_status_changed(session, record, old_status, new_status)
+    await hooks.status_changed(session, record, old_status, new_status)
     return record
 
 

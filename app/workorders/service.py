@@ -204,7 +204,7 @@ async def open_for_ratings(
     session: AsyncSession,
     records: list[dict[str, Any]],
     *,
-    policy: DeadlinePolicy | None = None,
+    policy: DeadlinePolicy,
 ) -> list[WorkOrder]:
     """Open a work order for every new 差评, in the rating's own transaction.
 
@@ -213,7 +213,6 @@ async def open_for_ratings(
     bad = [r for r in records if r["level"] <= 2]
     if not bad:
         return []
-    policy = policy or current_policy()
     cal = await load_calendar(session)
     orders = [
         _new_order(
