@@ -358,11 +358,12 @@ async def driver_connection(session: AsyncSession):
     joins the same transaction. Engine-level events (the audit's change counting) do not see
     these statements: callers report their writes themselves."""
     connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    adapter = raw.dbapi_connection
-    if adapter._transaction is None:  # SQLAlchemy's asyncpg adapter begins lazily
-        await adapter._start_transaction()
-    return adapter._connection
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():
+        # The adapter sends BEGIN before the first statement it runs, and has no public way
+        # to begin otherwise: authenticate() runs the request's first statement through it.
+        await connection.exec_driver_sql("SELECT 1")
+    return driver
 
 
 def positional(sql: str) -> tuple[str, tuple[str, ...]]:

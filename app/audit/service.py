@@ -146,16 +146,16 @@ def _action_and_target(ctx: AuditContext) -> tuple[str, str | None]:
     return action, ctx.target or ctx.scope.get("path")
 
 
-_COLUMNS = "actor_key_id, actor_client_id, actor, action, target, result, request_id, detail"
+# An entry's columns and its values as parameters (the `_row` dict's names), for statements
+# that write and audit at once (app/ratings/fastpath/sql.py).
+ENTRY_COLUMNS = "actor_key_id, actor_client_id, actor, action, target, result, request_id, detail"
 # Typed: in INSERT ... SELECT, PostgreSQL does not infer parameter types from the columns.
-_VALUES = (
+ENTRY_VALUES = (
     "CAST(:actor_key_id AS uuid), CAST(:actor_client_id AS uuid), CAST(:actor AS text), "
     "CAST(:action AS text), CAST(:target AS text), CAST(:result AS text), "
     "CAST(:request_id AS text), CAST(:detail AS jsonb)"
 )
-_INSERT = text(f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({_VALUES})")
-# One entry per row of `source`, for a statement that writes and audits at once.
-INSERT_FROM = f"INSERT INTO audit_log ({_COLUMNS}) SELECT {_VALUES} FROM {{source}}"
+_INSERT = text(f"INSERT INTO audit_log ({ENTRY_COLUMNS}) VALUES ({ENTRY_VALUES})")
 
 
 def _row(

@@ -21,7 +21,7 @@ from app.ratelimit import RateLimiter
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
-# Scope state under which app/ratings/fastpath.py hands over a request it authenticated: a
+# Scope state under which app/ratings/fastpath/ hands over a request it authenticated: a
 # private object, so that no other code can set it by name.
 HANDED_OVER = object()
 

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import privacy
 from app.audit import service as audit
-from app.auth.service import STILL_VALID, Principal, still_valid_params
+from app.auth.service import Principal
 from app.config import BUSINESS_TZ, Settings
 from app.db import driver_connection, positional
 from app.errors import Forbidden, NotFound, field_error, pydantic_errors
-from app.masking import mask_name, mask_phone, mask_text
 from app.pagination import decode_cursor, encode_cursor, row_id
+from app.privacy.masking import mask_name, mask_phone, mask_text
 from app.ratings import flags, hooks, rules
 from app.ratings.models import Rating
 from app.ratings.schemas import RatingIn
@@ -508,48 +508,6 @@ async def _insert(
     result = await driver.fetch(sql, *[params[name] for name in names])
     audit.count_change("rating", len(result))
     return {row["event_id"]: _RowView(dict(row)) for row in result}
-
-
-# One event and its request's audit row in one statement (app/ratings/fastpath.py), on behalf
-# of a principal that the statement itself re-checks (auth.STILL_VALID). Atomic on its own, so
-# it needs no transaction block: one round trip. Always one row: whether the key held, and the
-# stored rating's columns (NULL when nothing was stored).
-_INSERT_ONE_CHECKED = positional(
-    f"WITH k AS ({STILL_VALID}), "
-    "ins AS ("
-    + _INSERT_TEMPLATE.replace("__EVENTS__", _ONE).replace(
-        "__WHERE__", "AND EXISTS (SELECT 1 FROM k)"
-    )
-    + f"), aud AS ({audit.INSERT_FROM.format(source='ins')}) "
-    "SELECT EXISTS (SELECT 1 FROM k) AS key_valid, ins.* "
-    "FROM (VALUES (1)) AS one(n) LEFT JOIN ins ON true"
-)
-
-
-async def store_one(
-    driver, principal: Principal, item: _Accepted, audit_entry: dict[str, Any]
-) -> tuple[bool, dict[str, Any] | None]:
-    """Store one accepted event with its audit row, outside any transaction block.
-
-    Returns whether the principal still held, and the stored record, or None when nothing was
-    stored (the principal no longer holds, a retry of a stored event, an unknown or inactive
-    department): then neither row was written."""
-    sql, names = _INSERT_ONE_CHECKED
-    params = _insert_params(principal, [item])
-    params.update(audit_entry)
-    params.update(still_valid_params(principal))
-    row = await driver.fetchrow(sql, *[params[name] for name in names])
-    if row["id"] is None:
-        return row["key_valid"], None
-    record = item.values
-    record.update(
-        id=row["id"],
-        received_at=row["received_at"],
-        status=row["status"],
-        flags=row["flags"],
-        rater_erased_at=None,
-    )
-    return True, record
 
 
 @lru_cache(maxsize=2)

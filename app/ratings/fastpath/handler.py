@@ -14,7 +14,7 @@ order), an event too old or one the posting rules refuse (app/ratings/rules.py: 
 key may not post, a follow-up without its case), a retry of a stored event (200, replayed) or a
 reused event_id (422), an unknown department or window, a follow-up without its first rating
 or a second one (409), a full pool, any unexpected error. The integrity flags are set by the
-same INSERT as the generic route's (service._INSERT_TEMPLATE), so both paths flag alike. A
+same INSERT as the generic route's (fastpath/sql.py), so both paths flag alike. A
 database outage is answered here (503). Nothing is written before a hand-over; the principal
 goes along when it still holds (so its rate-limit token is not spent twice), else its token is
 given back. Once the statement has committed, the answer is this path's 201, never a hand-over.
@@ -22,31 +22,26 @@ given back. Once the statement has committed, the answer is this path's 201, nev
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from types import SimpleNamespace
 from typing import Any
 
-import asyncpg
 from pydantic import ValidationError
 from pydantic_core import to_json
 
 from app.audit import service as audit
 from app.auth import signing
 from app.auth.dependencies import HANDED_OVER
-from app.auth.service import (
-    Principal,
-    PrincipalCache,
-    hash_key,
-    key_shaped,
-    principal_for_hash,
-)
+from app.auth.service import Principal, hash_key, key_shaped, principal_for_hash
 from app.config import Settings
 from app.errors import PROBLEM_MEDIA_TYPE, ServiceUnavailable, is_database_unavailable, problem_body
 from app.observability import count_ratings, count_single_ingest
 from app.ratelimit import RateLimited
 from app.ratings import service
+from app.ratings.fastpath.pool import PoolBusy
+from app.ratings.fastpath.principals import PrincipalCache
+from app.ratings.fastpath.sql import store_one
 from app.ratings.schemas import RatingIn
 from app.ratings.service import ItemOutcome
 
@@ -56,110 +51,12 @@ PATH = "/v1/ratings"
 # What the metrics and the audit row name the route (as the generic route's template).
 _ROUTE = SimpleNamespace(path=PATH, path_format=PATH)
 _CHANGED = {"rating": 1}
-COMMAND_TIMEOUT_SECONDS = 10.0
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _UNAVAILABLE = to_json(
     problem_body(503, ServiceUnavailable.type, ServiceUnavailable.title, None, PATH)
 )
 _UNAVAILABLE_HEADERS = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"retry-after", b"5")]
 _SIGNING_HEADERS = frozenset(h.lower().encode() for h in signing.HEADERS)
-
-
-class ConnectionPool:
-    """A small LIFO pool of asyncpg connections, connected as the engine connects.
-
-    asyncpg's own pool costs this path a seventh of its CPU (a task per release, inactivity
-    timers, a reset round trip): this one only hands out idle connections, opens new ones up
-    to its size, and waits at most the connect timeout for one (then PoolBusy: the request is
-    handed to the generic route and its larger pool). A connection that failed a statement is
-    closed, not reused."""
-
-    def __init__(self, connect_kwargs: dict[str, Any], size: int, timeout: float) -> None:
-        self._connect_kwargs = connect_kwargs
-        self._timeout = timeout
-        self._free = asyncio.Semaphore(size)
-        self._idle: list[asyncpg.Connection] = []
-        self._open: set[asyncpg.Connection] = set()
-        self._closed = False
-
-    @classmethod
-    def for_engine(cls, engine, settings: Settings) -> ConnectionPool:
-        _, kwargs = engine.dialect.create_connect_args(engine.url)
-        # SQLAlchemy's name for asyncpg's (0 behind PgBouncer in transaction mode)
-        if "prepared_statement_cache_size" in kwargs:
-            kwargs["statement_cache_size"] = kwargs.pop("prepared_statement_cache_size")
-        kwargs.update(
-            timeout=settings.db_connect_timeout_seconds,
-            # The statement takes milliseconds; one hung on a half-open connection would hold
-            # a slot for good. On timeout: 503 (stored or not, a retry is answered right).
-            command_timeout=COMMAND_TIMEOUT_SECONDS,
-            server_settings={"application_name": "haochaping-ingest", "timezone": "UTC"},
-        )
-        return cls(kwargs, settings.fast_ingest_pool_size, settings.db_connect_timeout_seconds)
-
-    def acquire(self) -> _Lease:
-        return _Lease(self)
-
-    async def _get(self) -> asyncpg.Connection:
-        if self._closed:
-            raise PoolBusy("the pool is closed")
-        if self._free.locked():
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await self._free.acquire()
-            except TimeoutError:
-                raise PoolBusy("no connection free within the connect timeout") from None
-        else:
-            await self._free.acquire()  # returns at once
-        try:
-            while self._idle:
-                connection = self._idle.pop()
-                if not connection.is_closed():
-                    return connection
-                self._open.discard(connection)
-            connection = await asyncpg.connect(**self._connect_kwargs)
-            self._open.add(connection)
-            return connection
-        except BaseException:
-            self._free.release()
-            raise
-
-    def _put(self, connection: asyncpg.Connection, failed: bool) -> None:
-        if failed or self._closed or connection.is_closed() or connection.is_in_transaction():
-            self._open.discard(connection)
-            connection.terminate()
-        else:
-            self._idle.append(connection)
-        self._free.release()
-
-    async def close(self) -> None:
-        """Close every connection (those in use are cut: call after the server has drained)."""
-        self._closed = True
-        connections, self._idle = list(self._open), []
-        self._open.clear()
-        for connection in connections:
-            try:
-                await asyncio.wait_for(connection.close(), 2)
-            except Exception:
-                connection.terminate()
-
-
-class PoolBusy(Exception):
-    """Every connection of the pool stayed in use for the connect timeout (or it is closed)."""
-
-
-class _Lease:
-    __slots__ = ("_pool", "_connection")
-
-    def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
-
-    async def __aenter__(self) -> asyncpg.Connection:
-        self._connection = await self._pool._get()
-        return self._connection
-
-    async def __aexit__(self, exc_type, exc, tb) -> None:
-        self._pool._put(self._connection, exc_type is not None)
 
 
 class FastIngest:
@@ -282,7 +179,7 @@ class FastIngest:
                     self._audit_entries.clear()
                 entry = self._audit_entries[principal] = audit.request_entry(scope, _CHANGED)
             entry = {**entry, "request_id": audit.scope_request_id(scope)}
-            key_valid, record = await service.store_one(driver, principal, item, entry)
+            key_valid, record = await store_one(driver, principal, item, entry)
         if not key_valid:
             # Revoked, or the principal changed: forget it; the generic route authenticates
             # afresh (and answers 401 for a revoked key).
@@ -365,11 +262,3 @@ async def _send(send, status: int, body: bytes, headers: list[tuple[bytes, bytes
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def install(app) -> None:
-    """Put the handler in front of the application's middleware stack.
-
-    Call before app.observability.install, which must stay outermost (request ids, metrics)."""
-    build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: FastIngest(build(), app)  # type: ignore[method-assign]

@@ -1,0 +1,55 @@
+"""The direct path's one statement: re-check the key, insert the rating, write the audit row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.audit.service import ENTRY_COLUMNS, ENTRY_VALUES
+from app.auth.service import Principal
+from app.db import positional
+from app.ratings.fastpath.principals import STILL_VALID, still_valid_params
+from app.ratings.service import _INSERT_TEMPLATE, _ONE, _Accepted, _insert_params
+
+# The request's audit entry, one per stored rating (`ins`: none when nothing was stored).
+_AUDIT = f"INSERT INTO audit_log ({ENTRY_COLUMNS}) SELECT {ENTRY_VALUES} FROM ins"
+
+# One event and its request's audit row in one statement, on behalf of a principal that the
+# statement itself re-checks (principals.STILL_VALID). Atomic on its own, so it needs no
+# transaction block: one round trip. Always one row: whether the key held, and the
+# stored rating's columns (NULL when nothing was stored).
+_INSERT_ONE_CHECKED = positional(
+    f"WITH k AS ({STILL_VALID}), "
+    "ins AS ("
+    + _INSERT_TEMPLATE.replace("__EVENTS__", _ONE).replace(
+        "__WHERE__", "AND EXISTS (SELECT 1 FROM k)"
+    )
+    + f"), aud AS ({_AUDIT}) "
+    "SELECT EXISTS (SELECT 1 FROM k) AS key_valid, ins.* "
+    "FROM (VALUES (1)) AS one(n) LEFT JOIN ins ON true"
+)
+
+
+async def store_one(
+    driver, principal: Principal, item: _Accepted, audit_entry: dict[str, Any]
+) -> tuple[bool, dict[str, Any] | None]:
+    """Store one accepted event with its audit row, outside any transaction block.
+
+    Returns whether the principal still held, and the stored record, or None when nothing was
+    stored (the principal no longer holds, a retry of a stored event, an unknown or inactive
+    department): then neither row was written."""
+    sql, names = _INSERT_ONE_CHECKED
+    params = _insert_params(principal, [item])
+    params.update(audit_entry)
+    params.update(still_valid_params(principal))
+    row = await driver.fetchrow(sql, *[params[name] for name in names])
+    if row["id"] is None:
+        return row["key_valid"], None
+    record = item.values
+    record.update(
+        id=row["id"],
+        received_at=row["received_at"],
+        status=row["status"],
+        flags=row["flags"],
+        rater_erased_at=None,
+    )
+    return True, record
