@@ -292,7 +292,7 @@ def _signals_held(*, raise_after: bool = True):
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from app.openapi import openapi_json
+    from app.main import openapi_json
 
     text = openapi_json()
     if args.out:
@@ -542,8 +542,15 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
+    settings = get_settings()
     logging.basicConfig(
-        level=get_settings().log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    from app import privacy
+
+    # Migrations and the demo seal values with the process's ring: the settings' data keys.
+    privacy.load_on_first_use(
+        lambda: privacy.load_keyring(settings.privacy, data_dir=settings.data_dir)
     )
     # Migrations, the embedded server's start-up and `device`'s request are routine: only their
     # warnings matter.

@@ -1,15 +1,23 @@
-"""Settings, read once from the environment (and an optional .env file)."""
+"""Settings: one tree (root values and sections), read once from the environment and .env."""
 
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.timefmt import BUSINESS_TZ  # noqa: F401  (re-exported: its home is app.timefmt)
+
+# Who a client is (auth's `client.role`); the rate limits and the role checks name these.
+ROLES = ("admin", "device", "portal", "hotline", "department", "reader")
+# Work-order stages in order (contact: reach the rater; rectify: rectify and give feedback;
+# complex: the extended deadline): the keys of HAOCHAPING_DEADLINE_POLICY.
+STAGES = ("contact", "rectify", "complex")
+DEFAULT_DATA_DIR = Path("./.haochaping")
+_SOURCES = {"env_file": ".env", "env_file_encoding": "utf-8", "extra": "ignore"}
 
 # (requests per second, burst) per client. A tablet rates at human speed and sends its offline
 # backlog in batches; a portal or the 12345 hotline forwards many people's ratings.
@@ -23,15 +31,59 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
 }
 
 
+class StatsSettings(BaseSettings):
+    """The statistics roll-up (HAOCHAPING_STATS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_STATS_", **_SOURCES)
+
+    # The background roll-up; off, the figures stay exact but read a longer raw tail.
+    rollup_enabled: bool = True
+    rollup_interval_seconds: float = Field(default=2.0, gt=0)
+
+
+class PrivacySettings(BaseSettings):
+    """Personal data: the data keys and the retention period (HAOCHAPING_DATA_KEYS, ...)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_", **_SOURCES)
+
+    # "k2:<base64 of 32 bytes>,k1:<base64>": the first encrypts; all decrypt.
+    data_keys: str | None = Field(default=None, repr=False)
+    data_key_file: Path | None = None
+    # Where a development key is generated; the app passes its own data_dir instead.
+    data_dir: Path | None = None
+    # 个人信息 of raters and 12345 callers is erased this long after the rating (3 years).
+    personal_data_retention_days: int = Field(default=3 * 365 + 1, ge=1)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
+
+class IntegritySettings(BaseSettings):
+    """The integrity flags' thresholds (HAOCHAPING_FLAG_*; the rules: app/ratings/flags.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_FLAG_", **_SOURCES)
+
+    device_seconds: int = Field(default=10, ge=0)
+    phone_daily_limit: int = Field(default=3, ge=2)
+    burst_count: int = Field(default=3, ge=2)
+    burst_seconds: int = Field(default=120, ge=1)
+    bare_burst_count: int = Field(default=20, ge=2)
+    bare_burst_seconds: int = Field(default=1, ge=1)
+    share_sample: int = Field(default=30, ge=2)
+    share_percent: int = Field(default=90, ge=1, le=100)
+    share_seconds: int = Field(default=3600, ge=1)
+
+    @property
+    def share_needed(self) -> int:
+        """How many of the sample must be the client's: share_percent of it, rounded up."""
+        return -(-self.share_sample * self.share_percent // 100)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="HAOCHAPING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_", **_SOURCES)
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "HAOCHAPING_DATABASE_URL")
     )
-    data_dir: Path = Path("./.haochaping")
+    data_dir: Path = DEFAULT_DATA_DIR
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
@@ -79,6 +131,10 @@ class Settings(BaseSettings):
     # (null: no limit for that role); HAOCHAPING_RATE_LIMITS_ENABLED=false turns them all off.
     rate_limits: dict[str, tuple[float, int] | None] = Field(default_factory=dict)
     rate_limits_enabled: bool = True
+    # The sections, each read from its own variables when the tree is built.
+    stats: StatsSettings = Field(default_factory=StatsSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    integrity: IntegritySettings = Field(default_factory=IntegritySettings)
 
     @field_validator("log_level")
     @classmethod
@@ -91,17 +147,13 @@ class Settings(BaseSettings):
     @field_validator("deadline_policy")
     @classmethod
     def _valid_policy(cls, value: dict[str, int]) -> dict[str, int]:
-        from app.workorders.deadlines import DeadlinePolicy
-
-        return DeadlinePolicy.parse(value).as_dict()
+        return dict(parse_deadline_policy(value))
 
     @field_validator("rate_limits")
     @classmethod
     def _rate_limits(
         cls, value: dict[str, tuple[float, int] | None]
     ) -> dict[str, tuple[float, int] | None]:
-        from app.auth.models import ROLES
-
         merged = {**DEFAULT_RATE_LIMITS, **value}
         for role, limit in merged.items():
             if role not in ROLES:
@@ -133,6 +185,29 @@ class Settings(BaseSettings):
         return timedelta(seconds=self.future_tolerance_seconds)
 
 
+def parse_deadline_policy(raw: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    """Validate a policy written as {stage: working days}; its stages in order."""
+    unknown = set(raw) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
+    if "rectify" not in raw:
+        raise ValueError("a policy needs a rectify stage")
+    stages = []
+    for name in STAGES:
+        if name not in raw:
+            continue
+        days = raw[name]
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+            raise ValueError(f"stage {name}: working days must be an integer from 1 to 365")
+        stages.append((name, days))
+    days = dict(stages)
+    if "complex" in days and days["complex"] <= days["rectify"]:
+        raise ValueError("the complex-case deadline must be longer than the rectify one")
+    if "contact" in days and days["contact"] > days["rectify"]:
+        raise ValueError("the contact deadline cannot be later than the rectify one")
+    return tuple(stages)
+
+
 def to_asyncpg_url(url: str) -> str:
     """Accept the usual postgres:// spellings and point them at the asyncpg driver."""
     for prefix in (
@@ -148,6 +223,8 @@ def to_asyncpg_url(url: str) -> str:
 
 @lru_cache
 def get_settings() -> Settings:
+    """The process's settings, read once (the CLI and the server's factory; the app is given
+    them and passes them on: app.state.settings)."""
     return Settings()
 
 

@@ -18,6 +18,7 @@ from app.audit.router import router as audit_router
 from app.audit.service import AuditMiddleware
 from app.auth import usage as key_upkeep
 from app.auth.dependencies import install as install_auth
+from app.auth.metrics import metrics_reader
 from app.auth.router import clients_router
 from app.auth.router import router as keys_router
 from app.clock import Clock, system_clock
@@ -31,14 +32,13 @@ from app.notify.dispatcher import RetryPolicy, deliver_due
 from app.notify.router import router as webhooks_router
 from app.observability import flush_access_log
 from app.observability import install as install_observability
-from app.openapi import install_openapi
-from app.privacy import PrivacySettings
+from app.openapi import install_openapi, spec_json
+from app.privacy import retention
+from app.privacy.router import router as privacy_router
 from app.ratings import fastpath
 from app.ratings.hooks import RatingHooks
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
-from app.retention import erase_all_expired
-from app.retention import router as retention_router
 from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
@@ -58,15 +58,14 @@ work order; supervisors read per-department figures. Authenticate with an API ke
 
 
 def create_app(
-    settings: Settings | None = None, database_url: str | None = None, clock: Clock = system_clock
+    settings: Settings, database_url: str | None = None, clock: Clock = system_clock
 ) -> FastAPI:
     """The app; `clock` is its "now" (app.state.clock: routers and background jobs read it)."""
-    settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Fails the start when the data keys are malformed (never a plaintext fallback).
-        privacy.install(privacy.load_keyring(data_dir=settings.data_dir))
+        privacy.install(privacy.load_keyring(settings.privacy, data_dir=settings.data_dir))
         url = database_url or resolve_database_url(settings)
         engine = create_engine(url, settings)
         app.state.engine = engine
@@ -109,7 +108,7 @@ def create_app(
     install_pages(app)
     fastpath.install(app)  # inside the observability middleware: installed before it
     install_transport_limits(app, settings)  # in front of the direct ingest path too
-    install_observability(app)
+    install_observability(app, reader=metrics_reader)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)
     app.include_router(registry_router)
@@ -122,7 +121,7 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(stats_router)
     app.include_router(audit_router)
-    app.include_router(retention_router)
+    app.include_router(privacy_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:
@@ -182,22 +181,8 @@ def register_jobs(jobs: Jobs, settings: Settings, key_usage: key_upkeep.KeyUsage
         first="run",
         on_stop=dispatcher.close,
     )
-    privacy_settings = PrivacySettings()
-
-    async def erase_expired(context: JobContext) -> None:
-        await erase_all_expired(
-            context.sessionmaker,
-            now=context.now(),
-            retention_days=privacy_settings.personal_data_retention_days,
-        )
-
-    jobs.add(
-        "personal data retention",
-        erase_expired,
-        every=privacy_settings.retention_interval_seconds,
-        first="run",
-    )
-    stats_jobs.register(jobs)
+    retention.register(jobs, settings.privacy)
+    stats_jobs.register(jobs, settings.stats)
     key_upkeep.register(jobs, key_usage)
 
 
@@ -248,3 +233,9 @@ def app_factory() -> FastAPI:
     app = create_app(settings)
     freeze_startup_objects()
     return app
+
+
+def openapi_json() -> str:
+    """The published contract (openapi/openapi.json): the app's spec, built without a database."""
+    app = create_app(Settings(database_url="postgresql+asyncpg://unused@localhost/unused"))
+    return spec_json(app)

@@ -15,19 +15,14 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
-
-from app.auth import dependencies as auth
-from app.auth.service import hash_key
-from app.db import Session
-from app.errors import Forbidden, is_database_unavailable
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("haochaping.access")
@@ -175,8 +170,9 @@ class RequestObservability:
             request_id_var.reset(token)
 
 
-def install(app: FastAPI) -> None:
-    """Wrap the whole application (error middleware included) and serve /metrics."""
+def install(app: FastAPI, reader: Callable[..., Awaitable[None]]) -> None:
+    """Wrap the whole application (error middleware included) and serve /metrics to whom
+    `reader` (a dependency: app.auth.metrics) lets through."""
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: RequestObservability(build())  # type: ignore[method-assign]
 
@@ -187,45 +183,13 @@ def install(app: FastAPI) -> None:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
         # The figures say how the centre is doing (open and overdue orders): a key of role
         # admin or reader, as Prometheus sends it (`authorization: {credentials: <key>}`).
-        dependencies=[Depends(_metrics_reader)],
+        dependencies=[Depends(reader)],
     )
     async def metrics(request: Request) -> Response:
         """Prometheus metrics of this process, and work-order and outbox figures (a key of
         role admin or reader)."""
         await _refresh_database_figures(request.app)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-METRICS_ROLES = ("admin", "reader")
-# While the database cannot be reached (when haochaping_db_up 0 matters most), a key that
-# passed the check this recently still reads /metrics; nothing else is let through unchecked.
-METRICS_OUTAGE_GRACE_SECONDS = 600.0
-
-
-async def _metrics_reader(
-    request: Request,
-    session: Session,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(auth._bearer)],
-    header_key: Annotated[str | None, Depends(auth._header)],
-) -> None:
-    """An admin or reader key (403 for other roles, 401 without one)."""
-    key = bearer.credentials if bearer else header_key
-    checked: dict[bytes, float] = request.app.state.__dict__.setdefault("metrics_keys", {})
-    try:
-        principal = await auth.current_principal(request, session, bearer, header_key)
-    except Exception as exc:
-        if key and is_database_unavailable(exc):
-            at = checked.get(hash_key(key))
-            if at is not None and time.monotonic() - at < METRICS_OUTAGE_GRACE_SECONDS:
-                return
-        raise
-    if principal.role not in METRICS_ROLES:
-        raise Forbidden(f"/metrics needs a key of role admin or reader; this key has role "
-                        f"{principal.role}")  # fmt: skip
-    if key:
-        if len(checked) > 100:
-            checked.clear()
-        checked[hash_key(key)] = time.monotonic()
 
 
 async def _refresh_database_figures(app: FastAPI) -> None:

@@ -16,6 +16,22 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 target_metadata = Base.metadata
 
 
+def _key_ring_source() -> None:
+    """Migrations that seal stored values use the process's key ring: unless an app installed
+    one, the settings' data keys (loaded on first use)."""
+    from app import privacy
+    from app.config import get_settings
+
+    def load() -> privacy.Keyring:
+        settings = get_settings()
+        return privacy.load_keyring(settings.privacy, data_dir=settings.data_dir)
+
+    privacy.load_on_first_use(load)
+
+
+_key_ring_source()
+
+
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from app import privacy, retention
+from app import privacy
+from app.privacy import retention
 from tests.conftest import auth, make_department, make_key, make_window
 from tests.test_ratings import event
 from tests.test_ratings import fast_client as client  # noqa: F401

@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
 from app.config import Settings
-from app.main import create_app
-from app.openapi import openapi_json
+from app.main import create_app, openapi_json
 from tests.conftest import TEST_DB, auth
 
 FUZZ_DB = TEST_DB + "_fuzz"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from app.openapi import openapi_json
+from app.main import openapi_json
 from tests.conftest import make_department, make_key
 from tests.test_ratings import (
     assert_problem,

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.audit import service as audit
 from app.notify.dispatcher import deliver_due
 from app.notify.models import Outbox
-from app.retention import erase_expired
+from app.privacy.retention import erase_expired
 from app.timefmt import LocalDateTime, local_iso, to_local
 from tests.conftest import auth, make_department, make_device, make_key, make_window
 from tests.test_fast_ingest import counting

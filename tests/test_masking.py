@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.masking import mask_name, mask_phone, mask_text
+from app.privacy.masking import mask_name, mask_phone, mask_text
 
 mobiles = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from app.openapi import openapi_json
+from app.main import openapi_json
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from app import privacy, retention
-from app.privacy import DataKeyError, Keyring, PrivacySettings, load_keyring
+from app import privacy
+from app.privacy import DataKeyError, Keyring, PrivacySettings, load_keyring, retention
 from tests.conftest import auth, make_department, make_key, make_window
 from tests.test_ratings import event
 from tests.test_ratings import fast_client as client  # noqa: F401

@@ -19,8 +19,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
 
-ROLES = ("admin", "device", "portal", "hotline", "department", "reader")
-
 
 class Client(Base):
     """Who holds keys: a device or a named system. Event ids are unique per client."""

@@ -33,33 +33,9 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from app.config import BUSINESS_TZ
+from app.config import BUSINESS_TZ, IntegritySettings
 
 FLAGS = ("rapid_device", "repeat_phone", "identical_burst", "bare_burst", "source_share")
-
-
-class IntegritySettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="HAOCHAPING_FLAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
-
-    device_seconds: int = Field(default=10, ge=0)
-    phone_daily_limit: int = Field(default=3, ge=2)
-    burst_count: int = Field(default=3, ge=2)
-    burst_seconds: int = Field(default=120, ge=1)
-    bare_burst_count: int = Field(default=20, ge=2)
-    bare_burst_seconds: int = Field(default=1, ge=1)
-    share_sample: int = Field(default=30, ge=2)
-    share_percent: int = Field(default=90, ge=1, le=100)
-    share_seconds: int = Field(default=3600, ge=1)
-
-    @property
-    def share_needed(self) -> int:
-        """How many of the sample must be the client's: share_percent of it, rounded up."""
-        return -(-self.share_sample * self.share_percent // 100)
 
 
 def burst_eligible(values: dict[str, Any]) -> bool:

@@ -12,8 +12,8 @@ from app.clock import Now
 from app.config import AppSettings
 from app.db import Session
 from app.errors import Forbidden, ProblemError, ValidationProblem, field_error
-from app.masking import mask_phone
 from app.observability import count_ratings
+from app.privacy.masking import mask_phone
 from app.ratings import service
 from app.ratings.schemas import (
     BatchResult,

@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from app.config import StatsSettings
 from app.jobs import JobContext, Jobs
 from app.stats import rollup
-from app.stats.config import StatsSettings
 
 log = logging.getLogger(__name__)
 
 ROLLUP = "stats roll-up"
 
 
-def register(jobs: Jobs, settings: StatsSettings | None = None) -> None:
+def register(jobs: Jobs, settings: StatsSettings) -> None:
     """The roll-up job (HAOCHAPING_STATS_ROLLUP_ENABLED=false: off); several processes roll up
     one at a time (an advisory lock)."""
-    settings = settings or StatsSettings()
     interval = settings.rollup_interval_seconds
 
     async def roll_up(context: JobContext) -> None:

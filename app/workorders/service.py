@@ -16,9 +16,9 @@ from app import privacy
 from app.auth.service import Principal
 from app.config import BUSINESS_TZ, Settings, get_settings
 from app.errors import Conflict, Forbidden, NotFound, ProblemError, ValidationProblem, field_error
-from app.masking import mask_name, mask_phone, mask_text
 from app.notify import service as notify
 from app.pagination import decode_cursor, encode_cursor, row_id
+from app.privacy.masking import mask_name, mask_phone, mask_text
 from app.workorders import states
 from app.workorders.calendar import WorkCalendar, YearArrangement, package_arrangement
 from app.workorders.deadlines import DeadlinePolicy

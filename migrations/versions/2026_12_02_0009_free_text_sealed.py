@@ -46,7 +46,7 @@ def _update(sql: str, params: list[dict]) -> None:
 
 def upgrade() -> None:
     from app import privacy
-    from app.masking import mask_text
+    from app.privacy.masking import mask_text
 
     op.add_column("rating", sa.Column("comment_hash", sa.LargeBinary(length=32), nullable=True))
     ring = privacy.keyring

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +30,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.config import DEFAULT_DATA_DIR, PrivacySettings
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +39,6 @@ ENVELOPE_VERSION = "hcp1"
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 DEV_KEY_FILE = "data-keys"
 _NONCE_BYTES = 12
-
-
-class PrivacySettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="HAOCHAPING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
-
-    # "k2:<base64 of 32 bytes>,k1:<base64>": the first encrypts; all decrypt.
-    data_keys: str | None = Field(default=None, repr=False)
-    data_key_file: Path | None = None
-    data_dir: Path = Path("./.haochaping")
-    # 个人信息 of raters and 12345 callers is erased this long after the rating (3 years).
-    personal_data_retention_days: int = Field(default=3 * 365 + 1, ge=1)
-    retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
 class DataKeyError(Exception):
@@ -250,9 +237,9 @@ def new_key_entry(key_id: str | None = None) -> str:
     return f"{key_id}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
 
-def load_keyring(settings: PrivacySettings | None = None, data_dir: Path | None = None) -> Keyring:
-    """The configured ring: environment, then key file, then the development key (generated)."""
-    settings = settings or PrivacySettings()
+def load_keyring(settings: PrivacySettings, data_dir: Path | None = None) -> Keyring:
+    """The configured ring: the keys, then the key file, then the development key (generated
+    into `data_dir`, else the section's own, else ./.haochaping)."""
     if settings.data_keys:
         return Keyring.parse(settings.data_keys, "HAOCHAPING_DATA_KEYS")
     if settings.data_key_file:
@@ -261,7 +248,7 @@ def load_keyring(settings: PrivacySettings | None = None, data_dir: Path | None 
             return Keyring.parse(path.read_text(), f"key file {path}")
         except OSError as exc:
             raise DataKeyError(f"cannot read the data key file {path}: {exc.strerror}") from None
-    path = Path(data_dir or settings.data_dir).expanduser() / DEV_KEY_FILE
+    path = Path(data_dir or settings.data_dir or DEFAULT_DATA_DIR).expanduser() / DEV_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -281,6 +268,7 @@ def load_keyring(settings: PrivacySettings | None = None, data_dir: Path | None 
 
 
 _installed: Keyring | None = None
+_source: Callable[[], Keyring] | None = None
 
 
 def install(ring: Keyring | None) -> Keyring | None:
@@ -290,9 +278,18 @@ def install(ring: Keyring | None) -> Keyring | None:
     return previous
 
 
+def load_on_first_use(source: Callable[[], Keyring]) -> None:
+    """Where keyring() loads the ring from while none is installed (the CLI, migrations: the
+    app's lifespan installs its own)."""
+    global _source
+    _source = source
+
+
 def keyring() -> Keyring:
     """The process's key ring, loaded on first use."""
     global _installed
     if _installed is None:
-        _installed = load_keyring()
+        if _source is None:
+            raise DataKeyError("no key ring installed (the app, the CLI and migrations load one)")
+        _installed = _source()
     return _installed

@@ -9,17 +9,12 @@ SKIP LOCKED); each run that erased something writes one audit entry.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit import service as audit
-from app.auth.dependencies import AdminPrincipal
-from app.clock import Now
-from app.db import Session
-from app.privacy import PrivacySettings
+from app.config import PrivacySettings
+from app.jobs import JobContext, Jobs
 from app.ratings import service as ratings
 from app.workorders import service as workorders
 
@@ -51,16 +46,17 @@ async def erase_all_expired(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
     now: datetime,
-    retention_days: int | None = None,
+    retention_days: int,
     batch: int = BATCH,
 ) -> dict[str, int]:
     """Erase everything expired, one committed batch at a time (a job of its own)."""
-    days = retention_days or PrivacySettings().personal_data_retention_days
     total = {"ratings": 0, "complaints": 0}
     with audit.acting("system:retention"):
         while True:
             async with sessionmaker() as session:
-                erased = await erase_expired(session, now=now, retention_days=days, batch=batch)
+                erased = await erase_expired(
+                    session, now=now, retention_days=retention_days, batch=batch
+                )
                 await session.commit()
             for name, n in erased.items():
                 total[name] += n
@@ -68,25 +64,19 @@ async def erase_all_expired(
                 return total
 
 
-router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
+def register(jobs: Jobs, settings: PrivacySettings) -> None:
+    """The retention job, every HAOCHAPING_RETENTION_INTERVAL_SECONDS (hourly)."""
 
+    async def erase_expired(context: JobContext) -> None:
+        await erase_all_expired(
+            context.sessionmaker,
+            now=context.now(),
+            retention_days=settings.personal_data_retention_days,
+        )
 
-class RetentionRun(BaseModel):
-    ratings: int
-    complaints: int
-    retention_days: int
-    more: bool
-
-
-@router.post("/retention", response_model=RetentionRun)
-async def run_retention(
-    session: Session,
-    principal: AdminPrincipal,
-    now: Now,
-    limit: Annotated[int, Query(ge=1, le=BATCH)] = BATCH,
-):
-    """Erase expired personal data now (one batch of up to `limit` of each; `more` says whether
-    to call again). The hourly job does the same."""
-    days = PrivacySettings().personal_data_retention_days
-    erased = await erase_expired(session, now=now, retention_days=days, batch=limit)
-    return {**erased, "retention_days": days, "more": max(erased.values()) >= limit}
+    jobs.add(
+        "personal data retention",
+        erase_expired,
+        every=settings.retention_interval_seconds,
+        first="run",
+    )
