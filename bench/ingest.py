@@ -13,7 +13,8 @@ nearly every event as an identical burst (a worst case for the service's flag pr
 `--traffic spread` sends ordinary traffic instead, which trips none of the integrity rules: eight
 portal keys in turn (request by request with wrk, batch by batch in the batch client), 40
 departments (BENCH00..BENCH39), levels 5, 4 and 3 in a realistic mix (about 80/15/5%; no 差评,
-which take the generic route with work orders) and `rated_at` spread over the last hour. The
+which take the generic route with work orders) and `rated_at` spread over the last hour, in
+batches of 200 events (as many events in all as --batches of 1,000). The
 default (`--traffic same`) keeps the figures comparable with the README's: one portal key, one
 department, levels 5 and 4 in turn, no comment and one `rated_at`, which is the stuffing
 pattern itself (nearly every event gets the bare_burst and source_share flags: the worst case
@@ -138,6 +139,7 @@ WINDOW_PLACE = {"channel": "window_device", "window_no": "A01"}
 SPREAD_KEYS: list[str] = []
 SPREAD_DEPARTMENTS = [f"BENCH{i:02d}" for i in range(40)]
 SPREAD_LEVELS = [5] * 16 + [4] * 3 + [3]  # about 80/15/5%; no 差评 (levels 1 and 2)
+SPREAD_BATCH = 200
 
 
 def event(prefix: str, n: int, rated_at: str) -> dict:
@@ -270,9 +272,13 @@ def warm_up(url: str, path: str, key: str, connections: int, rated_at: str) -> N
 
 async def batch_ingest(url: str, key: str, batches: int, concurrency: int, rated_at: str) -> dict:
     prefix = uuid.uuid4().hex[:8]
+    # Spread: 200 events a request (about 5 a department). A 1,000-event request would hold 25
+    # of each department, which source_share takes as that department's latest ratings: a
+    # source swamping it (flagged); ordinary traffic trips nothing.
+    size = SPREAD_BATCH if SPREAD_KEYS else 1000
     bodies = [
-        json.dumps({"events": [event(f"{prefix}-{b}", n, rated_at) for n in range(1000)]})
-        for b in range(batches)
+        json.dumps({"events": [event(f"{prefix}-{b}", n, rated_at) for n in range(size)]})
+        for b in range(batches * 1000 // size)
     ]
     keys = SPREAD_KEYS or [key]  # spread: the keys in turn, batch by batch
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
