@@ -42,6 +42,13 @@ MAX_LINES = 420
 # the lists go when they are empty. Part B empties app.ratings.service; app.cli and app.demo
 # belong to no part yet (a follow-up splits the commands and the demo's loader and walker).
 CYCLES_BEING_BROKEN: set[frozenset[str]] = set()
+# Settings still read from the environment where they are used, instead of passed from the app
+# (app.state.settings): part A empties the work-order entries, part B the rating one.
+READING_SETTINGS_THEMSELVES = {
+    "app.ratings.service",
+    "app.workorders.evidence",
+    "app.workorders.timing",
+}
 OVERSIZED_BEING_SPLIT = {"app.cli", "app.demo.lifecycle", "app.demo.loader", "app.ratings.service"}
 
 
@@ -154,3 +161,24 @@ def test_no_module_over_the_limit():
         and name not in OVERSIZED_BEING_SPLIT
     )
     assert not oversized, f"modules over {MAX_LINES} lines:\n" + "\n".join(oversized)
+
+
+def test_settings_are_read_only_by_the_entry_points():
+    """get_settings() or a bare SomethingSettings() reads the environment: only the CLI, the
+    server's factory and the settings module itself do; everyone else is given them."""
+    readers = set()
+    for name, path in _modules().items():
+        if name in {"app.config", "app.cli", "app.main"} or name in READING_SETTINGS_THEMSELVES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            called = (
+                node.func.attr
+                if isinstance(node.func, ast.Attribute)
+                else getattr(node.func, "id", "")
+            )
+            bare = not node.args and not node.keywords
+            if called == "get_settings" or (called.endswith("Settings") and bare):
+                readers.add(f"{name}:{node.lineno}")
+    assert not readers, "settings read from the environment:\n" + "\n".join(sorted(readers))
