@@ -74,7 +74,7 @@ async def test_503_with_retry_after_when_the_database_is_unreachable():
 async def test_a_write_that_loses_the_database_midway_is_503_and_leaves_nothing(
     app, client, admin, monkeypatch
 ):
-    from app.ratings import service
+    from app.ratings import ingest as service
 
     await make_department(client, admin, "SJ")
     headers = {"Authorization": f"Bearer {await make_key(app, 'portal')}"}
@@ -230,7 +230,7 @@ async def test_a_connection_killed_mid_transaction_is_503_and_leaves_nothing(
     app, client, admin, pg_url, monkeypatch
 ):
     """As when PostgreSQL restarts while a batch is being written."""
-    from app.ratings import service
+    from app.ratings import ingest as service
 
     await make_department(client, admin, "SJ")
     key = await make_key(app, "portal")

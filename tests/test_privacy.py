@@ -411,8 +411,8 @@ async def test_retries_are_recognised_across_a_key_rotation(app, client, setup):
                 {"e": body["event_id"]},
             )
         ).scalar_one()
+    from app.ratings.ingest import canonical_payload
     from app.ratings.schemas import RatingIn
-    from app.ratings.service import canonical_payload
 
     canonical = canonical_payload(RatingIn.model_validate(body))
     assert bytes(stored) == original.payload_digest(canonical)
@@ -440,8 +440,8 @@ async def test_retries_are_recognised_across_a_key_rotation(app, client, setup):
 async def test_a_row_with_a_legacy_unkeyed_digest_still_replays(app, client, setup):  # noqa: F811
     body = event(rater={"type": "individual", "phone": PHONE})
     assert (await client.post("/v1/ratings", json=body, headers=setup["portal"])).status_code == 201
+    from app.ratings.ingest import canonical_payload
     from app.ratings.schemas import RatingIn
-    from app.ratings.service import canonical_payload
 
     legacy = hashlib.sha256(canonical_payload(RatingIn.model_validate(body))).digest()
     async with app.state.engine.begin() as conn:

@@ -14,7 +14,7 @@ from app.db import Session
 from app.errors import Forbidden, ProblemError, ValidationProblem, field_error
 from app.observability import count_ratings
 from app.privacy.masking import mask_phone
-from app.ratings import service
+from app.ratings import access, ingest, repository, views
 from app.ratings.schemas import (
     BatchResult,
     Channel,
@@ -54,7 +54,7 @@ async def post_rating(
     body: RatingIn, session: Session, principal: CurrentPrincipal, settings: AppSettings, now: Now
 ):
     """Post one rating event. Retrying with the same event_id is safe: it is stored once."""
-    (outcome,) = await service.ingest(session, principal, [body], settings=settings, now=now)
+    (outcome,) = await ingest.ingest(session, principal, [body], settings=settings, now=now)
     count_ratings((outcome,))
     if outcome.status == "rejected":
         error = ProblemError(
@@ -90,7 +90,7 @@ async def post_batch(
     now: Now,
 ):
     """Post up to 1,000 events, as a tablet flushes its offline buffer. Each is judged alone."""
-    outcomes = await service.ingest(session, principal, body.events, settings=settings, now=now)
+    outcomes = await ingest.ingest(session, principal, body.events, settings=settings, now=now)
     count_ratings(outcomes)
     results = [
         {
@@ -151,13 +151,13 @@ async def list_ratings(
                 f"{name} needs a UTC offset",
                 errors=[field_error(f"query.{name}", "ISO 8601 with offset, e.g. +08:00")],
             )
-        if value is not None and not service.in_range(value):
+        if value is not None and not repository.in_range(value):
             raise ValidationProblem(
                 f"{name} is out of range",
                 errors=[field_error(f"query.{name}", "out of range", "out_of_range")],
             )
-    filters = service.RatingFilter(
-        department_code=service.visible_department(principal, department_code),
+    filters = repository.RatingFilter(
+        department_code=access.visible_department(principal, department_code),
         channel=channel,
         level=level,
         bad=bad,
@@ -166,12 +166,11 @@ async def list_ratings(
         status=status_,
         flagged=flagged,
     )
-    if flagged is not None and not service.sees_flags(principal):
+    if flagged is not None and not access.sees_flags(principal):
         raise Forbidden("Integrity flags are for admin, reader and department keys")
-    if principal.role in ("device", "portal", "hotline"):
-        filters.client_id = principal.client_id
-    items, next_cursor = await service.list_ratings(
-        session, filters, limit=limit, cursor=cursor, with_flags=service.sees_flags(principal)
+    filters.client_id = access.own_ratings_only(principal)
+    items, next_cursor = await repository.list_ratings(
+        session, filters, limit=limit, cursor=cursor, with_flags=access.sees_flags(principal)
     )
     return {"items": items, "next_cursor": next_cursor}
 
@@ -180,8 +179,8 @@ async def list_ratings(
 async def ratings_by_phone(body: PhoneLookupIn, session: Session, principal: AdminPrincipal):
     """One phone number's ratings, newest first (admins; audited). The phone goes in the body,
     never in a URL; it is matched by its keyed hash, and the results are masked."""
-    filters = service.RatingFilter(phone_hashes=privacy.keyring().phone_hashes(body.phone))
-    items, next_cursor = await service.list_ratings(
+    filters = repository.RatingFilter(phone_hashes=privacy.keyring().phone_hashes(body.phone))
+    items, next_cursor = await repository.list_ratings(
         session, filters, limit=body.limit, cursor=body.cursor, with_flags=True
     )
     await audit.record(
@@ -200,9 +199,9 @@ async def get_rating(
     principal: CurrentPrincipal,
 ):
     """One rating, personal data masked."""
-    rating = await service.get_rating(session, rating_id)
-    service.readable(principal, rating)
-    return service.view(rating, with_flags=service.sees_flags(principal))
+    rating = await repository.get_rating(session, rating_id)
+    access.readable(principal, rating)
+    return views.view(rating, with_flags=access.sees_flags(principal))
 
 
 @router.post(
@@ -224,7 +223,7 @@ async def withdraw_rating(
 ):
     """The rater withdraws their 差评 through the portal they rated on (the portal key that
     posted it): its work order closes as withdrawn, the rater's request kept as the evidence."""
-    from app.workorders import service as workorders
+    from app.workorders import fate as workorders
 
     return await workorders.withdraw_by_rater(
         session, principal, rating_id, reason=body.reason, now=now
@@ -242,7 +241,7 @@ async def get_rater_personal_data(
     principal: AdminPrincipal,
 ):
     """The rater's name and phone in clear, for a callback (admins only; every read is audited)."""
-    rating = await service.get_rating(session, rating_id)
-    data = service.personal_data(rating)
+    rating = await repository.get_rating(session, rating_id)
+    data = views.personal_data(rating)
     await audit.record(session, "rating.personal_data.read", f"rating:{rating_id}")
     return data

@@ -38,12 +38,12 @@ from app.config import Settings
 from app.errors import PROBLEM_MEDIA_TYPE, ServiceUnavailable, is_database_unavailable, problem_body
 from app.observability import count_ratings, count_single_ingest
 from app.ratelimit import RateLimited
-from app.ratings import service
+from app.ratings import access, ingest, views
 from app.ratings.fastpath.pool import PoolBusy
 from app.ratings.fastpath.principals import PrincipalCache
 from app.ratings.fastpath.sql import store_one
+from app.ratings.ingest import ItemOutcome
 from app.ratings.schemas import RatingIn
-from app.ratings.service import ItemOutcome
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class FastIngest:
         # generic route would call a first attempt a replay).
         outcome, record = stored
         outcome.status = "created"
-        outcome.rating = service.rating_view(record)
+        outcome.rating = views.rating_view(record)
         count_ratings((outcome,))
         count_single_ingest("direct")
         await _send(send, 201, to_json(outcome.rating), _JSON_HEADERS)
@@ -160,9 +160,9 @@ class FastIngest:
                 self.principals.put(key_hash, principal, clock)
             if principal.require_signature:
                 return "signature_required"
-            if principal.role not in service.POSTING_ROLES:
+            if not access.may_post(principal):
                 return "role"
-            outcome, item = service.judge(0, event, principal, settings=settings, now=now)
+            outcome, item = ingest.judge(0, event, principal, settings=settings, now=now)
             if item is None or item.deferred:
                 return "rejected"
             try:

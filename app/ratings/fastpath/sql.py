@@ -8,7 +8,8 @@ from app.audit.service import ENTRY_COLUMNS, ENTRY_VALUES
 from app.auth.service import Principal
 from app.db import positional
 from app.ratings.fastpath.principals import STILL_VALID, still_valid_params
-from app.ratings.service import _INSERT_TEMPLATE, _ONE, _Accepted, _insert_params
+from app.ratings.ingest import Accepted
+from app.ratings.service import _INSERT_TEMPLATE, _ONE, _insert_params
 
 # The request's audit entry, one per stored rating (`ins`: none when nothing was stored).
 _AUDIT = f"INSERT INTO audit_log ({ENTRY_COLUMNS}) SELECT {ENTRY_VALUES} FROM ins"
@@ -30,7 +31,7 @@ _INSERT_ONE_CHECKED = positional(
 
 
 async def store_one(
-    driver, principal: Principal, item: _Accepted, audit_entry: dict[str, Any]
+    driver, principal: Principal, item: Accepted, audit_entry: dict[str, Any]
 ) -> tuple[bool, dict[str, Any] | None]:
     """Store one accepted event with its audit row, outside any transaction block.
 
