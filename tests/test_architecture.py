@@ -45,11 +45,10 @@ CYCLES_BEING_BROKEN: set[frozenset[str]] = set()
 # Settings still read from the environment where they are used, instead of passed from the app
 # (app.state.settings): part A empties the work-order entries, part B the rating one.
 READING_SETTINGS_THEMSELVES = {
-    "app.ratings.service",
     "app.workorders.evidence",
     "app.workorders.timing",
 }
-OVERSIZED_BEING_SPLIT = {"app.cli", "app.demo.lifecycle", "app.demo.loader", "app.ratings.service"}
+OVERSIZED_BEING_SPLIT = {"app.cli", "app.demo.lifecycle", "app.demo.loader"}
 
 
 def _modules() -> dict[str, Path]:

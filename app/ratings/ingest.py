@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,37 +16,14 @@ from app.config import Settings
 from app.errors import field_error, pydantic_errors
 from app.ratings import hooks, rules
 from app.ratings.access import require_poster
+from app.ratings.insert import insert
 from app.ratings.models import Rating
+from app.ratings.outcomes import Accepted, ItemOutcome
 from app.ratings.schemas import RatingIn
-from app.ratings.service import _insert
 from app.ratings.views import rating_view, row_dict
 from app.registry import service as registry
 
 _rating_adapter = TypeAdapter(RatingIn)
-
-
-@dataclass(slots=True)
-class ItemOutcome:
-    index: int
-    event_id: str | None
-    status: str = "rejected"  # created | duplicate | rejected
-    rating: dict[str, Any] | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    # HTTP status for a rejection when the event came alone (422, or 403 for another's data).
-    http_status: int = 422
-    problem_type: str = "validation-error"
-
-
-@dataclass(slots=True)
-class Accepted:
-    outcome: ItemOutcome
-    values: dict[str, Any]
-    # The event as sent, in canonical form, and its keyed digest (privacy.payload_digest).
-    canonical: bytes
-    payload_hash: bytes
-    # Refusals that depend on when or where the event arrives (too old, department since
-    # deactivated): they apply to a new event, not to a retry of one already stored.
-    deferred: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _normalise(
@@ -202,9 +178,9 @@ async def ingest(
                 then_items.append(item)
                 continue
         now_items.append(item)
-    created = await _insert(session, principal, now_items)
+    created = await insert(session, principal, now_items, integrity=settings.integrity)
     if then_items:
-        created.update(await _insert(session, principal, then_items))
+        created.update(await insert(session, principal, then_items, integrity=settings.integrity))
     records = []
     for event_id, row in created.items():
         item = first[event_id]

@@ -42,7 +42,7 @@ from app.ratings import access, ingest, views
 from app.ratings.fastpath.pool import PoolBusy
 from app.ratings.fastpath.principals import PrincipalCache
 from app.ratings.fastpath.sql import store_one
-from app.ratings.ingest import ItemOutcome
+from app.ratings.outcomes import ItemOutcome
 from app.ratings.schemas import RatingIn
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class FastIngest:
                     self._audit_entries.clear()
                 entry = self._audit_entries[principal] = audit.request_entry(scope, _CHANGED)
             entry = {**entry, "request_id": audit.scope_request_id(scope)}
-            key_valid, record = await store_one(driver, principal, item, entry)
+            key_valid, record = await store_one(driver, principal, item, entry, settings.integrity)
         if not key_valid:
             # Revoked, or the principal changed: forget it; the generic route authenticates
             # afresh (and answers 401 for a revoked key).

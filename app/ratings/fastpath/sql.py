@@ -6,10 +6,11 @@ from typing import Any
 
 from app.audit.service import ENTRY_COLUMNS, ENTRY_VALUES
 from app.auth.service import Principal
+from app.config import IntegritySettings
 from app.db import positional
 from app.ratings.fastpath.principals import STILL_VALID, still_valid_params
-from app.ratings.ingest import Accepted
-from app.ratings.service import _INSERT_TEMPLATE, _ONE, _insert_params
+from app.ratings.insert import INSERT_TEMPLATE, ONE_EVENT, insert_params
+from app.ratings.outcomes import Accepted
 
 # The request's audit entry, one per stored rating (`ins`: none when nothing was stored).
 _AUDIT = f"INSERT INTO audit_log ({ENTRY_COLUMNS}) SELECT {ENTRY_VALUES} FROM ins"
@@ -21,7 +22,7 @@ _AUDIT = f"INSERT INTO audit_log ({ENTRY_COLUMNS}) SELECT {ENTRY_VALUES} FROM in
 _INSERT_ONE_CHECKED = positional(
     f"WITH k AS ({STILL_VALID}), "
     "ins AS ("
-    + _INSERT_TEMPLATE.replace("__EVENTS__", _ONE).replace(
+    + INSERT_TEMPLATE.replace("__EVENTS__", ONE_EVENT).replace(
         "__WHERE__", "AND EXISTS (SELECT 1 FROM k)"
     )
     + f"), aud AS ({_AUDIT}) "
@@ -31,7 +32,11 @@ _INSERT_ONE_CHECKED = positional(
 
 
 async def store_one(
-    driver, principal: Principal, item: Accepted, audit_entry: dict[str, Any]
+    driver,
+    principal: Principal,
+    item: Accepted,
+    audit_entry: dict[str, Any],
+    integrity: IntegritySettings,
 ) -> tuple[bool, dict[str, Any] | None]:
     """Store one accepted event with its audit row, outside any transaction block.
 
@@ -39,7 +44,7 @@ async def store_one(
     stored (the principal no longer holds, a retry of a stored event, an unknown or inactive
     department): then neither row was written."""
     sql, names = _INSERT_ONE_CHECKED
-    params = _insert_params(principal, [item])
+    params = insert_params(principal, [item], integrity)
     params.update(audit_entry)
     params.update(still_valid_params(principal))
     row = await driver.fetchrow(sql, *[params[name] for name in names])

@@ -1,0 +1,288 @@
+"""The INSERT of new ratings with their integrity flags (flags.py), and its parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import privacy
+from app.audit import service as audit
+from app.auth.service import Principal
+from app.config import BUSINESS_TZ, IntegritySettings
+from app.db import driver_connection, positional
+from app.ratings import flags, rules
+from app.ratings.outcomes import Accepted
+from app.ratings.views import RowView
+
+# The event's values as the INSERT reads them (`u.<name>`), with their PostgreSQL types.
+_EVENT_COLUMNS = (
+    ("event_id", "text"),
+    ("payload_hash", "bytea"),
+    ("channel", "text"),
+    ("department_code", "text"),
+    ("window_no", "text"),
+    ("staff_id", "text"),
+    ("case_no", "text"),
+    ("service_item_code", "text"),
+    ("service_item_name", "text"),
+    ("level", "smallint"),
+    ("tags", "text"),
+    ("comment", "text"),
+    ("comment_hash", "bytea"),
+    ("rater_type", "text"),
+    ("rater_name", "text"),
+    ("rater_phone", "text"),
+    ("rater_phone_hash", "bytea"),
+    ("rated_at", "timestamptz"),
+    ("assess_number", "smallint"),
+    ("historical", "boolean"),
+    ("fast", "boolean"),
+    ("phone_prior", "integer"),
+    ("burst_prior", "integer"),
+    ("bare_prior", "integer"),
+    ("share_prior", "integer"),
+    ("day_start", "timestamptz"),
+)
+_EVENT_NAMES = ", ".join(name for name, _ in _EVENT_COLUMNS)
+# Many events arrive as one array per column; one event as one row of scalars. A single event
+# gets its own statement: PostgreSQL plans the unnest form afresh on every execution (0.8 ms),
+# the one-row form once per connection. Once: behind OFFSET 0 the event's values are columns
+# of a subquery, not constants the planner folds into the rest. Without that, a custom plan
+# (one for the event's own values, dropping the rules that cannot apply to it) always costs
+# less than the generic one, whose probes are all there though unused; so PostgreSQL planned
+# the statement afresh on every execution: 0.3 ms of its 0.5 ms.
+_MANY = "unnest({}) AS u({})".format(
+    ", ".join(f"CAST(:{name} AS {type_}[])" for name, type_ in _EVENT_COLUMNS), _EVENT_NAMES
+)
+ONE_EVENT = "(SELECT * FROM (VALUES ({})) AS v({}) OFFSET 0) AS u".format(
+    ", ".join(f"CAST(:{name} AS {type_})" for name, type_ in _EVENT_COLUMNS), _EVENT_NAMES
+)
+INSERT_TEMPLATE = """
+    INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
+                        staff_id, case_no, service_item_code, service_item_name, level, tags,
+                        comment, comment_hash, rater_type, rater_name, rater_phone,
+                        rater_phone_hash, rated_at, assess_number, historical, flags, received_at)
+    SELECT CAST(:client_id AS uuid), u.event_id, u.payload_hash, u.channel, u.department_code,
+           u.window_no, u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
+           string_to_array(u.tags, ','), u.comment, u.comment_hash, u.rater_type, u.rater_name,
+           u.rater_phone, u.rater_phone_hash, u.rated_at, u.assess_number, u.historical,
+           -- integrity flags (app/ratings/flags.py): stored ratings by index probes, plus what
+           -- the earlier events of this request contribute (computed in Python)
+           nullif(array_remove(ARRAY[
+             CASE WHEN u.fast OR (CAST(:is_device AS boolean) AND EXISTS (
+                    SELECT 1 FROM rating r
+                     WHERE r.department_code = u.department_code AND r.client_id = :client_id
+                       AND r.rated_at > u.rated_at - CAST(:device_gap AS interval)
+                       AND r.rated_at < u.rated_at + CAST(:device_gap AS interval)))
+                  THEN 'rapid_device' END,
+             CASE WHEN u.rater_phone_hash IS NOT NULL AND u.phone_prior + (
+                    SELECT count(*) FROM (
+                      SELECT 1 FROM rating r
+                       WHERE r.rater_phone_hash = u.rater_phone_hash
+                         AND r.department_code = u.department_code
+                         AND r.rated_at >= u.day_start
+                         AND r.rated_at < u.day_start + interval '1 day'
+                       LIMIT :phone_limit) AS p) >= :phone_limit - 1
+                  THEN 'repeat_phone' END,
+             CASE WHEN (coalesce(u.comment, '') <> '' OR u.window_no IS NOT NULL)
+                   AND u.burst_prior + (
+                    SELECT count(*) FROM (
+                      SELECT 1 FROM rating r
+                       WHERE r.department_code = u.department_code
+                         AND r.rated_at > u.rated_at - CAST(:burst_gap AS interval)
+                         AND r.rated_at < u.rated_at + CAST(:burst_gap AS interval)
+                         AND r.level = u.level
+                         AND r.window_no IS NOT DISTINCT FROM u.window_no
+                         -- comments are sealed: equal ones have equal keyed digests
+                         AND r.comment_hash IS NOT DISTINCT FROM u.comment_hash
+                       LIMIT :burst_count) AS b) >= :burst_count - 1
+                  THEN 'identical_burst' END,
+             CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
+                   AND (u.bare_prior >= :bare_count - 1 OR (
+                    -- a burst goes on: the latest of its pattern just before is flagged
+                    SELECT 'bare_burst' = ANY(r.flags) FROM rating r
+                     WHERE r.department_code = u.department_code
+                       AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
+                       AND r.rated_at <= u.rated_at
+                       AND r.client_id = :client_id
+                       AND r.channel = u.channel AND r.level = u.level
+                       AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
+                     ORDER BY r.rated_at DESC LIMIT 1) OR u.bare_prior + (
+                    SELECT count(*) FROM (
+                      SELECT 1 FROM rating r
+                       WHERE r.department_code = u.department_code
+                         AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
+                         AND r.rated_at < u.rated_at + CAST(:bare_gap AS interval)
+                         AND r.client_id = :client_id
+                         AND r.channel = u.channel AND r.level = u.level
+                         AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
+                       LIMIT :bare_count) AS b) >= :bare_count - 1)
+                  THEN 'bare_burst' END,
+             -- the department's latest ratings before this one: the request's earlier events
+             -- (arriving now), then the stored ones
+             CASE WHEN u.share_prior >= :share_sample - 1 OR (
+                    -- the department's latest rating is this client's and had the share: with
+                    -- this one the share can only hold (the sample slides by one)
+                    SELECT r.client_id = :client_id AND 'source_share' = ANY(r.flags)
+                      FROM rating r
+                     WHERE r.department_code = u.department_code
+                       AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
+                       AND r.rated_at <= u.rated_at
+                     ORDER BY r.rated_at DESC LIMIT 1) OR (
+                    -- the stored part of the sample (the latest share_sample - 1 - share_prior)
+                    -- is all there, with at most share_sample - share_needed of others: the
+                    -- running count of others stops the scan once over (a run condition), so
+                    -- ordinary traffic reads a few rows, not the whole sample
+                    SELECT count(*) >= :share_sample - 1 - u.share_prior FROM (
+                      SELECT count(CASE WHEN s.client_id <> :client_id THEN 1 END)
+                               OVER (ORDER BY s.rated_at DESC, s.id DESC ROWS UNBOUNDED PRECEDING)
+                               AS others
+                        FROM (
+                          SELECT r.client_id, r.rated_at, r.id FROM rating r
+                           WHERE r.department_code = u.department_code
+                             AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
+                             AND r.rated_at <= u.rated_at
+                           ORDER BY r.rated_at DESC, r.id DESC
+                           LIMIT :share_sample - 1 - u.share_prior) AS s) AS w
+                     WHERE w.others <= :share_sample - :share_needed)
+                  THEN 'source_share' END
+           ], NULL), '{}'),
+           -- received at the app's clock (app/clock.py): deadlines and the outbox count from it
+           CAST(:received_at AS timestamptz)
+      FROM __EVENTS__
+      JOIN department d ON d.code = u.department_code AND d.active
+     WHERE __STORABLE__ __WHERE__
+     -- one lock order for every batch, so that racing batches cannot deadlock
+     ORDER BY u.event_id
+    -- any unique index: (client_id, event_id), and one follow-up per case (rules.STORABLE)
+    ON CONFLICT DO NOTHING
+    RETURNING id, event_id, received_at, status, flags
+"""
+INSERT_TEMPLATE = INSERT_TEMPLATE.replace("__STORABLE__", rules.STORABLE)
+_INSERT_MANY = positional(INSERT_TEMPLATE.replace("__EVENTS__", _MANY).replace("__WHERE__", ""))
+_INSERT_ONE = positional(INSERT_TEMPLATE.replace("__EVENTS__", ONE_EVENT).replace("__WHERE__", ""))
+
+_COLUMNS = (
+    "event_id",
+    "channel",
+    "department_code",
+    "window_no",
+    "staff_id",
+    "case_no",
+    "service_item_code",
+    "service_item_name",
+    "level",
+    "comment",
+    "rater_type",
+    "rated_at",
+    "assess_number",
+    "historical",
+)
+
+
+async def insert(
+    session: AsyncSession,
+    principal: Principal,
+    items: list[Accepted],
+    *,
+    integrity: IntegritySettings,
+) -> dict[str, RowView]:
+    """Store accepted events (those the INSERT's conditions let through); by event_id."""
+    if not items:
+        return {}
+    # The hot statement goes straight to the driver (see app.db.driver_connection).
+    driver = await driver_connection(session)
+    sql, names = _INSERT_ONE if len(items) == 1 else _INSERT_MANY
+    params = insert_params(principal, items, integrity)
+    result = await driver.fetch(sql, *[params[name] for name in names])
+    audit.count_change("rating", len(result))
+    return {row["event_id"]: RowView(dict(row)) for row in result}
+
+
+# The rules' parameters by the thresholds' identity (one IntegritySettings per app's settings).
+_RULE_PARAMS: dict[tuple[int, bool], tuple[IntegritySettings, dict[str, Any]]] = {}
+
+
+def _rule_params(integrity: IntegritySettings, device: bool) -> dict[str, Any]:
+    cached = _RULE_PARAMS.get((id(integrity), device))
+    if cached is None or cached[0] is not integrity:
+        cached = _RULE_PARAMS[(id(integrity), device)] = (
+            integrity,
+            _compute_rule_params(integrity, device),
+        )
+    return cached[1]
+
+
+def _compute_rule_params(rules: IntegritySettings, device: bool) -> dict[str, Any]:
+    return {
+        "is_device": device and rules.device_seconds > 0,
+        "placed": device,
+        "device_gap": timedelta(seconds=rules.device_seconds),
+        "phone_limit": rules.phone_daily_limit,
+        "burst_gap": timedelta(seconds=rules.burst_seconds),
+        "burst_count": rules.burst_count,
+        "bare_gap": timedelta(seconds=rules.bare_burst_seconds),
+        "bare_count": rules.bare_burst_count,
+        "share_gap": timedelta(seconds=rules.share_seconds),
+        "share_sample": rules.share_sample,
+        "share_needed": rules.share_needed,
+    }
+
+
+def insert_params(
+    principal: Principal, items: list[Accepted], integrity: IntegritySettings
+) -> dict[str, Any]:
+    """The INSERT's parameters: for one event one scalar each, for several one array each."""
+    ring = privacy.keyring()
+    for item in items:
+        item.values["rater_phone_hash"] = ring.phone_hash(item.values["rater_phone"])
+    if len(items) == 1:  # nothing earlier in the request to count (the direct path's case)
+        params = _event_params(items[0], ring, _NO_PRIORS)
+    else:
+        priors = flags.batch_priors(
+            [i.values for i in items],
+            device=principal.role == "device",
+            settings=integrity,
+        )
+        events = [
+            _event_params(item, ring, flags.Priors(*rule_priors))
+            for item, rule_priors in zip(items, zip(*priors, strict=True), strict=True)
+        ]
+        params = {name: [e[name] for e in events] for name in events[0]}
+    params["client_id"] = principal.client_id
+    params["received_at"] = items[0].values["received_at"]  # one request, one `now`
+    params.update(_rule_params(integrity, principal.role == "device"))
+    return params
+
+
+_NO_PRIORS = flags.Priors(False, 0, 0, 0, 0)
+
+
+def _event_params(item: Accepted, ring: privacy.Keyring, priors: flags.Priors) -> dict[str, Any]:
+    """One event's values as the INSERT reads them (`u.<name>`), personal data sealed."""
+    values = item.values
+    params = {name: values[name] for name in _COLUMNS}
+    params.update(
+        tags=",".join(values["tags"]),
+        payload_hash=item.payload_hash,
+        rater_name=ring.encrypt(values["rater_name"], "rating.rater_name"),
+        rater_phone=ring.encrypt(values["rater_phone"], "rating.rater_phone"),
+        # The comment is free text that may hold a phone or a name (µs per commented event).
+        comment=ring.seal_text(values["comment"], "rating.comment"),
+        comment_hash=ring.text_digest(values["comment"]),
+        rater_phone_hash=values["rater_phone_hash"],
+        day_start=_local_day_start(values["rated_at"]),
+        fast=priors.fast,
+        phone_prior=priors.phone,
+        burst_prior=priors.burst,
+        bare_prior=priors.bare,
+        share_prior=priors.share,
+    )
+    return params
+
+
+def _local_day_start(instant: datetime) -> datetime:
+    local = instant.astimezone(BUSINESS_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
