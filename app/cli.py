@@ -423,7 +423,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from app.clock import system_clock
     from app.demo.loader import RealDataFound, load
     from app.demo.progress import Progress
-    from app.workorders.service import current_policy
+    from app.workorders.timing import current_policy
 
     settings = get_settings()
     url = _database_url()

@@ -43,8 +43,10 @@ from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
 from app.web.router import install as install_pages
+from app.workorders.opening import open_for_ratings
 from app.workorders.router import routers as workorder_routers
-from app.workorders.service import current_policy, open_for_ratings, sweep_all
+from app.workorders.sweeper import sweep_all
+from app.workorders.timing import current_policy
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from app.auth.service import authenticate
 from app.notify.models import Outbox
 from app.ratings.models import Rating
-from app.workorders import service, states
+from app.workorders import figures, opening, states, sweeper, timing
 from app.workorders.deadlines import DeadlinePolicy
 from app.workorders.models import WorkOrder, WorkOrderEvent
 from tests.conftest import auth, make_department, make_device, make_key
@@ -252,7 +252,7 @@ async def open_inspection(app, admin_key, found_at, department_code="SJ", policy
     """An order opened through the service with an injected clock."""
     principal = await principal_of(app, admin_key)
     async with app.state.sessionmaker() as session:
-        order = await service.open_inspection(
+        order = await opening.open_inspection(
             session,
             principal,
             department_code=department_code,
@@ -711,7 +711,7 @@ async def test_rating_and_order_are_written_together(app, client, admin, setup, 
             )
         )
 
-    monkeypatch.setattr(service, "_insert_orders", broken)
+    monkeypatch.setattr(opening, "_insert_orders", broken)
     r = await client.post("/v1/ratings", json=rating("atomic-1"), headers=setup["device"])
     assert r.status_code == 500, r.text
     r = await client.post(
@@ -802,18 +802,18 @@ async def test_flags_on_read_and_the_sweeper(app, client, admin, setup):
     oid = await open_inspection(app, key, at("2026-11-02T10:00:00+08:00"))
     async with app.state.sessionmaker() as session:
         order = await session.get(WorkOrder, oid)
-        cal = await service.load_calendar(session)
+        cal = await timing.load_calendar(session)
         for now, expected in (
             ("2026-11-03T09:00:00+08:00", (False, False)),
             ("2026-11-04T09:00:00+08:00", (True, False)),  # one working day left
             ("2026-11-05T23:59:59+08:00", (True, False)),
             ("2026-11-06T00:00:01+08:00", (False, True)),
         ):
-            flags = service.flags(order, now=at(now), soon_limit=cal.due_soon_limit(at(now)))
+            flags = timing.flags(order, now=at(now), soon_limit=cal.due_soon_limit(at(now)))
             assert flags == expected, now
 
     async def sweep(now: str) -> dict:
-        return await service.sweep_all(app.state.sessionmaker, now=at(now))
+        return await sweeper.sweep_all(app.state.sessionmaker, now=at(now))
 
     assert await sweep("2026-11-03T09:00:00+08:00") == {"due_soon": 0, "overdue": 0, "seen": 0}
     assert (await sweep("2026-11-04T09:00:00+08:00"))["due_soon"] == 1
@@ -858,8 +858,8 @@ async def test_two_sweepers_at_once_do_the_work_once(app, client, admin, setup):
         await open_inspection(app, key, at("2026-11-02T10:00:00+08:00") + timedelta(minutes=i))
     now = at("2026-11-20T10:00:00+08:00")
     results = await asyncio.gather(
-        service.sweep_all(app.state.sessionmaker, now=now, batch_size=7),
-        service.sweep_all(app.state.sessionmaker, now=now, batch_size=7),
+        sweeper.sweep_all(app.state.sessionmaker, now=now, batch_size=7),
+        sweeper.sweep_all(app.state.sessionmaker, now=now, batch_size=7),
     )
     assert sum(r["overdue"] for r in results) == 40
     async with app.state.sessionmaker() as session:
@@ -873,7 +873,7 @@ async def test_two_sweepers_at_once_do_the_work_once(app, client, admin, setup):
         assert len(events) == 40 and all(n == 1 for _, n in events)
         outbox = (await session.execute(select(func.count()).select_from(Outbox))).scalar()
         assert outbox == 40
-    again = await service.sweep_all(app.state.sessionmaker, now=now)
+    again = await sweeper.sweep_all(app.state.sessionmaker, now=now)
     assert again["overdue"] == 0
 
 
@@ -912,14 +912,14 @@ async def test_figures(app, client, admin, setup):
     now = datetime.now(UTC)
     day = timedelta(days=1)
     async with app.state.sessionmaker() as session:
-        totals = await service.figures(session, start=now - day, end=now + day, now=now)
-        per = await service.figures(
+        totals = await figures.figures(session, start=now - day, end=now + day, now=now)
+        per = await figures.figures(
             session, start=now - day, end=now + day, now=now, by_department=True
         )
-        later = await service.figures(
+        later = await figures.figures(
             session, start=now - day, end=now + day, now=now + timedelta(days=60)
         )
-        empty = await service.figures(
+        empty = await figures.figures(
             session, start=now - timedelta(days=9), end=now - timedelta(days=8), now=now
         )
     rating, complaint = totals["rating"], totals["complaint"]

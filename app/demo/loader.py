@@ -282,10 +282,10 @@ async def load(
     import asyncpg
 
     from app import privacy
-    from app.workorders import service as workorders_service
+    from app.workorders.timing import current_policy
 
     report = progress or (lambda stage, done, total: None)
-    policy = policy or workorders_service.current_policy()
+    policy = policy or current_policy()
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     start = end - timedelta(days=int(365.25 * years))
     centre = demo_centre.make_centre(departments, seed)

@@ -16,7 +16,7 @@ from app.audit import service as audit
 from app.config import PrivacySettings
 from app.jobs import JobContext, Jobs
 from app.ratings import service as ratings
-from app.workorders import service as workorders
+from app.workorders import complaints as workorders
 
 BATCH = 5000
 

@@ -223,7 +223,7 @@ async def _workorder_counts(
     session: AsyncSession, period: Period, *, now: datetime, by_department: bool
 ) -> dict[str, Any]:
     """Counts of the orders opened in the period, per source (and per department)."""
-    from app.workorders import service as workorders  # the work-order domain imports ratings
+    from app.workorders import figures as workorders
 
     return await workorders.figures(
         session, start=period.start_at, end=period.end_at, now=now, by_department=by_department

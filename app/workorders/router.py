@@ -1,3 +1,5 @@
+"""The work-order, 12345 complaint and calendar routes: parse, authorise, call, return."""
+
 from datetime import datetime
 from typing import Annotated
 
@@ -10,7 +12,15 @@ from app.clock import Now
 from app.config import AppSettings
 from app.db import Session
 from app.errors import ValidationProblem, field_error
-from app.workorders import service
+from app.workorders import actions, calendar_service, complaints, opening, reading, views
+from app.workorders.access import (
+    ComplaintSender,
+    OrderCounter,
+    OrderReader,
+    counted_filter,
+    visible_filter,
+)
+from app.workorders.repository import OrderFilter
 from app.workorders.schemas import (
     ActionIn,
     CalendarIn,
@@ -25,6 +35,7 @@ from app.workorders.schemas import (
     TicketDetail,
     TicketPage,
 )
+from app.workorders.timing import current_policy
 
 _PROBLEM = {"content": {"application/problem+json": {}}}
 OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -38,13 +49,13 @@ def _aware(name: str, value: datetime | None) -> None:
         )
 
 
-tickets = APIRouter(prefix="/v1/tickets", tags=["work orders"])
+ticket_routes = APIRouter(prefix="/v1/tickets", tags=["work orders"])
 
 
-@tickets.get("", response_model=TicketPage, responses={403: _PROBLEM})
+@ticket_routes.get("", response_model=TicketPage, responses={403: _PROBLEM})
 async def list_tickets(
     session: Session,
-    principal: CurrentPrincipal,
+    principal: OrderReader,
     now: Now,
     department_code: str | None = Query(default=None, max_length=64),
     state: Annotated[list[State] | None, Query(max_length=10)] = None,
@@ -65,9 +76,9 @@ async def list_tickets(
         ("opened_to", opened_to),
     ):
         _aware(name, value)
-    filters = service.visible_filter(
+    filters = visible_filter(
         principal,
-        service.OrderFilter(
+        OrderFilter(
             department_code=department_code,
             state=state,
             source=source,
@@ -78,27 +89,25 @@ async def list_tickets(
             opened_to=opened_to,
         ),
     )
-    items, next_cursor = await service.list_orders(
+    items, next_cursor = await reading.list_orders(
         session, filters, sort=sort, limit=limit, cursor=cursor, now=now, role=principal.role
     )
     return {"items": items, "next_cursor": next_cursor}
 
 
-@tickets.get("/counts", response_model=TicketCounts)
+@ticket_routes.get("/counts", response_model=TicketCounts)
 async def ticket_counts(
     session: Session,
-    principal: CurrentPrincipal,
+    principal: OrderCounter,
     now: Now,
     department_code: str | None = Query(default=None, max_length=64),
 ):
     """How many orders by state, overdue and due soon (readers see counts, not orders)."""
-    filters = service.OrderFilter(department_code=department_code)
-    if principal.role != "reader":
-        filters = service.visible_filter(principal, filters)
-    return await service.counts(session, filters, now=now)
+    filters = counted_filter(principal, OrderFilter(department_code=department_code))
+    return await reading.counts(session, filters, now=now)
 
 
-@tickets.post(
+@ticket_routes.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=TicketDetail,
@@ -116,7 +125,7 @@ async def open_inspection(
         raise ValidationProblem(
             "found_at is in the future", errors=[field_error("found_at", "is in the future")]
         )
-    order = await service.open_inspection(
+    order = await opening.open_inspection(
         session,
         principal,
         department_code=body.department_code,
@@ -126,19 +135,19 @@ async def open_inspection(
         staff_id=body.staff_id,
         tags=list(body.tags),
         now=now,
-        policy=service.current_policy(settings),
+        policy=current_policy(settings),
     )
-    return await service.order_detail(session, principal, order, None, now=now)
+    return await views.order_detail(session, principal, order, None, now=now)
 
 
-@tickets.get("/{order_id}", response_model=TicketDetail, responses={404: _PROBLEM})
-async def get_ticket(order_id: OrderId, session: Session, principal: CurrentPrincipal, now: Now):
+@ticket_routes.get("/{order_id}", response_model=TicketDetail, responses={404: _PROBLEM})
+async def get_ticket(order_id: OrderId, session: Session, principal: OrderReader, now: Now):
     """One order with its timeline and the rating or complaint it came from."""
-    order, complaint = await service.get_order(session, principal, order_id)
-    return await service.order_detail(session, principal, order, complaint, now=now)
+    order, complaint = await reading.get_order(session, principal, order_id)
+    return await views.order_detail(session, principal, order, complaint, now=now)
 
 
-@tickets.post(
+@ticket_routes.post(
     "/{order_id}/actions",
     response_model=TicketDetail,
     responses={
@@ -149,7 +158,7 @@ async def get_ticket(order_id: OrderId, session: Session, principal: CurrentPrin
     },
 )
 async def act(
-    order_id: OrderId, body: ActionIn, session: Session, principal: CurrentPrincipal, now: Now
+    order_id: OrderId, body: ActionIn, session: Session, principal: OrderReader, now: Now
 ):
     """Take one step: contact, verify, extend, rectify, callback, close, appeal, uphold,
     reject, request_withdrawal, confirm_withdrawal, refuse_withdrawal, withdraw or transfer.
@@ -157,7 +166,7 @@ async def act(
     `evidence`: a department asks (request_withdrawal, with its callback record) and a
     supervisor confirms or refuses; a supervisor, or the hotline for its own complaints,
     withdraws with the evidence directly."""
-    order, complaint = await service.act(
+    order, complaint = await actions.act(
         session,
         principal,
         order_id,
@@ -169,13 +178,13 @@ async def act(
         evidence=body.evidence.model_dump() if body.evidence else None,
         now=now,
     )
-    return await service.order_detail(session, principal, order, complaint, now=now)
+    return await views.order_detail(session, principal, order, complaint, now=now)
 
 
-complaints = APIRouter(prefix="/v1/complaints", tags=["12345 complaints"])
+complaint_routes = APIRouter(prefix="/v1/complaints", tags=["12345 complaints"])
 
 
-@complaints.post(
+@complaint_routes.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ComplaintTicket,
@@ -191,17 +200,17 @@ complaints = APIRouter(prefix="/v1/complaints", tags=["12345 complaints"])
 async def post_complaint(
     body: ComplaintIn,
     session: Session,
-    principal: CurrentPrincipal,
+    principal: ComplaintSender,
     settings: AppSettings,
     now: Now,
 ):
     """The 12345 hotline pushes a complaint; it opens a work order for the department."""
-    complaint, order, created = await service.receive_complaint(
+    complaint, order, created = await complaints.receive_complaint(
         session, principal, body.model_dump(), now=now, settings=settings
     )
     result = {
-        "complaint": service.complaint_view(complaint),
-        "ticket": await service.order_detail(session, principal, order, complaint, now=now),
+        "complaint": complaints.complaint_view(complaint),
+        "ticket": await views.order_detail(session, principal, order, complaint, now=now),
     }
     if created:
         return result
@@ -212,23 +221,22 @@ async def post_complaint(
     )
 
 
-@complaints.get("/{order_no}", response_model=ComplaintTicket, responses={404: _PROBLEM})
+@complaint_routes.get("/{order_no}", response_model=ComplaintTicket, responses={404: _PROBLEM})
 async def get_complaint(
     order_no: Annotated[str, Path(max_length=64)],
     session: Session,
-    principal: CurrentPrincipal,
+    principal: OrderReader,
     now: Now,
 ):
     """A complaint's state and timeline (the hotline sees its own complaints)."""
-    service.require_order_reader(principal)
-    complaint, order = await service.get_complaint(session, principal, order_no)
+    complaint, order = await complaints.get_complaint(session, principal, order_no)
     return {
-        "complaint": service.complaint_view(complaint),
-        "ticket": await service.order_detail(session, principal, order, complaint, now=now),
+        "complaint": complaints.complaint_view(complaint),
+        "ticket": await views.order_detail(session, principal, order, complaint, now=now),
     }
 
 
-@complaints.get(
+@complaint_routes.get(
     "/{order_no}/personal-data",
     response_model=CitizenPersonalData,
     responses={403: _PROBLEM, 404: _PROBLEM},
@@ -237,29 +245,31 @@ async def get_citizen_personal_data(
     order_no: Annotated[str, Path(max_length=64)], session: Session, principal: AdminPrincipal
 ):
     """The caller's name and phone in clear (admins only; every read is audited)."""
-    complaint, _ = await service.get_complaint(session, principal, order_no)
-    data = service.complaint_personal_data(complaint)
+    complaint, _ = await complaints.get_complaint(session, principal, order_no)
+    data = complaints.complaint_personal_data(complaint)
     await audit.record(session, "complaint.personal_data.read", f"complaint:{order_no}")
     return data
 
 
-calendar = APIRouter(prefix="/v1/calendar", tags=["calendar"])
+calendar_routes = APIRouter(prefix="/v1/calendar", tags=["calendar"])
 Year = Annotated[int, Path(ge=2000, le=2100)]
 
 
-@calendar.get("/{year}", response_model=CalendarOut)
+@calendar_routes.get("/{year}", response_model=CalendarOut)
 async def get_calendar(year: Year, session: Session, principal: CurrentPrincipal):
     """A year's working-day arrangement: entered, from the package, or none (provisional)."""
-    return await service.get_calendar_year(session, year)
+    return await calendar_service.get_calendar_year(session, year)
 
 
-@calendar.put("/{year}", response_model=CalendarOut, responses={403: _PROBLEM, 422: _PROBLEM})
+@calendar_routes.put(
+    "/{year}", response_model=CalendarOut, responses={403: _PROBLEM, 422: _PROBLEM}
+)
 async def put_calendar(
     year: Year, body: CalendarIn, session: Session, principal: AdminPrincipal, now: Now
 ):
     """Enter a year's arrangement (overrides the package); open orders with provisional
     deadlines are recomputed."""
-    view, recomputed = await service.put_calendar_year(
+    view, recomputed = await calendar_service.put_calendar_year(
         session,
         principal,
         year,
@@ -271,4 +281,4 @@ async def put_calendar(
     return {**view, "recomputed_orders": recomputed}
 
 
-routers = (tickets, complaints, calendar)
+routers = (ticket_routes, complaint_routes, calendar_routes)
