@@ -265,7 +265,7 @@ async def load(
     end: datetime,
     years: float = 3.0,
     seed: int = 0,
-    policy: DeadlinePolicy | None = None,
+    policy: DeadlinePolicy,
     ring: Keyring | None = None,
     complaint_share: float = COMPLAINT_SHARE,
     workorders: bool = True,
@@ -282,10 +282,8 @@ async def load(
     import asyncpg
 
     from app import privacy
-    from app.workorders.timing import current_policy
 
     report = progress or (lambda stage, done, total: None)
-    policy = policy or current_policy()
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     start = end - timedelta(days=int(365.25 * years))
     centre = demo_centre.make_centre(departments, seed)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import BUSINESS_TZ, Settings, get_settings
+from app.config import BUSINESS_TZ, Settings
 from app.workorders import states
 from app.workorders.calendar import WorkCalendar, YearArrangement
 from app.workorders.deadlines import DeadlinePolicy
@@ -22,8 +22,9 @@ async def load_calendar(session: AsyncSession) -> WorkCalendar:
     )
 
 
-def current_policy(settings: Settings | None = None) -> DeadlinePolicy:
-    return DeadlinePolicy.parse((settings or get_settings()).deadline_policy)
+def current_policy(settings: Settings) -> DeadlinePolicy:
+    """The deadline policy new orders get: the app's settings' (HAOCHAPING_DEADLINE_POLICY)."""
+    return DeadlinePolicy.parse(settings.deadline_policy)
 
 
 def iso(value: datetime) -> str:
