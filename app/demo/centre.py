@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app.config import BUSINESS_TZ
-from app.demo.lifecycle import Order, Walker, walk
+from app.demo.lifecycle import walk
+from app.demo.order import Order
+from app.demo.walker import Walker
 from app.privacy import Keyring
 
 CODE_PREFIX = "DEMO-"

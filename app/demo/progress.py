@@ -9,6 +9,9 @@ from typing import TextIO
 
 _WIDTH = 24
 
+# What a long command reports to: (stage, done, total); a Progress, or any such callable.
+Report = Callable[[str, int, int], None]
+
 
 class Progress:
     """Call with (stage, done, total) as work advances.
