@@ -37,6 +37,7 @@ from app.privacy import retention
 from app.privacy.router import router as privacy_router
 from app.ratings import fastpath
 from app.ratings.hooks import RatingHooks
+from app.ratings.router import personal_data_routes
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
 from app.stats import scheduled as stats_jobs
@@ -44,6 +45,7 @@ from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
 from app.web.router import install as install_pages
 from app.workorders.opening import open_for_ratings
+from app.workorders.router import rater_routes
 from app.workorders.router import routers as workorder_routers
 from app.workorders.sweeper import sweep_all
 from app.workorders.timing import current_policy
@@ -118,6 +120,8 @@ def create_app(
     app.include_router(clients_router)
     install_auth(app, settings)
     app.include_router(ratings_router)
+    app.include_router(rater_routes)  # POST /v1/ratings/{id}/withdraw: a work-order action
+    app.include_router(personal_data_routes)
     for router in workorder_routers:
         app.include_router(router)
     app.include_router(webhooks_router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +39,7 @@ async def act(
     department_code: str | None = None,
     evidence: dict[str, Any] | None = None,
     now: datetime,
+    future_tolerance: timedelta,
 ) -> tuple[WorkOrder, Complaint | None]:
     """Apply one action: check who and when, move the state, record it, notify."""
     order, complaint = await get_order(session, principal, order_id, for_update=True)
@@ -54,6 +55,7 @@ async def act(
         department_code=department_code,
         evidence=evidence,
         now=now,
+        future_tolerance=future_tolerance,
     )
 
 
@@ -70,6 +72,7 @@ async def take(
     department_code: str | None = None,
     evidence: dict[str, Any] | None = None,
     now: datetime,
+    future_tolerance: timedelta,
 ) -> tuple[WorkOrder, Complaint | None]:
     """One action on a locked order by `actor` (states.ROLE_ACTIONS decides whether it may)."""
     refused = states.refusal(actor.role, action, order.source)
@@ -88,7 +91,7 @@ async def take(
             satisfied=satisfied,
             evidence=evidence,
         )
-        kept_evidence = evidence_record(evidence, order, now=now)
+        kept_evidence = evidence_record(evidence, order, now=now, future_tolerance=future_tolerance)
     except states.ActionNotAllowed:
         allowed = states.allowed_for(facts, actor.role)
         raise ActionConflict(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import get_settings
 from app.errors import ValidationProblem, field_error
 from app.workorders.history import Actor
 from app.workorders.models import RatingStatusChange, WorkOrder, WorkOrderEvent
@@ -82,10 +81,15 @@ _EVIDENCE_AT = {"callback": "called_at", "rater_request": "requested_at"}
 
 
 def evidence_record(
-    evidence: dict[str, Any] | None, order: WorkOrder, *, now: datetime
+    evidence: dict[str, Any] | None,
+    order: WorkOrder,
+    *,
+    now: datetime,
+    future_tolerance: timedelta,
 ) -> dict[str, Any] | None:
     """The rater's confirmation as kept: its instant required by its kind, not before the
-    order was opened nor in the future; 422 naming the field otherwise."""
+    order was opened nor in the future (beyond the app's `future_tolerance`); 422 naming the
+    field otherwise."""
     if evidence is None:
         return None
     kind = evidence["kind"]
@@ -96,7 +100,7 @@ def evidence_record(
         raise ValidationProblem(
             message, errors=[field_error(f"evidence.{field}", message, "missing")]
         )
-    if when > now + get_settings().future_tolerance:
+    if when > now + future_tolerance:
         raise ValidationProblem(
             f"evidence.{field} is in the future",
             errors=[field_error(f"evidence.{field}", "is in the future", "future")],

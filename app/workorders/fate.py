@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +21,13 @@ class RatingNotWithdrawable(Conflict):
 
 
 async def withdraw_by_rater(
-    session: AsyncSession, principal: Principal, rating_id: int, *, reason: str, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    rating_id: int,
+    *,
+    reason: str,
+    now: datetime,
+    future_tolerance: timedelta,
 ) -> dict[str, Any]:
     """The rater's own withdrawal of a 差评, relayed by the portal it was rated on (the same
     client): the order closes as withdrawn, the request kept as the evidence."""
@@ -54,11 +60,12 @@ async def withdraw_by_rater(
         note=reason,
         evidence=evidence,
         now=now,
+        future_tolerance=future_tolerance,
     )
     return {
         "rating_id": rating_id,
         "status": "withdrawn",
         "ticket_id": order.id,
         "withdrawn_at": now,
-        "evidence": evidence_record(evidence, order, now=now),
+        "evidence": evidence_record(evidence, order, now=now, future_tolerance=future_tolerance),
     }

@@ -12,7 +12,7 @@ from app.clock import Now
 from app.config import AppSettings
 from app.db import Session
 from app.errors import ValidationProblem, field_error
-from app.workorders import actions, calendar_service, complaints, opening, reading, views
+from app.workorders import actions, calendar_service, complaints, fate, opening, reading, views
 from app.workorders.access import (
     ComplaintSender,
     OrderCounter,
@@ -29,6 +29,8 @@ from app.workorders.schemas import (
     ComplaintIn,
     ComplaintTicket,
     InspectionIn,
+    RatingWithdrawalIn,
+    RatingWithdrawalOut,
     Source,
     State,
     TicketCounts,
@@ -158,7 +160,12 @@ async def get_ticket(order_id: OrderId, session: Session, principal: OrderReader
     },
 )
 async def act(
-    order_id: OrderId, body: ActionIn, session: Session, principal: OrderReader, now: Now
+    order_id: OrderId,
+    body: ActionIn,
+    session: Session,
+    principal: OrderReader,
+    settings: AppSettings,
+    now: Now,
 ):
     """Take one step: contact, verify, extend, rectify, callback, close, appeal, uphold,
     reject, request_withdrawal, confirm_withdrawal, refuse_withdrawal, withdraw or transfer.
@@ -177,8 +184,44 @@ async def act(
         department_code=body.department_code,
         evidence=body.evidence.model_dump() if body.evidence else None,
         now=now,
+        future_tolerance=settings.future_tolerance,
     )
     return await views.order_detail(session, principal, order, complaint, now=now)
+
+
+# The rater's own withdrawal, under the rating it withdraws: an action on its work order. Not in
+# `routers`: create_app includes it between the ratings routes (the contract's order).
+rater_routes = APIRouter(prefix="/v1/ratings", tags=["ratings"])
+
+
+@rater_routes.post(
+    "/{rating_id}/withdraw",
+    response_model=RatingWithdrawalOut,
+    responses={
+        403: {"description": "Not the rater's portal (a department asks a supervisor)", **_PROBLEM},
+        404: _PROBLEM,
+        409: {"description": "Not a 差评, or its fate already decided", **_PROBLEM},
+        422: _PROBLEM,
+    },
+)
+async def withdraw_rating(
+    rating_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: RatingWithdrawalIn,
+    session: Session,
+    principal: CurrentPrincipal,
+    settings: AppSettings,
+    now: Now,
+):
+    """The rater withdraws their 差评 through the portal they rated on (the portal key that
+    posted it): its work order closes as withdrawn, the rater's request kept as the evidence."""
+    return await fate.withdraw_by_rater(
+        session,
+        principal,
+        rating_id,
+        reason=body.reason,
+        now=now,
+        future_tolerance=settings.future_tolerance,
+    )
 
 
 complaint_routes = APIRouter(prefix="/v1/complaints", tags=["12345 complaints"])
