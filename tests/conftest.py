@@ -7,15 +7,12 @@ import asyncio
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import migrate
@@ -23,8 +20,8 @@ from app.clock import SettableClock
 from app.config import Settings
 from app.db import start_embedded_postgres
 from app.main import create_app
-
-TEST_DB = "haochaping_test"
+from tests.fixtures.db import TEST_DB, running_app, truncate_all
+from tests.fixtures.factories import auth, make_department, make_key, make_window
 
 
 @pytest.fixture(scope="session")
@@ -82,81 +79,14 @@ def clock(app_clock: SettableClock) -> Iterator[SettableClock]:
     app_clock.reset()
 
 
-@asynccontextmanager
-async def running_app(settings: Settings, url: str):
-    """Another app on its own engine (another server process), its lifespan running; yields
-    the app and an httpx client of it."""
-    application = create_app(settings, database_url=url)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield application, http
-
-
-async def truncate_all(engine, *, restart_identity: bool = True) -> None:
-    """Empty every table (and restart its ids: rewriting the sequences' files costs each test
-    about 0.2 s, so fast fixtures skip it). Retried when a job of the session's app (the
-    roll-up loop, the key-usage flush) holds a lock at that moment: TRUNCATE's exclusive locks
-    can then deadlock with it, and PostgreSQL cancels one of the two."""
-    async with engine.connect() as conn:
-        tables = (
-            (
-                await conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'alembic_version'"
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-    if not tables:
-        return
-    restart = " RESTART IDENTITY" if restart_identity else ""
-    statement = text(f"TRUNCATE {', '.join(tables)}{restart} CASCADE")
-    for attempt in range(5):
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(statement)
-            return
-        except DBAPIError:
-            if attempt == 4:
-                raise
-            await asyncio.sleep(0.1 * (attempt + 1))
-
-
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
-    """An API client on a database emptied for this test."""
-    await truncate_all(app.state.engine)
+    """An API client on a database emptied for this test (its sequences go on: restarting them
+    would cost each test about 0.2 s)."""
+    await truncate_all(app.state.engine, restart_identity=False)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
-
-
-# --- factories ---------------------------------------------------------------------------------
-
-
-async def make_key(
-    app, role: str, name: str | None = None, department_code: str | None = None
-) -> str:
-    from app.auth import service as auth
-
-    async with app.state.sessionmaker() as session:
-        created = await auth.create_client(
-            session,
-            name=name or f"{role}-{uuid.uuid4().hex[:6]}",
-            role=role,
-            department_code=department_code,
-        )
-        _, key = await auth.issue_key(session, created.id)
-        await session.commit()
-    return key
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture
@@ -165,72 +95,25 @@ async def admin(app, client) -> dict[str, str]:
     return auth(await make_key(app, "admin", "supervisor"))
 
 
-async def make_department(http, admin_headers, code="SJ", name="市场监督管理局", **extra):
-    response = await http.put(
-        f"/v1/departments/{code}", json={"name": name, **extra}, headers=admin_headers
-    )
-    assert response.status_code in (200, 201), response.text
-    return response.json()
+@pytest.fixture
+async def portal(app, client, admin) -> dict[str, str]:
+    """Department SJ (window A01) and the headers of a portal key."""
+    await make_department(client, admin, "SJ")
+    await make_window(client, admin, "SJ", "A01")
+    return auth(await make_key(app, "portal", "政务服务网"))
 
 
-async def make_window(http, admin_headers, code="SJ", window_no="A01", name="综合受理窗口"):
-    response = await http.put(
-        f"/v1/departments/{code}/windows/{window_no}", json={"name": name}, headers=admin_headers
-    )
-    assert response.status_code in (200, 201), response.text
-    return response.json()
+@pytest.fixture
+async def generic(settings: Settings, pg_url: str):
+    """A client of a second app on the same database, with the ratings' direct path off."""
+    off = settings.model_copy(update={"fast_ingest": False, "background_jobs": False})
+    async with running_app(off, pg_url) as (application, http):
+        assert application.state.fast_ingest_pool is None
+        yield http
 
 
-async def make_device(
-    http, admin_headers, code="SJ", window_no="A01", serial_no=None, *, signed=False
-):
-    """A department, a window and a registered tablet; returns (device json, headers).
-
-    Unless `signed`, the device is let post with its bare key (require_signature off)."""
-    departments = (await http.get("/v1/departments", headers=admin_headers)).json()
-    if code not in {d["code"] for d in departments}:
-        await make_department(http, admin_headers, code)
-    await make_window(http, admin_headers, code, window_no)
-    response = await http.post(
-        "/v1/devices",
-        json={
-            "serial_no": serial_no or f"PJQ-{uuid.uuid4().hex[:8]}",
-            "department_code": code,
-            "window_no": window_no,
-        },
-        headers=admin_headers,
-    )
-    assert response.status_code == 201, response.text
-    device = response.json()
-    if not signed:
-        # Devices must sign by default; these tests post with the bare key (test_signing signs).
-        response = await http.patch(
-            f"/v1/clients/{device['client_id']}",
-            json={"require_signature": False},
-            headers=admin_headers,
-        )
-        assert response.status_code == 200, response.text
-    return device, auth(device["key"])
-
-
-# --- a live server and a real browser (page tests: docs, landing page, kiosk, console) ---------
-# Imports stay inside the fixtures: most test modules need neither uvicorn nor Playwright.
-
-CHROMIUM = Path("/usr/bin/chromium")
-HAVE_CHROMIUM = CHROMIUM.exists()
-# A name for the live server that is not loopback, as a browser on an intranet sees the service
-# (Swagger UI, for one, treats localhost and 127.0.0.1 specially). The browser fixture resolves
-# it to 127.0.0.1 and every other name to nothing: the tests run as offline as an intranet.
-INTRANET_HOST = "haochaping.test"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    f"--host-resolver-rules=MAP {INTRANET_HOST} 127.0.0.1, EXCLUDE 127.0.0.1, MAP * ~NOTFOUND",
-]
+# --- a live server (device CLI, page tests) ------------------------------------------------------
+# Imports stay inside the fixture: most test modules do not need uvicorn.
 
 
 @pytest.fixture(scope="session")
@@ -267,79 +150,3 @@ def live_server(settings: Settings, pg_url: str, app_clock: SettableClock) -> It
     server.should_exit = True
     thread.join(timeout=15)
     sock.close()
-
-
-@pytest.fixture(scope="session")
-def intranet_server(live_server: str) -> str:
-    """The live server's base URL under INTRANET_HOST (for the browser fixture only)."""
-    return live_server.replace("127.0.0.1", INTRANET_HOST, 1)
-
-
-@pytest.fixture(scope="session")
-async def browser():
-    """Headless Chromium driven by Playwright: Debian's /usr/bin/chromium (CI installs it),
-    never a downloaded one. Skips the test when it is absent."""
-    if not HAVE_CHROMIUM:
-        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium to run the browser tests")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            # Not under libfaketime (.ci/run's shifted run): Chromium does not start there.
-            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-class PageRecord:
-    """What a page did: every request, and every error it reported."""
-
-    def __init__(self) -> None:
-        self.requests: list = []  # playwright Request objects, in order
-        self.failed: list[str] = []  # "url: reason"
-        self.console_errors: list[str] = []
-        self.page_errors: list[str] = []
-
-    def problems(self) -> list[str]:
-        return self.failed + self.console_errors + self.page_errors
-
-
-# Content-Security-Policy violations, also those a console message would not name.
-_RECORD_CSP = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI}`);
-});
-"""
-
-
-@asynccontextmanager
-async def recorded_page(browser, *, locale: str = "zh-CN"):
-    """A fresh browser context and page that records its requests and errors; yields
-    (page, record). Read CSP violations with `await csp_violations(page)`."""
-    context = await browser.new_context(locale=locale)
-    record = PageRecord()
-    page = await context.new_page()
-    page.set_default_timeout(30_000)
-    await page.add_init_script(_RECORD_CSP)
-    page.on("request", lambda r: record.requests.append(r))
-    page.on("requestfailed", lambda r: record.failed.append(f"{r.url}: {r.failure}"))
-    page.on(
-        "console",
-        lambda m: record.console_errors.append(m.text) if m.type == "error" else None,
-    )
-    page.on("pageerror", lambda e: record.page_errors.append(str(e)))
-    try:
-        yield page, record
-    finally:
-        await context.close()
-
-
-async def csp_violations(page) -> list[str]:
-    return await page.evaluate("window.__cspViolations")
