@@ -493,17 +493,29 @@ def measure_service(
     roots = [server.pid, postmaster_pid(data_dir)]
     for c in (8, 32):
         warm_up(base, "/v1/ratings", key, c, rated_at)
-        cpu = cpu_seconds(roots)
+        cpu, server_cpu = cpu_seconds(roots), cpu_seconds(roots[:1])
         results[f"service_single_c{c}"] = figures = single(
             base, "/v1/ratings", key, c, args.duration, rated_at
         )
         used, cpu = cpu_seconds(roots) - cpu, cpu_seconds(roots)
+        server_used, server_cpu = cpu_seconds(roots[:1]) - server_cpu, cpu_seconds(roots[:1])
         # server and PostgreSQL CPU per request (wrk's own CPU not included)
-        figures["cpu_ms_per_event"] = 1000 * used / max(figures["rps"] * args.duration, 1)
+        requests = max(figures["rps"] * args.duration, 1)
+        figures["cpu_ms_per_event"] = 1000 * used / requests
+        figures["server_cpu_ms_per_event"] = 1000 * server_used / requests
     results["service_batch"] = figures = asyncio.run(
         batch_ingest(base, key, args.batches, 2, rated_at)
     )
     figures["cpu_ms_per_event"] = 1000 * (cpu_seconds(roots) - cpu) / max(figures["created"], 1)
+    figures["server_cpu_ms_per_event"] = (
+        1000 * (cpu_seconds(roots[:1]) - server_cpu) / max(figures["created"], 1)
+    )
+    if args.metrics:
+        # How the single-event POSTs were answered: directly, or handed over (and why).
+        text = httpx.get(base + "/metrics", headers=admin).text
+        lines = [line for line in text.splitlines() if line.startswith(args.metrics)]
+        results["metrics"] = {"lines": lines}
+        print("\n".join(f"  {line}" for line in lines) or f"  no {args.metrics} on /metrics")
     server.send_signal(signal.SIGTERM)
     server.wait(30)
     return results, dsn, client_id, rated_at
@@ -591,6 +603,15 @@ def main() -> None:
         "stuffing pattern); spread: ordinary traffic that trips no integrity rule",
     )
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--metrics",
+        nargs="?",
+        const="haochaping_single_ingest_total",
+        default=None,
+        metavar="PREFIX",
+        help="after each service run, print the /metrics lines starting with PREFIX (default "
+        "haochaping_single_ingest_total: single-event POSTs answered directly or handed over)",
+    )
     args = parser.parse_args()
     if args.window:
         PLACE.update(WINDOW_PLACE)
@@ -689,6 +710,12 @@ def main() -> None:
             f" c8 {figures['service_single_c8']['cpu_ms_per_event']:.2f}"
             f"  c32 {figures['service_single_c32']['cpu_ms_per_event']:.2f}"
             f"  batch {figures['service_batch']['cpu_ms_per_event']:.3f}"
+        )
+        print(
+            "                of which the server's (the rest PostgreSQL's):"
+            f" c8 {figures['service_single_c8']['server_cpu_ms_per_event']:.2f}"
+            f"  c32 {figures['service_single_c32']['server_cpu_ms_per_event']:.2f}"
+            f"  batch {figures['service_batch']['server_cpu_ms_per_event']:.3f}"
         )
     aggregates: dict = {"modes": by_mode, "runs": runs}
     if "on" in by_mode and "off" in by_mode:
