@@ -40,15 +40,6 @@ DOMAINS = (
 )
 MAX_LINES = 420
 
-# Known offenders while issue 11 is under way, by name; whoever fixes one removes it here, and
-# the lists go when they are empty. app.cli and app.demo belong to no part of issue 11 yet (a
-# follow-up splits the commands, and the demo's loader and walker).
-CYCLES_BEING_BROKEN: set[frozenset[str]] = set()
-# Settings still read from the environment where they are used, instead of passed from the app
-# (app.state.settings): part A empties it (the evidence check's future tolerance).
-READING_SETTINGS_THEMSELVES = {"app.workorders.evidence"}
-OVERSIZED_BEING_SPLIT = {"app.cli", "app.demo.lifecycle", "app.demo.loader"}
-
 
 def _modules() -> dict[str, Path]:
     found = {}
@@ -135,7 +126,7 @@ def test_the_graph_sees_function_level_imports():
 
 
 def test_no_import_cycles():
-    found = [c for c in cycles(import_graph()) if frozenset(c) not in CYCLES_BEING_BROKEN]
+    found = cycles(import_graph())
     assert not found, "import cycles in app/:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 
@@ -156,7 +147,6 @@ def test_no_module_over_the_limit():
         f"{name}: {lines} lines"
         for name, path in _modules().items()
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-        and name not in OVERSIZED_BEING_SPLIT
     )
     assert not oversized, f"modules over {MAX_LINES} lines:\n" + "\n".join(oversized)
 
@@ -166,7 +156,7 @@ def test_settings_are_read_only_by_the_entry_points():
     server's factory and the settings module itself do; everyone else is given them."""
     readers = set()
     for name, path in _modules().items():
-        if name in {"app.config", "app.cli", "app.main"} or name in READING_SETTINGS_THEMSELVES:
+        if name in {"app.config", "app.cli", "app.main"}:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call):
