@@ -59,15 +59,6 @@ _MANY = "unnest({}) AS u({})".format(
 ONE_EVENT = "(SELECT * FROM (VALUES ({})) AS v({}) OFFSET 0) AS u".format(
     ", ".join(f"CAST(:{name} AS {type_})" for name, type_ in _EVENT_COLUMNS), _EVENT_NAMES
 )
-# Every probe below reads one department's ratings in a rated_at window. Its bounds are written
-# as row comparisons on (department_code, rated_at), which only ix_rating_department_rated_at_id
-# can take as index conditions: the statement's one generic plan per connection (see ONE_EVENT)
-# is then the same whatever the table's statistics. Written as plain rated_at bounds, a plan
-# made while `rating` was empty or not yet analyzed (a fresh database; the first minute before
-# autovacuum's ANALYZE) scanned ix_rating_rated_at_id across all departments and kept doing so:
-# the source_share sample read ~900 rows for its 20 with 40 departments (0.6 ms of PostgreSQL CPU
-# per event, growing with the table). With department_code = u.department_code beside them,
-# the rows are the same.
 INSERT_TEMPLATE = """
     INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
                         staff_id, case_no, service_item_code, service_item_name, level, tags,
@@ -83,10 +74,8 @@ INSERT_TEMPLATE = """
              CASE WHEN u.fast OR (CAST(:is_device AS boolean) AND EXISTS (
                     SELECT 1 FROM rating r
                      WHERE r.department_code = u.department_code AND r.client_id = :client_id
-                       AND (r.department_code, r.rated_at)
-                           > (u.department_code, u.rated_at - CAST(:device_gap AS interval))
-                       AND (r.department_code, r.rated_at)
-                           < (u.department_code, u.rated_at + CAST(:device_gap AS interval))))
+                       AND r.rated_at > u.rated_at - CAST(:device_gap AS interval)
+                       AND r.rated_at < u.rated_at + CAST(:device_gap AS interval)))
                   THEN 'rapid_device' END,
              CASE WHEN u.rater_phone_hash IS NOT NULL AND u.phone_prior + (
                     SELECT count(*) FROM (
@@ -102,10 +91,8 @@ INSERT_TEMPLATE = """
                     SELECT count(*) FROM (
                       SELECT 1 FROM rating r
                        WHERE r.department_code = u.department_code
-                         AND (r.department_code, r.rated_at)
-                             > (u.department_code, u.rated_at - CAST(:burst_gap AS interval))
-                         AND (r.department_code, r.rated_at)
-                             < (u.department_code, u.rated_at + CAST(:burst_gap AS interval))
+                         AND r.rated_at > u.rated_at - CAST(:burst_gap AS interval)
+                         AND r.rated_at < u.rated_at + CAST(:burst_gap AS interval)
                          AND r.level = u.level
                          AND r.window_no IS NOT DISTINCT FROM u.window_no
                          -- comments are sealed: equal ones have equal keyed digests
@@ -117,9 +104,8 @@ INSERT_TEMPLATE = """
                     -- a burst goes on: the latest of its pattern just before is flagged
                     SELECT 'bare_burst' = ANY(r.flags) FROM rating r
                      WHERE r.department_code = u.department_code
-                       AND (r.department_code, r.rated_at)
-                           > (u.department_code, u.rated_at - CAST(:bare_gap AS interval))
-                       AND (r.department_code, r.rated_at) <= (u.department_code, u.rated_at)
+                       AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
+                       AND r.rated_at <= u.rated_at
                        AND r.client_id = :client_id
                        AND r.channel = u.channel AND r.level = u.level
                        AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
@@ -127,10 +113,8 @@ INSERT_TEMPLATE = """
                     SELECT count(*) FROM (
                       SELECT 1 FROM rating r
                        WHERE r.department_code = u.department_code
-                         AND (r.department_code, r.rated_at)
-                             > (u.department_code, u.rated_at - CAST(:bare_gap AS interval))
-                         AND (r.department_code, r.rated_at)
-                             < (u.department_code, u.rated_at + CAST(:bare_gap AS interval))
+                         AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
+                         AND r.rated_at < u.rated_at + CAST(:bare_gap AS interval)
                          AND r.client_id = :client_id
                          AND r.channel = u.channel AND r.level = u.level
                          AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
@@ -144,9 +128,8 @@ INSERT_TEMPLATE = """
                     SELECT r.client_id = :client_id AND 'source_share' = ANY(r.flags)
                       FROM rating r
                      WHERE r.department_code = u.department_code
-                       AND (r.department_code, r.rated_at)
-                           > (u.department_code, u.rated_at - CAST(:share_gap AS interval))
-                       AND (r.department_code, r.rated_at) <= (u.department_code, u.rated_at)
+                       AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
+                       AND r.rated_at <= u.rated_at
                      ORDER BY r.rated_at DESC LIMIT 1) OR (
                     -- the stored part of the sample (the latest share_sample - 1 - share_prior)
                     -- is all there, with at most share_sample - share_needed of others: the
@@ -159,9 +142,8 @@ INSERT_TEMPLATE = """
                         FROM (
                           SELECT r.client_id, r.rated_at, r.id FROM rating r
                            WHERE r.department_code = u.department_code
-                             AND (r.department_code, r.rated_at)
-                                 > (u.department_code, u.rated_at - CAST(:share_gap AS interval))
-                             AND (r.department_code, r.rated_at) <= (u.department_code, u.rated_at)
+                             AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
+                             AND r.rated_at <= u.rated_at
                            ORDER BY r.rated_at DESC, r.id DESC
                            LIMIT :share_sample - 1 - u.share_prior) AS s) AS w
                      WHERE w.others <= :share_sample - :share_needed)
