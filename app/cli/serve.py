@@ -9,10 +9,14 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING, Any
 
 from app.cli.keys import bootstrap_admin_key, hand_over_bootstrap_key
 from app.cli.signals import StopRequested, signals_held
 from app.config import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("haochaping")
 
@@ -52,16 +56,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _serve_one(args: argparse.Namespace, settings: Settings, url: str) -> None:
+def _uvicorn_config(
+    args: argparse.Namespace, settings: Settings, app: Any, **extra: Any
+) -> uvicorn.Config:
+    """The Config both ways of serving share: where, how loud, how long to drain, the bounded
+    request head (the protocol's Config; bounded_config adds the header count)."""
     import uvicorn
 
-    from app.main import create_app, freeze_startup_objects
-    from app.transport import bounded_config, http_protocol
+    from app.transport import http_protocol
 
-    app = create_app(settings, database_url=url)
-    freeze_startup_objects()
-    # What uvicorn.run does, with the request head bounded (431) by the protocol's Config.
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         host=args.host or settings.host,
         port=args.port or settings.port,
@@ -71,7 +75,20 @@ def _serve_one(args: argparse.Namespace, settings: Settings, url: str) -> None:
         timeout_graceful_shutdown=args.graceful_timeout,
         http=http_protocol(),
         h11_max_incomplete_event_size=settings.max_header_bytes,
+        **extra,
     )
+
+
+def _serve_one(args: argparse.Namespace, settings: Settings, url: str) -> None:
+    import uvicorn
+
+    from app.main import create_app, freeze_startup_objects
+    from app.transport import bounded_config
+
+    app = create_app(settings, database_url=url)
+    freeze_startup_objects()
+    # What uvicorn.run does, with the request head bounded (431) by the protocol's Config.
+    config = _uvicorn_config(args, settings, app)
     server = uvicorn.Server(bounded_config(config, settings.max_header_count))
     # uvicorn drains on SIGINT and SIGTERM (SIGHUP is forwarded there), then raises the signal
     # again under our handler: StopRequested comes out of run().
@@ -86,10 +103,9 @@ def _serve_one(args: argparse.Namespace, settings: Settings, url: str) -> None:
 def _serve_workers(args: argparse.Namespace, settings: Settings, url: str) -> int:
     """uvicorn's supervisor of N worker processes, as uvicorn.run(workers=N) makes it, except
     that SIGHUP stops (a closed terminal) instead of replacing the workers."""
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from app.transport import bounded_config, http_protocol
+    from app.transport import bounded_config
 
     class Supervisor(Multiprocess):
         def handle_hup(self) -> None:
@@ -98,18 +114,8 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, url: str) -> in
 
     os.environ["DATABASE_URL"] = url
     os.environ["HAOCHAPING_ACCESS_LOG"] = "1" if args.access_log else "0"
-    config = uvicorn.Config(
-        "app.cli:worker_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=args.graceful_timeout,
-        http=http_protocol(),
-        h11_max_incomplete_event_size=settings.max_header_bytes,
+    config = _uvicorn_config(
+        args, settings, "app.cli:worker_app", factory=True, workers=args.workers
     )
     bounded_config(config, settings.max_header_count)  # pickled to each worker with its Config
     sock = config.bind_socket()

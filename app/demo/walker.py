@@ -9,8 +9,10 @@ from typing import Any
 from app.config import BUSINESS_TZ
 from app.demo.order import SYSTEM, Order, Rest, Step, close_round, iso
 from app.workorders import states
+from app.workorders.actions import move, new_round
 from app.workorders.calendar import WorkCalendar
 from app.workorders.deadlines import DeadlinePolicy
+from app.workorders.views import order_facts
 
 _OPENING, _CLOSING = time(8, 30), time(17, 30)
 
@@ -162,19 +164,8 @@ class Walker:
         if at >= self.now:
             raise Rest
         self.warn_until(order, at, acting=True)
-        facts = states.Facts(
-            state=order.state,
-            source=order.source,
-            real_name=order.real_name,
-            extended=order.extended,
-            can_extend="complex" in order.policy,
-            appeal_from=order.appeal_from,
-            appealed_before=order.appealed_before,
-            substantiated=order.substantiated,
-            withdrawal_from=order.withdrawal_from,
-        )
         step = states.apply(
-            facts,
+            order_facts(order),
             action,
             note=note,
             substantiated=substantiated,
@@ -185,35 +176,12 @@ class Walker:
         if "extend" in effects and at > order.resolve_due_at:
             raise AssertionError("an extension must be asked for before the rectify deadline")
         data: dict[str, Any] = {}
-        before = order.state
-        order.state = step.state_after
-        if action == "contact":
-            order.contacted_at = at
-        if action == "verify":
-            order.substantiated = substantiated
-            data["substantiated"] = substantiated
-        if "extend" in effects:
-            order.extended = True
-        if "resolved" in effects and order.resolved_at is None:
-            order.resolved_at = at
-        if "appeal" in effects:
-            order.appeal_from = before
-            order.appealed_before = True
-        if "appeal_rejected" in effects:
-            order.appeal_from = None
-        if "called_back" in effects:
-            order.called_back_at = order.called_back_at or at
-            order.callback_satisfied = satisfied
-            data["satisfied"] = satisfied
+        before = move(
+            order, step, action, at, data, substantiated=substantiated, satisfied=satisfied
+        )
         if "reopen" in effects:
             data["round_ended"] = close_round(order, at)
-            order.reopen_count += 1
-            order.deadline_basis_at = at
-            order.substantiated = None
-            order.resolved_at = None
-            order.contacted_at = None
-            order.due_soon_at = None
-            order.overdue_at = None
+            new_round(order, at)
             self._set_deadlines(order)
         if step.outcome and "close" in effects:
             order.outcome = step.outcome

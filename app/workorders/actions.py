@@ -27,6 +27,54 @@ class ActionConflict(Conflict):
     type, title = "action-not-allowed", "This action is not allowed in the order's current state"
 
 
+def move(
+    order: Any,
+    step: states.Step,
+    action: str,
+    at: datetime,
+    data: dict[str, Any],
+    *,
+    substantiated: bool | None,
+    satisfied: bool | None,
+) -> str:
+    """The order's new state and the fields the step sets at `at` (a WorkOrder, or the demo's
+    Order, which has the same fields), with what the event records added to `data`; returns
+    the state before."""
+    state_before = order.state
+    order.state = step.state_after
+    if action == "contact":
+        order.contacted_at = at
+    if action == "verify":
+        order.substantiated = substantiated
+        data["substantiated"] = substantiated
+    if "extend" in step.effects:
+        order.extended = True
+    if "resolved" in step.effects and order.resolved_at is None:
+        order.resolved_at = at
+    if "appeal" in step.effects:
+        order.appeal_from = state_before
+        order.appealed_before = True
+    if "appeal_rejected" in step.effects:
+        order.appeal_from = None
+    if "called_back" in step.effects:
+        order.called_back_at = order.called_back_at or at
+        order.callback_satisfied = satisfied
+        data["satisfied"] = satisfied
+    return state_before
+
+
+def new_round(order: Any, at: datetime) -> None:
+    """A reopened order's fresh round, counted from `at` (the ended round already closed;
+    the caller sets the new deadlines)."""
+    order.reopen_count += 1
+    order.deadline_basis_at = at
+    order.substantiated = None
+    order.resolved_at = None
+    order.contacted_at = None
+    order.due_soon_at = None
+    order.overdue_at = None
+
+
 async def act(
     session: AsyncSession,
     principal: Principal,
@@ -130,37 +178,14 @@ async def take(
         data = {"from": order.department_code, "to": department_code}
         order.department_code = department_code
 
-    state_before = order.state
-    order.state = step.state_after
-    if action == "contact":
-        order.contacted_at = now
-    if action == "verify":
-        order.substantiated = substantiated
-        data["substantiated"] = substantiated
-    if "extend" in step.effects:
-        order.extended = True
-    if "resolved" in step.effects and order.resolved_at is None:
-        order.resolved_at = now
-    if "appeal" in step.effects:
-        order.appeal_from = state_before
-        order.appealed_before = True
-    if "appeal_rejected" in step.effects:
-        order.appeal_from = None
-    if "called_back" in step.effects:
-        order.called_back_at = order.called_back_at or now
-        order.callback_satisfied = satisfied
-        data["satisfied"] = satisfied
+    state_before = move(
+        order, step, action, now, data, substantiated=substantiated, satisfied=satisfied
+    )
     if "reopen" in step.effects:
         # Still unsatisfied: a new round, with fresh deadlines counted from the callback; the
         # round that ends is kept with its deadlines and lateness.
         data["round_ended"] = close_round(order, now=now, ended_by="callback_unsatisfied")
-        order.reopen_count += 1
-        order.deadline_basis_at = now
-        order.substantiated = None
-        order.resolved_at = None
-        order.contacted_at = None
-        order.due_soon_at = None
-        order.overdue_at = None
+        new_round(order, now)
         set_deadlines(order, cal)
     if step.outcome and "close" in step.effects:
         order.outcome = step.outcome

@@ -24,7 +24,9 @@ from app.workorders.timing import flags, load_calendar
 log = logging.getLogger(__name__)
 
 
-def order_facts(order: WorkOrder) -> states.Facts:
+def order_facts(order: Any) -> states.Facts:
+    """What the state machine needs of an order (a WorkOrder, or the demo's Order, which has
+    the same fields)."""
     return states.Facts(
         state=order.state,
         source=order.source,
