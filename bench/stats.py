@@ -36,6 +36,7 @@ from app.db import start_embedded_postgres  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.stats import demo  # noqa: E402
 from app.stats.periods import resolve_period  # noqa: E402
+from app.workorders.timing import current_policy  # noqa: E402
 
 DB = "haochaping_bench_stats"
 # Three years of data ending at 2026-01-01 00:00 Beijing time; the quarter measured.
@@ -123,6 +124,7 @@ async def load(url: str, args: argparse.Namespace) -> dict:
         end=END,
         roll_up=True,
         progress=progress,
+        policy=current_policy(Settings()),
     )
     print(
         f"loaded in {timings['load_seconds']:.1f} s ({timings['rate']:,.0f} ratings/s); "

@@ -104,10 +104,11 @@ async def portal(app, client, admin) -> dict[str, str]:
 
 
 @pytest.fixture
-async def generic(settings: Settings, pg_url: str):
-    """A client of a second app on the same database, with the ratings' direct path off."""
+async def generic(settings: Settings, pg_url: str, app_clock: SettableClock):
+    """A client of a second app on the same database, with the ratings' direct path off, on the
+    session app's clock (two processes of one machine share its time)."""
     off = settings.model_copy(update={"fast_ingest": False, "background_jobs": False})
-    async with running_app(off, pg_url) as (application, http):
+    async with running_app(off, pg_url, clock=app_clock) as (application, http):
         assert application.state.fast_ingest_pool is None
         yield http
 
