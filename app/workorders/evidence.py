@@ -55,10 +55,7 @@ async def change_rating_status(
             status_after=status,
             at=now,
             action=action,
-            actor_key_id=actor.key_id,
-            actor_client_id=actor.client_id,
-            actor_name=actor.name,
-            actor_role=actor.role,
+            **actor.columns(),
             reason=reason,
             evidence=evidence,
         )

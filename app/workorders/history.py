@@ -27,6 +27,15 @@ class Actor:
     def of(cls, principal: Principal) -> Actor:
         return cls(principal.key_id, principal.client_id, principal.client_name, principal.role)
 
+    def columns(self) -> dict:
+        """The actor_* columns of a record it made (timeline events, rating status changes)."""
+        return {
+            "actor_key_id": self.key_id,
+            "actor_client_id": self.client_id,
+            "actor_name": self.name,
+            "actor_role": self.role,
+        }
+
 
 SYSTEM = Actor()
 
@@ -87,10 +96,7 @@ async def append(
             seq=seq,
             action=action,
             at=now,
-            actor_key_id=actor.key_id,
-            actor_client_id=actor.client_id,
-            actor_name=actor.name,
-            actor_role=actor.role,
+            **actor.columns(),
             note=note,
             state_before=state_before,
             state_after=order.state,

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import text
 
 from app import privacy
 from app.privacy import retention
-from tests.fixtures.factories import auth, event, make_department, make_key, make_window
+from tests.fixtures.factories import event
 
 FINDING = "请回电13955554444 我叫孙七"
 ID_NUMBER = "43010219900307123X"
@@ -25,19 +24,6 @@ def assert_masked(body) -> None:
     dumped = json.dumps(body, ensure_ascii=False)
     for secret in SECRETS:
         assert secret not in dumped, (secret, dumped)
-
-
-@pytest.fixture
-async def keys(app, client, admin):
-    await make_department(client, admin, "SJ")
-    await make_window(client, admin, "SJ", "A01")
-    return {
-        "admin": admin,
-        "portal": auth(await make_key(app, "portal", "政务服务网")),
-        "hotline": auth(await make_key(app, "hotline", "12345热线")),
-        "reader": auth(await make_key(app, "reader")),
-        "department": auth(await make_key(app, "department", department_code="SJ")),
-    }
 
 
 async def _stored(app, sql: str, **params):

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from app import privacy
 from app.privacy import DataKeyError, Keyring, PrivacySettings, load_keyring, retention
-from tests.fixtures.factories import auth, event, make_department, make_key, make_window
+from tests.fixtures.factories import event
 
 PHONE = "13812345678"
 CITIZEN_PHONE = "13987654321"
@@ -96,18 +96,6 @@ def test_key_sources_environment_file_and_generated_development_key(tmp_path, ca
 # --- through the API ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def setup(app, client, admin):
-    await make_department(client, admin, "SJ")
-    await make_window(client, admin, "SJ", "A01")
-    return {
-        "admin": admin,
-        "portal": auth(await make_key(app, "portal", "政务服务网")),
-        "hotline": auth(await make_key(app, "hotline", "12345热线")),
-        "reader": auth(await make_key(app, "reader")),
-    }
-
-
 def complaint(order_no="12345-2026-000001", **extra):
     return {
         "order_no": order_no,
@@ -144,7 +132,7 @@ def _digits_forms(phone: str) -> list[str]:
 async def test_no_full_phone_number_in_the_database_logs_or_responses(
     app,
     client,
-    setup,
+    keys,
     caplog,
 ):
     caplog.set_level(logging.DEBUG)
@@ -152,7 +140,7 @@ async def test_no_full_phone_number_in_the_database_logs_or_responses(
     r = await client.post(
         "/v1/ratings",
         json=event(level=1, rater={"name": "张三丰", "phone": PHONE}, comment="差"),
-        headers=setup["portal"],
+        headers=keys["portal"],
     )
     assert r.status_code == 201, r.text
     rating_id = r.json()["id"]
@@ -160,7 +148,7 @@ async def test_no_full_phone_number_in_the_database_logs_or_responses(
     r = await client.post(
         "/v1/ratings/batch",
         json={"events": [event(rater={"phone": LANDLINE}), event(rater={"phone": "+86" + PHONE})]},
-        headers=setup["portal"],
+        headers=keys["portal"],
     )
     responses.append(r)
     # A retry answers with the stored (encrypted) row, masked.
@@ -168,16 +156,16 @@ async def test_no_full_phone_number_in_the_database_logs_or_responses(
         await client.post(
             "/v1/ratings/batch",
             json={"events": [event(event_id="x1", rater={"phone": PHONE})] * 2},
-            headers=setup["portal"],
+            headers=keys["portal"],
         )
     )
-    r = await client.post("/v1/complaints", json=complaint(), headers=setup["hotline"])
+    r = await client.post("/v1/complaints", json=complaint(), headers=keys["hotline"])
     assert r.status_code == 201, r.text
     responses.append(r)
     # An invalid phone: refused without repeating it.
     responses.append(
         await client.post(
-            "/v1/ratings", json=event(rater={"phone": "23812345678"}), headers=setup["portal"]
+            "/v1/ratings", json=event(rater={"phone": "23812345678"}), headers=keys["portal"]
         )
     )
     for path in (
@@ -187,10 +175,10 @@ async def test_no_full_phone_number_in_the_database_logs_or_responses(
         "/v1/tickets",
         "/v1/audit",
     ):
-        r = await client.get(path, headers=setup["admin"])
+        r = await client.get(path, headers=keys["admin"])
         assert r.status_code == 200, (path, r.text)
         responses.append(r)
-    r = await client.post("/v1/ratings/by-phone", json={"phone": PHONE}, headers=setup["admin"])
+    r = await client.post("/v1/ratings/by-phone", json={"phone": PHONE}, headers=keys["admin"])
     assert r.status_code == 200 and len(r.json()["items"]) == 3, r.text
     responses.append(r)
 
@@ -206,12 +194,12 @@ async def test_no_full_phone_number_in_the_database_logs_or_responses(
     assert "138****5678" in responses[0].text
 
     # The one exception: the audited unmasked read.
-    r = await client.get(f"/v1/ratings/{rating_id}/personal-data", headers=setup["admin"])
+    r = await client.get(f"/v1/ratings/{rating_id}/personal-data", headers=keys["admin"])
     assert r.status_code == 200, r.text
     assert r.json()["phone"] == PHONE and r.json()["name"] == "张三丰"
-    r = await client.get("/v1/complaints/12345-2026-000001/personal-data", headers=setup["admin"])
+    r = await client.get("/v1/complaints/12345-2026-000001/personal-data", headers=keys["admin"])
     assert r.status_code == 200 and r.json()["phone"] == CITIZEN_PHONE, r.text
-    entries = (await client.get("/v1/audit", headers=setup["admin"])).json()["items"]
+    entries = (await client.get("/v1/audit", headers=keys["admin"])).json()["items"]
     reads = [e for e in entries if e["action"].endswith("personal_data.read")]
     assert [e["target"] for e in reads] == [
         "complaint:12345-2026-000001",
@@ -222,21 +210,19 @@ async def test_no_full_phone_number_in_the_database_logs_or_responses(
     assert lookups[0]["detail"] == {"phone": "138****5678", "found": 3}
 
 
-async def test_only_an_admin_reads_personal_data_in_clear(app, client, setup):
-    r = await client.post(
-        "/v1/ratings", json=event(rater={"phone": PHONE}), headers=setup["portal"]
-    )
+async def test_only_an_admin_reads_personal_data_in_clear(app, client, keys):
+    r = await client.post("/v1/ratings", json=event(rater={"phone": PHONE}), headers=keys["portal"])
     rating_id = r.json()["id"]
     for role in ("portal", "reader"):
-        r = await client.get(f"/v1/ratings/{rating_id}/personal-data", headers=setup[role])
+        r = await client.get(f"/v1/ratings/{rating_id}/personal-data", headers=keys[role])
         assert r.status_code == 403, r.text
-        r = await client.post("/v1/ratings/by-phone", json={"phone": PHONE}, headers=setup[role])
+        r = await client.post("/v1/ratings/by-phone", json={"phone": PHONE}, headers=keys[role])
         assert r.status_code == 403, r.text
-    r = await client.get("/v1/ratings/999999/personal-data", headers=setup["admin"])
+    r = await client.get("/v1/ratings/999999/personal-data", headers=keys["admin"])
     assert r.status_code == 404
 
 
-async def test_retention_erases_rater_data_and_keeps_the_rating(app, client, setup):
+async def test_retention_erases_rater_data_and_keeps_the_rating(app, client, keys):
     now = datetime.now(UTC)
     old = now - timedelta(days=10)
     r = await client.post(
@@ -247,10 +233,10 @@ async def test_retention_erases_rater_data_and_keeps_the_rating(app, client, set
                 event(event_id="new", rater={"name": "赵六", "phone": PHONE}),
             ]
         },
-        headers=setup["portal"],
+        headers=keys["portal"],
     )
     assert r.json()["created"] == 2, r.text
-    await client.post("/v1/complaints", json=complaint(), headers=setup["hotline"])
+    await client.post("/v1/complaints", json=complaint(), headers=keys["hotline"])
     async with app.state.engine.begin() as conn:
         await conn.execute(
             text("UPDATE rating SET rated_at = :old WHERE event_id = 'old'"), {"old": old}
@@ -275,7 +261,7 @@ async def test_retention_erases_rater_data_and_keeps_the_rating(app, client, set
     assert rows["old"].rater_type == "individual" and rows["old"].level == 1
     assert rows["new"].rater_phone is not None
     # The rating is still listed, still real-name, with nothing to show.
-    listed = (await client.get("/v1/ratings", headers=setup["admin"])).json()["items"]
+    listed = (await client.get("/v1/ratings", headers=keys["admin"])).json()["items"]
     old_view = next(i for i in listed if i["event_id"] == "old")
     assert old_view["rater"] == {
         "type": "individual",
@@ -289,7 +275,7 @@ async def test_retention_erases_rater_data_and_keeps_the_rating(app, client, set
         "complaints": 0,
     }
     audit = (
-        await client.get("/v1/audit?action=personal_data.erase_expired", headers=setup["admin"])
+        await client.get("/v1/audit?action=personal_data.erase_expired", headers=keys["admin"])
     ).json()
     assert len(audit["items"]) == 1 and audit["items"][0]["actor"] == "system:retention"
     assert audit["items"][0]["detail"]["ratings"] == 1
@@ -298,9 +284,9 @@ async def test_retention_erases_rater_data_and_keeps_the_rating(app, client, set
         await conn.execute(
             text("UPDATE complaint SET received_at = :old"), {"old": old - timedelta(days=2000)}
         )
-    r = await client.post("/v1/privacy/retention", headers=setup["admin"])
+    r = await client.post("/v1/privacy/retention", headers=keys["admin"])
     assert r.status_code == 200 and r.json()["complaints"] == 1, r.text
-    r = await client.get("/v1/complaints/12345-2026-000001/personal-data", headers=setup["admin"])
+    r = await client.get("/v1/complaints/12345-2026-000001/personal-data", headers=keys["admin"])
     assert r.json()["phone"] is None and r.json()["erased_at"] is not None
 
 
@@ -394,13 +380,13 @@ def test_payload_digest_is_keyed_and_matches_under_older_keys_and_the_legacy_for
     assert not Keyring.parse(f"k2:{key(2)}").payload_matches(digest, canonical)
 
 
-async def test_retries_are_recognised_across_a_key_rotation(app, client, setup):
+async def test_retries_are_recognised_across_a_key_rotation(app, client, keys):
     original = privacy.keyring()
     body = event(window_no="A01", rater={"type": "individual", "name": "张三", "phone": PHONE})
-    first = await client.post("/v1/ratings", json=body, headers=setup["portal"])
+    first = await client.post("/v1/ratings", json=body, headers=keys["portal"])
     assert first.status_code == 201, first.text
     filing = complaint()
-    filed = await client.post("/v1/complaints", json=filing, headers=setup["hotline"])
+    filed = await client.post("/v1/complaints", json=filing, headers=keys["hotline"])
     assert filed.status_code == 201, filed.text
     async with app.state.engine.connect() as conn:
         stored = (
@@ -419,25 +405,25 @@ async def test_retries_are_recognised_across_a_key_rotation(app, client, setup):
     newer = Keyring.parse(f"k9:{key(9)}")
     privacy.install(Keyring([*newer.keys, *original.keys]))
     try:
-        again = await client.post("/v1/ratings", json=body, headers=setup["portal"])
+        again = await client.post("/v1/ratings", json=body, headers=keys["portal"])
         assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
         changed = await client.post(
-            "/v1/ratings", json={**body, "level": 4}, headers=setup["portal"]
+            "/v1/ratings", json={**body, "level": 4}, headers=keys["portal"]
         )
         assert changed.status_code == 422 and changed.json()["type"].endswith("event-id-reused")
-        refiled = await client.post("/v1/complaints", json=filing, headers=setup["hotline"])
+        refiled = await client.post("/v1/complaints", json=filing, headers=keys["hotline"])
         assert refiled.status_code == 200, refiled.text
         altered = await client.post(
-            "/v1/complaints", json={**filing, "content": "另一件事"}, headers=setup["hotline"]
+            "/v1/complaints", json={**filing, "content": "另一件事"}, headers=keys["hotline"]
         )
         assert altered.status_code == 422, altered.text
     finally:
         privacy.install(original)
 
 
-async def test_a_row_with_a_legacy_unkeyed_digest_still_replays(app, client, setup):
+async def test_a_row_with_a_legacy_unkeyed_digest_still_replays(app, client, keys):
     body = event(rater={"type": "individual", "phone": PHONE})
-    assert (await client.post("/v1/ratings", json=body, headers=setup["portal"])).status_code == 201
+    assert (await client.post("/v1/ratings", json=body, headers=keys["portal"])).status_code == 201
     from app.ratings.ingest import canonical_payload
     from app.ratings.schemas import RatingIn
 
@@ -447,5 +433,5 @@ async def test_a_row_with_a_legacy_unkeyed_digest_still_replays(app, client, set
             text("UPDATE rating SET payload_hash = :h WHERE event_id = :e"),
             {"h": legacy, "e": body["event_id"]},
         )
-    again = await client.post("/v1/ratings", json=body, headers=setup["portal"])
+    again = await client.post("/v1/ratings", json=body, headers=keys["portal"])
     assert again.status_code == 200, again.text
