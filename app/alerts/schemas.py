@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from app.limits import InputModel
 from app.timefmt import LocalDateTime
@@ -46,7 +54,10 @@ class WindowBadBurst(_RuleBase):
     @model_validator(mode="after")
     def _window_needs_department(self) -> WindowBadBurst:
         if self.window_no is not None and self.department_code is None:
-            raise ValueError("window_no needs department_code (a window is a department's)")
+            raise PydanticCustomError(
+                "window_needs_department",
+                "window_no needs department_code (a window is one department's)",
+            )
         return self
 
 
@@ -73,11 +84,45 @@ class OrderDueSoon(_RuleBase):
     kind: Literal["order_due_soon"]
 
 
-RuleIn = Annotated[
-    WindowBadBurst | DepartmentGoodRate | DeviceSilent | OrderDueSoon,
-    Field(discriminator="kind"),
-]
-RULE_ADAPTER: TypeAdapter[Any] = TypeAdapter(RuleIn)
+_KINDS = ("window_bad_burst", "department_good_rate", "device_silent", "order_due_soon")
+
+
+class RuleIn(
+    RootModel[
+        Annotated[
+            WindowBadBurst | DepartmentGoodRate | DeviceSilent | OrderDueSoon,
+            Field(discriminator="kind"),
+        ]
+    ]
+):
+    """A rule: `kind` picks the body. Errors name the field as sent (`threshold`, not
+    `window_bad_burst.threshold`; an unknown kind names `kind`)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _plain_field_names(cls, value: Any, handler: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            errors = []
+            for error in exc.errors():
+                loc = tuple(error["loc"])
+                if error["type"].startswith("union_tag_"):
+                    loc = ("kind",)
+                elif loc and loc[0] in _KINDS:
+                    loc = loc[1:]
+                if error["type"] == "window_needs_department":
+                    loc = ("window_no",)
+                errors.append(
+                    {
+                        "type": PydanticCustomError(error["type"], error["msg"]),
+                        "loc": loc,
+                        "input": error["input"],
+                    }
+                )
+            raise ValidationError.from_exception_data(exc.title, errors) from None
+
+
 # The kind's own fields, stored as the rule's params.
 COMMON_FIELDS = ("name", "department_code", "active", "kind")
 

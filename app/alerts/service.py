@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.episodes import alert_view, clear_rule
 from app.alerts.models import Alert, AlertRule
-from app.alerts.schemas import COMMON_FIELDS, RULE_ADAPTER
+from app.alerts.schemas import COMMON_FIELDS, RuleIn
 from app.auth.service import Principal
 from app.errors import Conflict, NotFound, ValidationProblem, field_error, pydantic_errors
 from app.pagination import decode_cursor, encode_cursor, row_id
@@ -55,15 +55,15 @@ async def _check_scope(session: AsyncSession, department_code: str | None, param
         )
 
 
-def _split(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split(body: RuleIn) -> tuple[dict[str, Any], dict[str, Any]]:
     """(common fields, the kind's parameters) of a validated rule body."""
-    data = body.model_dump(mode="json")
+    data = body.root.model_dump(mode="json")
     return {k: data[k] for k in COMMON_FIELDS}, {
         k: v for k, v in data.items() if k not in COMMON_FIELDS
     }
 
 
-async def create_rule(session: AsyncSession, body: Any, *, now: datetime) -> AlertRule:
+async def create_rule(session: AsyncSession, body: RuleIn, *, now: datetime) -> AlertRule:
     """A new rule from a validated body (one of the kinds of app/alerts/schemas.py)."""
     common, params = _split(body)
     await _check_scope(session, common["department_code"], params)
@@ -104,9 +104,9 @@ async def update_rule(
         **changes,
     }
     try:
-        body = RULE_ADAPTER.validate_python(merged)
+        body = RuleIn.model_validate(merged)
     except ValidationError as exc:
-        errors = pydantic_errors(exc.errors(), drop_prefix=1)  # drop the kind's tag
+        errors = pydantic_errors(exc.errors())
         raise ValidationProblem(
             f"Not a valid {rule.kind} rule: " + "; ".join(e["field"] for e in errors),
             errors=errors,
