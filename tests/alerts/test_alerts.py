@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
+from app.alerts import service
 from app.notify.dispatcher import RetryPolicy, deliver_due
 from app.notify.models import Outbox
 from tests.alerts.conftest import T0, alerts, evaluate, make_rule, rate
@@ -141,8 +142,24 @@ async def _two_departments_alerted(app, client, keys):
     return found["SJ"], found["GA"]
 
 
+async def _open_counts(app) -> tuple[int, int]:
+    """What the console's badges read: open alerts centre-wide and for SJ."""
+    async with app.state.sessionmaker() as session:
+        return (
+            await service.count_open(session),
+            await service.count_open(session, department_code="SJ"),
+        )
+
+
+async def test_the_job_is_registered_with_its_interval(app):
+    job = app.state.jobs.jobs["alerts"]
+    assert job.every == app.state.settings.alerts.interval_seconds == 60
+    assert job.enabled and job.first == "run"
+
+
 async def test_an_acknowledgement_records_who_and_when_once(app, client, keys, clock):
     sj_alert, ga_alert = await _two_departments_alerted(app, client, keys)
+    assert await _open_counts(app) == (2, 1)
     clock.set(T0 + timedelta(minutes=7))
     r = await client.post(
         f"/v1/alerts/{sj_alert['id']}/ack", json={"note": "已联系窗口负责人"}, headers=keys["sj"]
@@ -164,6 +181,7 @@ async def test_an_acknowledgement_records_who_and_when_once(app, client, keys, c
     assert r.json()["acknowledged"]["note"] is None
 
     admin = keys["admin"]
+    assert await _open_counts(app) == (0, 0)
     assert await alerts(client, admin, state="open") == []
     assert len(await alerts(client, admin, state="acknowledged")) == 2
     r = await client.get("/v1/alerts", headers=admin)  # the default: open ones
