@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -84,7 +84,7 @@ class OrderDueSoon(_RuleBase):
     kind: Literal["order_due_soon"]
 
 
-_KINDS = ("window_bad_burst", "department_good_rate", "device_silent", "order_due_soon")
+_KINDS = get_args(Kind)
 
 
 class RuleIn(
