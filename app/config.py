@@ -1,12 +1,12 @@
 """Settings: one tree (root values and sections), read once from the environment and .env."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.timefmt import BUSINESS_TZ  # noqa: F401  (re-exported: its home is app.timefmt)
@@ -39,6 +39,24 @@ class StatsSettings(BaseSettings):
     # The background roll-up; off, the figures stay exact but read a longer raw tail.
     rollup_enabled: bool = True
     rollup_interval_seconds: float = Field(default=2.0, gt=0)
+
+
+class AlertSettings(BaseSettings):
+    """Early warning (预警): the evaluation job and the working hours (HAOCHAPING_ALERTS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_ALERTS_", **_SOURCES)
+
+    enabled: bool = True
+    interval_seconds: float = Field(default=60.0, gt=0)
+    # Tablets are expected to be heard from on working days between these hours (Beijing).
+    working_hours_start: time = time(9, 0)
+    working_hours_end: time = time(17, 0)
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> "AlertSettings":
+        if self.working_hours_end <= self.working_hours_start:
+            raise ValueError("working_hours_end must be later than working_hours_start")
+        return self
 
 
 class PrivacySettings(BaseSettings):
@@ -133,6 +151,7 @@ class Settings(BaseSettings):
     rate_limits_enabled: bool = True
     # The sections, each read from its own variables when the tree is built.
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
 

@@ -14,6 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import __version__, privacy
+from app.alerts import evaluator as alert_jobs
+from app.alerts.router import alerts_router, rules_router
 from app.audit.router import router as audit_router
 from app.audit.service import AuditMiddleware
 from app.auth import usage as key_upkeep
@@ -128,6 +130,8 @@ def create_app(
     app.include_router(stats_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
+    app.include_router(rules_router)
+    app.include_router(alerts_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:
@@ -190,6 +194,7 @@ def register_jobs(jobs: Jobs, settings: Settings, key_usage: key_upkeep.KeyUsage
     retention.register(jobs, settings.privacy)
     stats_jobs.register(jobs, settings.stats)
     key_upkeep.register(jobs, key_usage)
+    alert_jobs.register(jobs, settings.alerts)
 
 
 async def _sweep(context: JobContext) -> None:

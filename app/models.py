@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic's metadata."""
 
+from app.alerts.models import Alert, AlertRule
 from app.auth.models import ApiKey, Client
 from app.db import Base
 from app.notify.models import Outbox, WebhookSubscription
@@ -16,6 +17,8 @@ from app.stats.models import (
 from app.workorders.models import CalendarYear, Complaint, WorkOrder, WorkOrderEvent
 
 __all__ = [
+    "Alert",
+    "AlertRule",
     "ApiKey",
     "Base",
     "CalendarYear",

@@ -11,7 +11,13 @@ from app.limits import InputModel
 from app.timefmt import LocalDateTime
 
 EventType = Literal[
-    "ticket.opened", "ticket.due_soon", "ticket.overdue", "ticket.closed", "complaint.closed"
+    "ticket.opened",
+    "ticket.due_soon",
+    "ticket.overdue",
+    "ticket.closed",
+    "complaint.closed",
+    "alert.raised",
+    "alert.cleared",
 ]
 WebhookUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)]
 
@@ -21,7 +27,7 @@ class SubscriptionIn(InputModel):
 
     name: str = Field(min_length=1, max_length=200)
     url: WebhookUrl
-    event_types: list[EventType] = Field(min_length=1, max_length=5)
+    event_types: list[EventType] = Field(min_length=1, max_length=7)
     secret: str | None = Field(
         default=None, min_length=16, max_length=200, description="Generated when absent"
     )
@@ -34,7 +40,7 @@ class SubscriptionUpdate(InputModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     url: WebhookUrl | None = None
-    event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=5)
+    event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=7)
     secret: str | None = Field(default=None, min_length=16, max_length=200)
     active: bool | None = None
 

@@ -23,6 +23,8 @@ EVENT_TYPES = (
     "ticket.overdue",
     "ticket.closed",
     "complaint.closed",
+    "alert.raised",
+    "alert.cleared",
 )
 
 _ENQUEUE = text(

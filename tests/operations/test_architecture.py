@@ -28,6 +28,7 @@ INFRASTRUCTURE = {
     "app.transport",
 }
 DOMAINS = (
+    "app.alerts",
     "app.audit",
     "app.auth",
     "app.demo",

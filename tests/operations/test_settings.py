@@ -1,6 +1,7 @@
 """One settings tree: every environment variable the README documents still sets its value."""
 
 import re
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,10 @@ VARIABLES = {
     "HAOCHAPING_RATE_LIMITS_ENABLED": ("false", "rate_limits_enabled", False),
     "HAOCHAPING_STATS_ROLLUP_ENABLED": ("false", "stats.rollup_enabled", False),
     "HAOCHAPING_STATS_ROLLUP_INTERVAL_SECONDS": ("7", "stats.rollup_interval_seconds", 7.0),
+    "HAOCHAPING_ALERTS_ENABLED": ("false", "alerts.enabled", False),
+    "HAOCHAPING_ALERTS_INTERVAL_SECONDS": ("15", "alerts.interval_seconds", 15.0),
+    "HAOCHAPING_ALERTS_WORKING_HOURS_START": ("08:30", "alerts.working_hours_start", time(8, 30)),
+    "HAOCHAPING_ALERTS_WORKING_HOURS_END": ("17:30", "alerts.working_hours_end", time(17, 30)),
     "HAOCHAPING_DATA_KEYS": ("k1:abc", "privacy.data_keys", "k1:abc"),
     "HAOCHAPING_DATA_KEY_FILE": ("/etc/hcp/keys", "privacy.data_key_file", Path("/etc/hcp/keys")),
     "HAOCHAPING_PERSONAL_DATA_RETENTION_DAYS": ("30", "privacy.personal_data_retention_days", 30),
