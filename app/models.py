@@ -2,6 +2,7 @@
 
 from app.auth.models import ApiKey, Client
 from app.db import Base
+from app.kiosk.models import DeviceEnrolment, DeviceSession, RatingLink
 from app.notify.models import Outbox, WebhookSubscription
 from app.ratings.models import Rating
 from app.registry.models import Department, Device, ServiceWindow
@@ -22,9 +23,12 @@ __all__ = [
     "Client",
     "Complaint",
     "Department",
+    "DeviceEnrolment",
+    "DeviceSession",
     "Device",
     "Outbox",
     "Rating",
+    "RatingLink",
     "RatingDepartmentRollup",
     "RatingRollup",
     "RatingRollupWatermark",

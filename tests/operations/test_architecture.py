@@ -31,6 +31,7 @@ DOMAINS = (
     "app.audit",
     "app.auth",
     "app.demo",
+    "app.kiosk",
     "app.notify",
     "app.ratings",
     "app.registry",
