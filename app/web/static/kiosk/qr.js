@@ -26,6 +26,10 @@
     });
   }
 
+  $("consent").addEventListener("change", () => {
+    $("error").textContent = "";
+  });
+
   $("submit").addEventListener("click", async () => {
     if (sending || level === null) return;
     const name = $("name").value.trim();
