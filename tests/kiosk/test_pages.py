@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.fixtures.factories import make_device
@@ -18,6 +19,41 @@ PORTRAIT = {"width": 800, "height": 1280}
 PHONE = {"width": 390, "height": 844}
 # Quick thank-you screen and input lock for the test (the page's defaults: 4 s and 1.5 s).
 FAST = "localStorage.setItem('hcp.thanksMs', '300'); localStorage.setItem('hcp.lockMs', '50');"
+
+
+# The lowest WCAG contrast ratio of the visible text on the page (text colour against the first
+# opaque background behind it).
+CONTRAST = """() => {
+  const luminance = (colour) => {
+    const [r, g, b] = colour.match(/[\\d.]+/g).slice(0, 3).map((v) => {
+      v = Number(v) / 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const colour = getComputedStyle(el).backgroundColor;
+      if (colour !== "transparent" && !/, 0\\)$/.test(colour)) return colour;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  let worst = [21, ""];
+  for (const el of document.querySelectorAll("body *")) {
+    if (!el.getClientRects().length) continue;
+    if (!Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = luminance(getComputedStyle(el).color), b = luminance(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < worst[0]) worst = [ratio, el.textContent.trim().slice(0, 30)];
+  }
+  return worst;
+}"""
+
+
+async def _contrast(page) -> float:
+    ratio, text = await page.evaluate(CONTRAST)
+    assert ratio >= 4.5, f"{text!r}: contrast {ratio:.2f}:1 is below WCAG AA"
+    return ratio
 
 
 async def _ratings(client, admin) -> list[dict]:
@@ -71,6 +107,8 @@ async def test_the_tablet_enrols_and_rates_with_window_staff_and_case(
         json={"staff_id": "SJ007", "case_no": "BJ-2026-0042"},
         headers=admin,
     )
+    async with httpx.AsyncClient() as http:  # the server's first page (templates, asset digest)
+        assert (await http.get(f"{live_server}/kiosk")).status_code == 200
     context, page, requests, errors = await _enrolled_page(
         browser, client, admin, live_server, device
     )
@@ -81,6 +119,8 @@ async def test_the_tablet_enrols_and_rates_with_window_staff_and_case(
         assert await page.text_content("#window-no") == "A01"
         load = await page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
         assert 0 < load < 1000, load
+        print(f"the tablet page loaded in {load:.0f} ms")
+        await _contrast(page)
         await page.screenshot(path=SHOTS / "kiosk-idle-landscape.png")
 
         await _rate(page, 5)
@@ -97,6 +137,7 @@ async def test_the_tablet_enrols_and_rates_with_window_staff_and_case(
         await page.click("#screen-idle .face-1")
         await page.click("#screen-reasons .tag[data-tag=attitude]")
         await page.click("#screen-reasons .tag[data-tag=waiting]")
+        await _contrast(page)
         await page.screenshot(path=SHOTS / "kiosk-reasons-landscape.png")
         await page.click("#reasons-submit")
         await page.wait_for_selector("#screen-thanks:not([hidden])")
@@ -209,6 +250,7 @@ async def test_the_qr_page_rates_a_case_once_and_follows_it_up_once(
         await page.tap("#submit")
         assert "勾选同意" in await page.text_content("#error")
         await page.tap("#consent")
+        await _contrast(page)
         await page.screenshot(path=SHOTS / "kiosk-qr-phone.png", full_page=True)
         await page.tap("#submit")
         await page.wait_for_selector("#thanks:not([hidden])")

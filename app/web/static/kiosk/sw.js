@@ -12,6 +12,11 @@ async function precache() {
   const assets = Array.from(html.matchAll(/(?:src|href)="([^"]*\/static\/[^"]+)"/g), (m) => m[1]);
   await cache.put(PAGE, response);
   await cache.addAll(assets);
+  // A new release has new asset paths: forget the old ones.
+  const current = new Set(assets.map((a) => new URL(a, self.location).href));
+  for (const request of await cache.keys()) {
+    if (request.url.includes("/static/") && !current.has(request.url)) await cache.delete(request);
+  }
 }
 
 self.addEventListener("install", (event) => {
