@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 from app.kiosk.schemas import REASONS
+from app.ratelimit import RateLimiter
 from app.ratings.schemas import BAD_TAGS
 from tests.fixtures.factories import assert_problem, auth, make_key
 from tests.fixtures.signing import signed_request
@@ -204,3 +205,22 @@ async def test_links_belong_to_their_department(client, admin, app, device):
     )
     assert_problem(unknown, 422, "window_no")
     assert (await client.get("/r/nonexistent-token-value-123")).status_code == 404
+
+
+async def test_one_address_cannot_stuff_a_window(client, admin, device, app):
+    token = (await client.get("/v1/departments/SJ/windows/A01/qr/link", headers=admin)).json()[
+        "token"
+    ]
+    kept = app.state.qr_limiter
+    app.state.qr_limiter = RateLimiter({"ip": (1 / 3600, 2), "phone": (1, 100)})
+    try:
+        answers = [
+            await client.post(
+                "/v1/qr/ratings", json={"token": token, "event_id": f"ip-{n:06d}", "level": 5}
+            )
+            for n in range(3)
+        ]
+    finally:
+        app.state.qr_limiter = kept
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert "评价过于频繁" in answers[2].json()["detail"]

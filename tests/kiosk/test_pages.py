@@ -4,6 +4,7 @@ $HAOCHAPING_SCREENSHOTS when set (scripts/kiosk-screenshots.sh: docs/screenshots
 
 from __future__ import annotations
 
+import hmac
 import os
 import tempfile
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.auth import signing
 from tests.fixtures.factories import make_device
 
 SHOTS = Path(os.environ.get("HAOCHAPING_SCREENSHOTS") or tempfile.mkdtemp(prefix="kiosk-shots-"))
@@ -60,10 +62,12 @@ async def _ratings(client, admin) -> list[dict]:
     return (await client.get("/v1/ratings", headers=admin, params={"limit": 100})).json()["items"]
 
 
-async def _enrolled_page(browser, client, admin, live_server, device, viewport=LANDSCAPE):
+async def _enrolled_page(
+    browser, client, admin, live_server, device, viewport=LANDSCAPE, script=""
+):
     issued = (await client.post(f"/v1/devices/{device['id']}/enrolment", headers=admin)).json()
     context = await browser.new_context(locale="zh-CN", viewport=viewport)
-    await context.add_init_script(FAST)
+    await context.add_init_script(FAST + script)
     page = await context.new_page()
     page.set_default_timeout(10_000)
     requests: list[str] = []
@@ -220,6 +224,31 @@ async def test_offline_ratings_survive_a_reload_and_are_stored_once(
         assert len(await _ratings(client, admin)) == 5
         assert all(url.startswith(live_server) for url in requests), requests
         assert not [e for e in errors if "ERR_INTERNET_DISCONNECTED" not in e], errors
+    finally:
+        await context.close()
+
+
+async def test_without_webcrypto_the_page_signs_with_its_own_sha256(
+    browser, client, admin, live_server, device
+):
+    """Over plain http on an intranet address browsers withhold crypto.subtle."""
+    no_subtle = "Object.defineProperty(window.crypto, 'subtle', {value: undefined});"
+    context, page, _, errors = await _enrolled_page(
+        browser, client, admin, live_server, device, script=no_subtle
+    )
+    try:
+        assert await page.evaluate("window.crypto.subtle === undefined")
+        key, message = "hcp_" + "k" * 43, "HCP1-HMAC-SHA256\nPOST\n/v1/ratings/batch\n1\nn\nb" * 3
+        ours = await page.evaluate(
+            "([k, m]) => Array.from(HcpSha256.hmac(HcpSha256.sha256(new TextEncoder().encode(k)),"
+            " new TextEncoder().encode(m)), (b) => b.toString(16).padStart(2, '0')).join('')",
+            [key, message],
+        )
+        assert ours == hmac.new(signing.signing_key(key), message.encode(), "sha256").hexdigest()
+        await _rate(page, 4)
+        await _synced(page)
+        assert [r["level"] for r in await _ratings(client, admin)] == [4]
+        assert errors == []
     finally:
         await context.close()
 

@@ -32,7 +32,8 @@
   }
   async function sync() {
     if (!config) return;
-    await D.flush(config);
+    // Events made while a flush was under way go in a second one.
+    if (await D.flush(config)) await D.flush(config);
     const left = (await D.queue.all()).filter((e) => e.state === "ready").length;
     await refreshStatus();
     return left;
