@@ -4,6 +4,7 @@ the QR page's ratings (follow-up, third refused, real name masked, limits)."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import timedelta
 
@@ -224,3 +225,22 @@ async def test_one_address_cannot_stuff_a_window(client, admin, device, app):
         app.state.qr_limiter = kept
     assert [a.status_code for a in answers] == [201, 201, 429]
     assert "评价过于频繁" in answers[2].json()["detail"]
+
+
+async def test_the_pages_run_no_inline_script_or_style(client, admin, device):
+    token = (await client.get("/v1/departments/SJ/windows/A01/qr/link", headers=admin)).json()[
+        "token"
+    ]
+    for path in ("/kiosk", f"/r/{token}"):
+        page = await client.get(path)
+        assert page.status_code == 200 and page.headers["referrer-policy"] == "no-referrer"
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+        assert not re.search(r"<script(?![^>]*\bsrc=)", page.text), path
+        assert " style=" not in page.text and "<style" not in page.text
+        for url in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+            assert url.startswith("/static/"), url
+            assert (await client.get(url)).headers["cache-control"].endswith("immutable")
+    worker = await client.get("/kiosk/sw.js")
+    assert worker.headers["service-worker-allowed"] == "/kiosk"
+    assert worker.headers["content-type"].startswith("text/javascript")

@@ -157,7 +157,13 @@
             const response = await signedFetch(config, "POST", "/v1/ratings/batch", {
               events: chunk.map((e) => e.body),
             });
+            if (response.status === 401 || response.status === 403) {
+              // Revoked key, deactivated device: only a new enrolment helps; the events wait.
+              window.HcpDevice.refused = true;
+              return false;
+            }
             if (!response.ok) return false;
+            window.HcpDevice.refused = false;
             const answer = await response.json();
             for (const result of answer.results) {
               if (result.status === "rejected") console.warn("rating refused", result.event_id, result.errors);

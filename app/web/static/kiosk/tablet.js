@@ -26,7 +26,7 @@
   async function refreshStatus() {
     const waiting = (await D.queue.all()).length;
     const mark = $("sync");
-    mark.textContent = waiting ? "待上传 " + waiting : "已同步";
+    mark.textContent = (waiting ? "待上传 " + waiting : "已同步") + (D.refused ? " · 需重新启用" : "");
     mark.classList.toggle("pending", waiting > 0);
     mark.dataset.pending = String(waiting);
   }
