@@ -214,6 +214,8 @@ async def test_offline_ratings_survive_a_reload_and_are_stored_once(
         stored = await _ratings(client, admin)
         assert sorted(r["event_id"] for r in stored) == sorted(e["event_id"] for e in queued)
         assert sorted(r["level"] for r in stored) == [3, 4, 4, 5, 5]
+        # Made within seconds of each other: what got through the input lock is flagged.
+        assert sum("rapid_device" in r["flags"] for r in stored) == 4
 
         # A flush retried (its answer lost): the same events, signed anew, stored once.
         await page.evaluate(

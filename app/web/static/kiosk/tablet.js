@@ -9,7 +9,7 @@
   const THANKS_MS = Number(localStorage.getItem("hcp.thanksMs") || 4000);
   const LOCK_MS = Number(localStorage.getItem("hcp.lockMs") || 1500);
   const REASONS_IDLE_MS = 60000;
-  const POLL_MS = 15000;
+  const POLL_MS = 5000; // a case pushed by the window system shows within seconds
 
   let config = null;
   let duty = { staff_id: null, case_no: null };
