@@ -218,7 +218,7 @@ async def case_link(
     if body.window_no is not None:
         windows = await registry.list_windows(session, body.department_code)
         if not any(w.window_no == body.window_no for w in windows):
-            raise ratings_validation("window_no", "no such window in this department")
+            raise _invalid("window_no", "no such window in this department")
     token = new_token()
     link = RatingLink(
         token_hash=digest(token),
@@ -235,7 +235,7 @@ async def case_link(
     return link, token
 
 
-def ratings_validation(field: str, message: str) -> ProblemError:
+def _invalid(field: str, message: str) -> ProblemError:
     return ValidationProblem(f"{field}: {message}", errors=[field_error(field, message)])
 
 
@@ -276,7 +276,7 @@ async def post_qr_rating(
     rated once and followed up once (追评); a third rating is a 409."""
     rater = body.rater if body.rater and (body.rater.name or body.rater.phone) else None
     if rater is not None and not body.consent:
-        raise ratings_validation(
+        raise _invalid(
             "consent", "a real-name rating needs the rater's consent to use their name and phone"
         )
     await auth.ensure_system_client(session, QR_CLIENT_ID, name=QR_CLIENT_NAME, role="portal")
