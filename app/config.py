@@ -88,9 +88,10 @@ class KioskSettings(BaseSettings):
     enrolment_minutes: int = Field(default=15, ge=1, le=24 * 60)
     case_link_days: int = Field(default=30, ge=1, le=366)
     # Against stuffing of the QR page: ratings per client address per hour (in bursts of
-    # qr_ip_burst) and per phone number per day.
-    qr_ip_per_hour: int = Field(default=60, ge=1)
-    qr_ip_burst: int = Field(default=20, ge=1)
+    # qr_ip_burst; generous, as a hall's Wi-Fi puts many phones behind one address) and per
+    # phone number per day.
+    qr_ip_per_hour: int = Field(default=300, ge=1)
+    qr_ip_burst: int = Field(default=60, ge=1)
     qr_phone_per_day: int = Field(default=5, ge=1)
 
 
