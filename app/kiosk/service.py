@@ -85,14 +85,14 @@ async def redeem_enrolment(session: AsyncSession, token: str, *, now: datetime) 
         )
     ).scalar_one_or_none()
     if enrolment is None:
-        raise NotFound("Unknown enrolment link: ask the administrator for a new one")
+        raise NotFound("启用链接无效，请向管理员申请新的启用链接 (unknown enrolment link)")
     if enrolment.redeemed_at is not None:
-        raise Gone("This enrolment link was already used: ask the administrator for a new one")
+        raise Gone("此启用链接已使用过，请向管理员申请新的启用链接 (the enrolment link was used)")
     if enrolment.expires_at <= now:
-        raise Gone("This enrolment link has expired: ask the administrator for a new one")
+        raise Gone("此启用链接已过期，请向管理员申请新的启用链接 (the enrolment link expired)")
     device = await registry.get_device(session, enrolment.device_id)
     if not device.active:
-        raise Conflict("This device is deactivated")
+        raise Conflict("此评价器已停用 (the device is deactivated)")
     earlier = await session.execute(
         select(DeviceEnrolment.key_id).where(
             DeviceEnrolment.device_id == device.id,

@@ -230,6 +230,25 @@ async def test_offline_ratings_survive_a_reload_and_are_stored_once(
         await context.close()
 
 
+async def test_a_used_enrolment_link_says_so_in_chinese(
+    browser, client, admin, live_server, device
+):
+    issued = (await client.post(f"/v1/devices/{device['id']}/enrolment", headers=admin)).json()
+    assert (await client.post("/v1/kiosk/enrolment", json={"token": issued["token"]})).is_success
+    context = await browser.new_context(locale="zh-CN", viewport=LANDSCAPE)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{live_server}/kiosk#enrol={issued['token']}")
+        await page.wait_for_selector("#screen-enrol:not([hidden])")
+        assert (
+            await page.text_content("#enrol-error")
+            == "此启用链接已使用过，请向管理员申请新的启用链接"
+        )
+        assert page.url == f"{live_server}/kiosk"
+    finally:
+        await context.close()
+
+
 async def test_without_webcrypto_the_page_signs_with_its_own_sha256(
     browser, client, admin, live_server, device
 ):

@@ -117,7 +117,7 @@
       cache: "no-store",
     });
     const answer = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(answer.detail || "启用失败（" + response.status + "）");
+    if (!response.ok) throw new Error((answer.detail || "启用失败（" + response.status + "）").split(" (")[0]);
     learnServerTime(answer.server_time);
     const config = {
       device_id: answer.device_id,
