@@ -95,6 +95,24 @@ class IntegritySettings(BaseSettings):
         return -(-self.share_sample * self.share_percent // 100)
 
 
+class KioskSettings(BaseSettings):
+    """The tablet page, enrolment and the QR-code rating page (HAOCHAPING_KIOSK_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_KIOSK_", **_SOURCES)
+
+    # The service's address as tablets and phones reach it (in enrolment links and QR codes);
+    # unset, the address of the request that asked for them.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    enrolment_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    case_link_days: int = Field(default=30, ge=1, le=366)
+    # Against stuffing of the QR page: ratings per client address per hour (in bursts of
+    # qr_ip_burst; generous, as a hall's Wi-Fi puts many phones behind one address) and per
+    # phone number per day.
+    qr_ip_per_hour: int = Field(default=300, ge=1)
+    qr_ip_burst: int = Field(default=60, ge=1)
+    qr_phone_per_day: int = Field(default=5, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAOCHAPING_", **_SOURCES)
 
@@ -154,6 +172,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    kiosk: KioskSettings = Field(default_factory=KioskSettings)
 
     @field_validator("log_level")
     @classmethod

@@ -28,6 +28,8 @@ from app.config import Settings, get_settings
 from app.db import create_engine, resolve_database_url
 from app.errors import install_error_handlers, is_database_unavailable, problem_response
 from app.jobs import JobContext, Jobs
+from app.kiosk import pages as kiosk_pages
+from app.kiosk import router as kiosk
 from app.limits import BodySizeLimit, install_transport_limits
 from app.migrate import head_revisions
 from app.notify.dispatcher import RetryPolicy, deliver_due
@@ -132,6 +134,9 @@ def create_app(
     app.include_router(privacy_router)
     app.include_router(rules_router)
     app.include_router(alerts_router)
+    kiosk.install(app, settings)
+    app.include_router(kiosk.router)
+    app.include_router(kiosk_pages.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:

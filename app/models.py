@@ -3,6 +3,7 @@
 from app.alerts.models import Alert, AlertRule
 from app.auth.models import ApiKey, Client
 from app.db import Base
+from app.kiosk.models import DeviceEnrolment, DeviceSession, RatingLink
 from app.notify.models import Outbox, WebhookSubscription
 from app.ratings.models import Rating
 from app.registry.models import Department, Device, ServiceWindow
@@ -26,9 +27,12 @@ __all__ = [
     "Complaint",
     "Department",
     "Device",
+    "DeviceEnrolment",
+    "DeviceSession",
     "Outbox",
     "Rating",
     "RatingDepartmentRollup",
+    "RatingLink",
     "RatingRollup",
     "RatingRollupWatermark",
     "RatingSplitRollup",

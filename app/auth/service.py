@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import signing
@@ -186,6 +187,18 @@ async def create_client(
     session.add(client)
     await session.flush()
     return client
+
+
+async def ensure_system_client(
+    session: AsyncSession, client_id: uuid.UUID, *, name: str, role: str
+) -> None:
+    """A client with a fixed id that the service itself posts as (e.g. the QR-code page's
+    ratings: event ids and follow-up ratings are per client); created on first use."""
+    await session.execute(
+        pg_insert(Client)
+        .values(id=client_id, name=name, role=role, require_signature=False)
+        .on_conflict_do_nothing(index_elements=[Client.id])
+    )
 
 
 async def update_client(

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.ratings.access import sees_flags
+from app.ratings.ingest import _assessed, _stored, ingest
 from app.ratings.repository import erase_rater_data, flagged_counts, get_rating
 from app.ratings.status import set_status
 from app.ratings.views import rating_view, view
 
 __all__ = [
+    "assessed",
+    "ingest",
+    "stored_event",
     "erase_rater_data",
     "flagged_counts",
     "get_rating",
@@ -16,3 +24,14 @@ __all__ = [
     "set_status",
     "view",
 ]
+
+
+async def assessed(session: AsyncSession, client_id: uuid.UUID, case_no: str) -> set[int]:
+    """The assess_numbers (1 first, 2 follow-up) a client has stored for a case."""
+    return (await _assessed(session, client_id, {case_no})).get(case_no, set())
+
+
+async def stored_event(session: AsyncSession, client_id: uuid.UUID, event_id: str) -> dict | None:
+    """A client's stored event as the API shows it (masked), or None."""
+    row = (await _stored(session, client_id, {event_id})).get(event_id)
+    return None if row is None else rating_view(row._mapping)

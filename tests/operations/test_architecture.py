@@ -32,6 +32,7 @@ DOMAINS = (
     "app.audit",
     "app.auth",
     "app.demo",
+    "app.kiosk",
     "app.notify",
     "app.ratings",
     "app.registry",

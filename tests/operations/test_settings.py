@@ -65,6 +65,16 @@ VARIABLES = {
     "HAOCHAPING_FLAG_SHARE_SAMPLE": ("10", "integrity.share_sample", 10),
     "HAOCHAPING_FLAG_SHARE_PERCENT": ("50", "integrity.share_percent", 50),
     "HAOCHAPING_FLAG_SHARE_SECONDS": ("600", "integrity.share_seconds", 600),
+    "HAOCHAPING_KIOSK_PUBLIC_URL": (
+        "https://hcp.example.cn",
+        "kiosk.public_url",
+        "https://hcp.example.cn",
+    ),
+    "HAOCHAPING_KIOSK_ENROLMENT_MINUTES": ("5", "kiosk.enrolment_minutes", 5),
+    "HAOCHAPING_KIOSK_CASE_LINK_DAYS": ("7", "kiosk.case_link_days", 7),
+    "HAOCHAPING_KIOSK_QR_IP_PER_HOUR": ("10", "kiosk.qr_ip_per_hour", 10),
+    "HAOCHAPING_KIOSK_QR_IP_BURST": ("3", "kiosk.qr_ip_burst", 3),
+    "HAOCHAPING_KIOSK_QR_PHONE_PER_DAY": ("2", "kiosk.qr_phone_per_day", 2),
 }
 
 
