@@ -41,6 +41,7 @@ from app.ratings.router import personal_data_routes
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
 from app.stats import scheduled as stats_jobs
+from app.reports.router import router as reports_router
 from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
 from app.web.router import install as install_pages
@@ -126,6 +127,7 @@ def create_app(
         app.include_router(router)
     app.include_router(webhooks_router)
     app.include_router(stats_router)
+    app.include_router(reports_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
 

@@ -34,6 +34,7 @@ DOMAINS = (
     "app.notify",
     "app.ratings",
     "app.registry",
+    "app.reports",
     "app.stats",
     "app.web",
     "app.workorders",
