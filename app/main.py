@@ -40,8 +40,8 @@ from app.ratings.hooks import RatingHooks
 from app.ratings.router import personal_data_routes
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
-from app.stats import scheduled as stats_jobs
 from app.reports.router import router as reports_router
+from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
 from app.web.router import install as install_pages

@@ -31,7 +31,7 @@ INPUT_NAMES = {
     "good_rate": "好评率",
     "on_time_rate": "按期整改率",
     "callback_rate": "实名差评回访率",
-    "complaints": "千次评价投诉量",
+    "complaints": "每千条评价投诉数",
     "active_rate": "主动评价率",
 }
 _CENT = Decimal("0.01")

@@ -41,8 +41,8 @@ def ratings_section(names: dict[str, str], cur: dict, prev: dict, rated: int) ->
     r, p = cur["ratings"], prev["ratings"]
     levels = "、".join(f"{name}{r['by_level'][code]}条" for code, name in _LEVELS)
     text = (
-        f"{names['period']}，{names['centre']}共收到有效评价{r['counted']}条"
-        f"（{count_change(r['counted'], p['counted'], '条')}），其中{levels}；"
+        f"{names['period']}，{names['centre']}共收到有效评价{r['counted']}条，"
+        f"{count_change(r['counted'], p['counted'], '条')}，其中{levels}；"
         f"好评{r['good']}条，差评{r['bad']}条，好评率{pct(r['good_rate'])}，"
         f"{rate_change(r['good_rate'], p['good_rate'])}。共有{rated}个部门收到评价。"
     )
@@ -87,7 +87,7 @@ def cases_section(names: dict[str, str], cases: Any, prev_cases: Any) -> Section
     active = round(rated * 100 / handled, 2) if handled else None
     prev_active = round(prev_rated * 100 / prev_handled, 2) if prev_handled else None
     text = (
-        f"{names['period']}共办件{handled}件（{count_change(handled, prev_handled, '件')}），"
+        f"{names['period']}共办件{handled}件，{count_change(handled, prev_handled, '件')}，"
         f"其中办事人主动评价{rated}件，主动评价率{pct(active)}，"
         f"{rate_change(active, prev_active)}。"
     )

@@ -45,7 +45,9 @@ def test_every_input_available_gives_the_weighted_mean():
 
 
 def test_an_unavailable_input_shares_its_weight_out_in_proportion():
-    exact, breakdown = score(unit("A", cases_handled=None, cases_rated=None, deadline_due=0), POLICY)
+    exact, breakdown = score(
+        unit("A", cases_handled=None, cases_rated=None, deadline_due=0), POLICY
+    )
     # active_rate (15) and on_time_rate (20) unavailable: 40, 15, 10 rescaled to 100
     assert exact == Fraction(40 * 99 + 15 * 100 + 10 * 60, 65)
     assert breakdown["unavailable"] == ["on_time_rate", "active_rate"]
