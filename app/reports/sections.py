@@ -215,7 +215,10 @@ def departments_section(names: dict[str, str], table: dict, prev_table: dict, to
     paragraphs = [f"{names['period']}参与排名的部门{len(ranked)}个，其中好评率{bands}。"]
     if ranked:
         head = [f"{r['name']}（{pct(r['ratings']['good_rate'])}）" for r in ranked[:top]]
-        tail = [f"{r['name']}（{pct(r['ratings']['good_rate'])}）" for r in ranked[-top:]]
+        tail = [
+            f"{r['name']}（{pct(r['ratings']['good_rate'])}）"
+            for r in ranked[max(top, len(ranked) - top) :]
+        ]
         paragraphs.append(f"好评率排名靠前的单位有：{listing(head)}。")
         if len(ranked) > top:
             paragraphs.append(f"好评率排名靠后的单位有：{listing(tail)}，请对照差评问题认真整改。")

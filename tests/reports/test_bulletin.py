@@ -137,3 +137,22 @@ async def test_who_may_read_and_bad_input(app, client, demo_centre):
         "/v1/reports/scores", params={"period": "2025Q4", "level": "region"}, headers=reader
     )
     assert response.status_code == 422
+
+
+async def test_an_empty_centre_gets_a_bulletin_that_says_no_data(app, client, clock):
+    reader = auth(await make_key(app, "reader"))
+    made = (
+        await _get(client, reader, "/v1/reports/bulletin", period="2024-02", format="json")
+    ).json()
+    assert made["title"] == "关于政务服务中心2024年2月政务服务“好差评”情况的通报"
+    assert made["previous_period"]["label"] == "2024-01"
+    sections = {s["key"]: s for s in made["sections"]}
+    assert "共收到有效评价0条" in sections["ratings"]["paragraphs"][0]
+    assert "好评率无数据" in sections["ratings"]["paragraphs"][0]
+    assert not sections["reasons"]["has_data"] and not sections["assessment"]["has_data"]
+    for kind in ("docx", "xlsx", "html"):
+        response = await _get(client, reader, "/v1/reports/bulletin", period="2024", format=kind)
+        assert response.content
+    Document(
+        io.BytesIO((await _get(client, reader, "/v1/reports/bulletin", period="2024")).content)
+    )
