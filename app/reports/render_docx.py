@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+from xml.sax.saxutils import escape
 
 from app.reports.cells import cell
-from app.reports.document import Bulletin
+from app.reports.document import Bulletin, Table
 from app.stats.spreadsheet import cell_text
 
 _FONT = "宋体"
@@ -54,20 +55,42 @@ def to_docx(bulletin: Bulletin) -> bytes:
         for table in section.tables:
             caption = document.add_paragraph()
             _east_asian(caption.add_run(f"表：{table.name}"), _FONT)
-            out = document.add_table(rows=1, cols=len(table.columns))
-            out.style = "Table Grid"
-            for i, heading in enumerate(table.columns):
-                out.rows[0].cells[i].text = heading
-            for row in table.rows:
-                cells = out.add_row().cells
-                for i, value in enumerate(row):
-                    cells[i].text = _text(cell(value))
+            _add_table(document, table)
     signature = document.add_paragraph()
     signature.alignment = WD_ALIGN_PARAGRAPH.RIGHT
     _east_asian(signature.add_run(f"{bulletin.centre}\n{_date(bulletin)}"), _FONT)
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+def _add_table(document, table: Table) -> None:
+    """The header through python-docx, the body rows as one XML fragment: cell by cell,
+    python-docx took 0.7 s for a hundred departments' tables."""
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+    from lxml import etree
+
+    out = document.add_table(rows=1, cols=len(table.columns))
+    out.style = "Table Grid"
+    header = out.rows[0].cells
+    for i, heading in enumerate(table.columns):
+        header[i].text = heading
+    properties = [etree.tostring(c._tc.tcPr, encoding="unicode") for c in header]
+    rows = "".join(
+        "<w:tr>"
+        + "".join(
+            f'<w:tc>{properties[i]}<w:p><w:r><w:t xml:space="preserve">'
+            f"{escape(_text(cell(value)))}</w:t></w:r></w:p></w:tc>"
+            for i, value in enumerate(row)
+        )
+        + "</w:tr>"
+        for row in table.rows
+    )
+    if rows:
+        fragment = parse_xml(f"<w:tbl {nsdecls('w')}>{rows}</w:tbl>")
+        for row in list(fragment):
+            out._tbl.append(row)
 
 
 def _date(bulletin: Bulletin) -> str:
