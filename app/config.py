@@ -113,6 +113,47 @@ class KioskSettings(BaseSettings):
     qr_phone_per_day: int = Field(default=5, ge=1)
 
 
+# 考核得分 inputs (app/reports/score.py): good rate, 按期整改率, 实名差评回访率, complaints per
+# 1,000 ratings, 主动评价率. Local policy: the weights are relative (they need not sum to 100).
+DEFAULT_SCORE_WEIGHTS: dict[str, float] = {
+    "good_rate": 40,
+    "on_time_rate": 20,
+    "callback_rate": 15,
+    "complaints": 10,
+    "active_rate": 15,
+}
+
+
+class ReportSettings(BaseSettings):
+    """The bulletin and the composite score (HAOCHAPING_REPORTS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_REPORTS_", **_SOURCES)
+
+    # The centre's name, as the bulletin's title gives it.
+    centre_name: str = Field(default="政务服务中心", min_length=1, max_length=100)
+    score_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS))
+    # Named in every score response: change it whenever the weights or the rule change.
+    formula_version: str = Field(default="2026.1", min_length=1, max_length=40)
+    # Complaints per 1,000 counted ratings at which the complaints input scores 0.
+    complaints_zero_at: float = Field(default=5.0, gt=0)
+    # 标兵: the top N scores, and (when set) only those at or above the threshold.
+    commend_top: int = Field(default=3, ge=0)
+    commend_min_score: float | None = Field(default=None, ge=0, le=100)
+    # The bottom of the table: the last N scored units.
+    bottom: int = Field(default=3, ge=0)
+
+    @field_validator("score_weights")
+    @classmethod
+    def _known_inputs(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(DEFAULT_SCORE_WEIGHTS)
+        if unknown:
+            known = ", ".join(DEFAULT_SCORE_WEIGHTS)
+            raise ValueError(f"unknown score inputs {sorted(unknown)}; known: {known}")
+        if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
+            raise ValueError("weights must be >= 0, at least one of them > 0")
+        return {name: float(value.get(name, 0)) for name in DEFAULT_SCORE_WEIGHTS}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAOCHAPING_", **_SOURCES)
 
@@ -173,6 +214,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
     kiosk: KioskSettings = Field(default_factory=KioskSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
     @field_validator("log_level")
     @classmethod

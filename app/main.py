@@ -44,6 +44,7 @@ from app.ratings.hooks import RatingHooks
 from app.ratings.router import personal_data_routes
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
+from app.reports.router import router as reports_router
 from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
@@ -130,6 +131,7 @@ def create_app(
         app.include_router(router)
     app.include_router(webhooks_router)
     app.include_router(stats_router)
+    app.include_router(reports_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
     app.include_router(rules_router)

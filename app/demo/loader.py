@@ -12,6 +12,7 @@ from typing import Any
 from app.demo import centre as demo_centre
 from app.demo import rollup
 from app.demo.centre import Staged
+from app.demo.extras import load_extras
 from app.demo.order import DEPARTMENT, HOTLINE, SUPERVISOR, SYSTEM
 from app.demo.progress import Report
 from app.demo.realdata import RealDataFound, find_real_data
@@ -198,6 +199,9 @@ async def load(
                 report=report,
             )
             result["workorder_seconds"] = time.perf_counter() - started
+        result |= await load_extras(
+            conn, centre, start=start, end=end, seed=seed, prefix=prefix, report=report
+        )
     finally:
         await conn.close()
     if roll_up:

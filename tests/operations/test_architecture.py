@@ -36,6 +36,7 @@ DOMAINS = (
     "app.notify",
     "app.ratings",
     "app.registry",
+    "app.reports",
     "app.stats",
     "app.web",
     "app.workorders",

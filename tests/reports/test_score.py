@@ -1,0 +1,102 @@
+"""The composite score's arithmetic, without a database."""
+
+from dataclasses import replace
+from fractions import Fraction
+
+import pytest
+
+from app.reports.score import ScorePolicy, UnitCounts, score, score_units
+
+POLICY = ScorePolicy(
+    weights={
+        "good_rate": 40,
+        "on_time_rate": 20,
+        "callback_rate": 15,
+        "complaints": 10,
+        "active_rate": 15,
+    },
+    formula_version="t1",
+    complaints_zero_at=5.0,
+    commend_top=1,
+    bottom=1,
+)
+
+
+def unit(key, **counts):
+    base = dict(counted=1000, good=990, deadline_due=10, on_time=9, real_name=8)
+    base |= dict(real_name_called_back=8, complaints=2, cases_handled=2000, cases_rated=1500)
+    return UnitCounts(key=key, name=key, **(base | counts))
+
+
+def test_every_input_available_gives_the_weighted_mean():
+    exact, breakdown = score(unit("A"), POLICY)
+    # 99, 90, 100, 100 × (1 − 2/5) = 60, 75: weighted by 40, 20, 15, 10, 15 of 100
+    expected = Fraction(40 * 99 + 20 * 90 + 15 * 100 + 10 * 60 + 15 * 75, 100)
+    assert exact == expected
+    assert breakdown["inputs"] == {
+        "good_rate": 99.0,
+        "on_time_rate": 90.0,
+        "callback_rate": 100.0,
+        "complaints": 60.0,
+        "active_rate": 75.0,
+    }
+    assert breakdown["unavailable"] == []
+    assert breakdown["complaints_per_thousand"] == 2.0
+
+
+def test_an_unavailable_input_shares_its_weight_out_in_proportion():
+    exact, breakdown = score(
+        unit("A", cases_handled=None, cases_rated=None, deadline_due=0), POLICY
+    )
+    # active_rate (15) and on_time_rate (20) unavailable: 40, 15, 10 rescaled to 100
+    assert exact == Fraction(40 * 99 + 15 * 100 + 10 * 60, 65)
+    assert breakdown["unavailable"] == ["on_time_rate", "active_rate"]
+    weights = breakdown["effective_weights"]
+    assert weights == {
+        "good_rate": 61.54,
+        "on_time_rate": 0.0,
+        "callback_rate": 23.08,
+        "complaints": 15.38,
+        "active_rate": 0.0,
+    }
+
+
+def test_complaints_beyond_the_zero_point_score_zero_not_below():
+    exact, breakdown = score(unit("A", complaints=50), POLICY)
+    assert breakdown["inputs"]["complaints"] == 0.0
+    assert breakdown["complaints_per_thousand"] == 50.0
+    assert exact == Fraction(40 * 99 + 20 * 90 + 15 * 100 + 15 * 75, 100)
+
+
+def test_a_unit_without_ratings_is_not_scored_and_comes_last():
+    rows = score_units([unit("Z", counted=0, good=0), unit("A")], POLICY)
+    assert [r["key"] for r in rows] == ["A", "Z"]
+    assert rows[1]["score"] is None and rows[1]["rank"] is None
+    assert not rows[1]["commended"] and not rows[1]["bottom"]
+
+
+def test_ranks_commended_and_bottom():
+    units = [
+        unit("A", good=1000),
+        unit("B", good=950),
+        unit("C", good=950),
+        unit("D", good=900),
+    ]
+    rows = score_units(units, POLICY)
+    assert [(r["key"], r["rank"]) for r in rows] == [("A", 1), ("B", 2), ("C", 2), ("D", 4)]
+    assert [r["key"] for r in rows if r["commended"]] == ["A"]
+    assert [r["key"] for r in rows if r["bottom"]] == ["D"]
+
+
+def test_a_threshold_can_leave_the_top_uncommended():
+    policy = replace(POLICY, commend_top=3, commend_min_score=99.5, bottom=0)
+    rows = score_units([unit("A", good=1000), unit("B", good=950)], policy)
+    # A: 40 × 100 + … = 96.4 < 99.5
+    assert not any(r["commended"] for r in rows)
+    assert not any(r["bottom"] for r in rows)
+
+
+@pytest.mark.parametrize("good", [0, 1, 500, 999, 1000])
+def test_the_score_stays_between_0_and_100(good):
+    exact, _ = score(unit("A", good=good, on_time=0, complaints=10**6), POLICY)
+    assert 0 <= exact <= 100
