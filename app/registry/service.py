@@ -77,12 +77,19 @@ async def put_department(
     row = (
         await session.execute(
             insert(Department)
-            .values(code=code, name=body.name, parent_code=body.parent_code, active=body.active)
+            .values(
+                code=code,
+                name=body.name,
+                parent_code=body.parent_code,
+                region_code=body.region_code,
+                active=body.active,
+            )
             .on_conflict_do_update(
                 index_elements=[Department.code],
                 set_={
                     "name": body.name,
                     "parent_code": body.parent_code,
+                    "region_code": body.region_code,
                     "active": body.active,
                     "updated_at": func.now(),
                 },
@@ -126,10 +133,17 @@ async def import_departments(
     for item in items:
         await session.execute(
             insert(Department)
-            .values(code=item.code, name=item.name, active=item.active)
+            .values(
+                code=item.code, name=item.name, region_code=item.region_code, active=item.active
+            )
             .on_conflict_do_update(
                 index_elements=[Department.code],
-                set_={"name": item.name, "active": item.active, "updated_at": func.now()},
+                set_={
+                    "name": item.name,
+                    "region_code": item.region_code,
+                    "active": item.active,
+                    "updated_at": func.now(),
+                },
             )
         )
     for index, item in enumerate(items):
@@ -163,6 +177,8 @@ async def patch_department(session: AsyncSession, code: str, body: DepartmentUpd
         department.parent_code = body.parent_code
     if "name" in given:
         department.name = body.name
+    if "region_code" in given:
+        department.region_code = body.region_code
     if "active" in given:
         department.active = body.active
     if given:
@@ -330,3 +346,11 @@ async def active_windows(
         )
     )
     return {(code, window_no): active for code, window_no, active in rows.all()}
+
+
+async def all_window_names(session: AsyncSession) -> dict[tuple[str, str], str]:
+    """{(department_code, window_no): name} of every registered window."""
+    rows = await session.execute(
+        select(ServiceWindow.department_code, ServiceWindow.window_no, ServiceWindow.name)
+    )
+    return {(code, window_no): name for code, window_no, name in rows}

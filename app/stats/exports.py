@@ -48,7 +48,7 @@ RATING_HEADINGS: tuple[tuple[str, str], ...] = (
     ("good_rate", "好评率(%)"),
     ("bad_rate", "差评率(%)"),
     ("withdrawn", "撤回评价数"),
-    ("invalidated", "申诉核销评价数"),
+    ("invalidated_on_appeal", "申诉核销评价数"),
     ("flagged", "疑似异常评价数"),
     # exclude_flagged=true: the flagged ratings left out of every figure of the row
     ("excluded_flagged", "已剔除疑似异常评价数"),
@@ -79,6 +79,9 @@ _ALWAYS_ZERO = {
         "real_name",
         "real_name_called_back",
         "real_name_callback_rate",
+        "called_back",
+        "callback_satisfied",
+        "callback_satisfaction_rate",
     ),
 }
 
@@ -104,6 +107,9 @@ def order_headings(kind: str) -> list[tuple[str, str]]:
         ("real_name", f"实名{short}数"),
         ("real_name_called_back", f"实名{short}已回访数"),
         ("real_name_callback_rate", f"实名{short}回访率(%)"),
+        ("called_back", f"{noun}已回访数"),
+        ("callback_satisfied", f"{noun}回访满意数"),
+        ("callback_satisfaction_rate", f"{short}回访满意率(%)"),
     ]
     return [(name, heading) for name, heading in headings if name not in _ALWAYS_ZERO[kind]]
 

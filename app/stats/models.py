@@ -126,3 +126,22 @@ class RatingTagRollup(Base):
     is_bad: Mapped[bool] = mapped_column(primary_key=True)
     tag: Mapped[str] = mapped_column(String(32), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)
+
+
+class RatingStaffTagRollup(Base):
+    """Tag counts per department, bucket, window, staff member and status (praise per person)."""
+
+    __tablename__ = "rating_staff_tag_rollup"
+    __table_args__ = (
+        CheckConstraint(_GRAIN, name="grain"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )
+
+    department_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
+    window_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)

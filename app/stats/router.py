@@ -12,10 +12,17 @@ from pydantic_core import to_json
 from app.clock import Now
 from app.db import Session
 from app.ratings.schemas import Channel
-from app.stats import exports, service, spreadsheet
+from app.stats import exports, regions, service, spreadsheet
 from app.stats.access import StatsReader, authorise, only_department
 from app.stats.periods import Period, resolve_period
-from app.stats.schemas import DepartmentDetail, DepartmentTable, Overview, Reasons
+from app.stats.schemas import (
+    SAMPLE_GROUP_TEXT,
+    DepartmentDetail,
+    DepartmentTable,
+    Overview,
+    Reasons,
+)
+from app.stats.tally import SAMPLE_GROUPS
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"])
 
@@ -65,6 +72,17 @@ def period_param(
 
 
 ThePeriod = Annotated[Period, Depends(period_param)]
+IncludeChildren = Annotated[
+    bool,
+    Query(
+        description="true: each department's figures include those of every department below "
+        "it (parent_code), rates taken on the sums"
+    ),
+]
+SampleGroup = Annotated[
+    Literal[SAMPLE_GROUPS] | None,  # type: ignore[valid-type]
+    Query(description="Only the rows of this sample-size group: " + SAMPLE_GROUP_TEXT),
+]
 
 
 def format_param(
@@ -153,9 +171,12 @@ async def departments(
         default=None, description="Default: ascending for rank, code, name; else descending"
     ),
     exclude_flagged: ExcludeFlagged = False,
+    include_children: IncludeChildren = False,
+    sample_group: SampleGroup = None,
 ):
     """Each department's figures with rank (by 好评率, then volume) and band, and the number of
-    departments per band. A department key gets its own row (ranked among all)."""
+    departments per band. A department key gets its own row (ranked among all). Every
+    department is listed (the registry's active ones and any other rated), with the same keys."""
     authorise(principal)
     table = await service.department_table(
         session,
@@ -167,6 +188,8 @@ async def departments(
         only_department=only_department(principal),
         now=now,
         exclude_flagged=exclude_flagged,
+        include_children=include_children,
+        sample=sample_group,
     )
     return _answer(kind, table, exports.department_table_sheet, "departments")
 
@@ -206,12 +229,22 @@ async def reasons(
     channel: Channel | None = None,
     rater_type: RaterType | None = None,
     exclude_flagged: ExcludeFlagged = False,
+    source: Annotated[
+        Literal["ratings", "complaints", "inspections", "all"],
+        Query(
+            description="What is analysed: counted 差评 (their tags), complaints received (the "
+            "reason class of their category code), counted inspection orders (their tags), or "
+            "all three together; each reason row gives the count from each"
+        ),
+    ] = "ratings",
 ):
-    """Counted 差评 by reason tag, overall and per department (差评一件事, 改好一类事)."""
+    """Reason classes counted over 差评, complaints and inspections, overall and per department
+    (差评一件事, 改好一类事)."""
     authorise(principal)
-    figures = await service.reasons(
+    figures = await regions.reasons(
         session,
         period,
+        source=source,
         filters=service.Filters(channel=channel, rater_type=rater_type),
         only_department=only_department(principal),
         exclude_flagged=exclude_flagged,

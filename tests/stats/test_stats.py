@@ -146,7 +146,7 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
     r = await client.get("/v1/stats/overview", params={"period": "2023Q1"}, headers=admin)
     before = contract(Overview, r)
     check_yueyang(before)
-    assert before["ratings"]["invalidated"] == 94 and before["ratings"]["withdrawn"] == 2
+    assert before["ratings"]["invalidated_on_appeal"] == 94 and before["ratings"]["withdrawn"] == 2
     assert before["period"] == {
         "label": "2023Q1",
         "from": "2023-01-01T00:00:00+08:00",
@@ -179,7 +179,7 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
     assert rows["RSJ"]["band"] == "below-80" and rows["RSJ"]["ratings"]["bad"] == 11
     assert rows["RSJ"]["ratings"]["good_rate"] == 78.85
     assert rows["SJJ"]["ratings"]["withdrawn"] == 2 and rows["SJJ"]["ratings"]["bad"] == 9
-    assert rows["GAJ"]["ratings"]["invalidated"] == 94
+    assert rows["GAJ"]["ratings"]["invalidated_on_appeal"] == 94
     assert [d["rank"] for d in table["departments"]][:11] == [1] * 10 + [11]
     # at 100%, the larger volume ranks first; equal rate and volume share a rank
     assert rows["D00"]["rank"] == rows["E00"]["rank"] == 1
