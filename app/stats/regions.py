@@ -188,7 +188,7 @@ async def reasons(
         {"code": code, "name": names.get(code, code), **totals.get(code, empty),
          "excluded_flagged": excluded.get(code, 0),
          "reasons": _reason_rows(counts.get(code, {}))}
-        for code in sorted(set(counts) | set(totals) - {None})
+        for code in sorted((set(counts) | set(totals)) - {None})
         if code is not None
     ]  # fmt: skip
     departments.sort(key=lambda r: (-(r["bad"] + r["complaints"]), r["code"]))

@@ -128,7 +128,7 @@ def _answer(
     """
     if kind == "json":
         return Response(to_json(content), media_type=exports.JSON_MEDIA_TYPE)
-    excluding = "-excluding-flagged" if content["exclude_flagged"] else ""
+    excluding = "-excluding-flagged" if content.get("exclude_flagged") else ""
     filename = f"{filename}-{content['period']['label'].replace('..', '_')}{excluding}.{kind}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if kind == "csv":

@@ -88,7 +88,7 @@ async def windows(
         principal, department, include_children, region, channel, rater_type, sample_group
     )
     table = await tables.window_table(session, period, filters, sort=sort, limit=limit, now=now)
-    return _answer(kind, {**table, "exclude_flagged": False}, table_sheets.window_table_sheet,
+    return _answer(kind, table, table_sheets.window_table_sheet,
                    "windows")  # fmt: skip
 
 
@@ -114,7 +114,7 @@ async def staff(
         principal, department, include_children, region, channel, rater_type, sample_group
     )
     table = await tables.staff_table(session, period, filters, sort=sort, limit=limit, now=now)
-    return _answer(kind, {**table, "exclude_flagged": False}, table_sheets.staff_table_sheet,
+    return _answer(kind, table, table_sheets.staff_table_sheet,
                    "staff")  # fmt: skip
 
 
@@ -144,5 +144,5 @@ async def region_table(
         filters=Filters(channel=channel, rater_type=rater_type),
         sample=sample_group,
     )
-    return _answer(kind, {**table, "exclude_flagged": False}, table_sheets.region_table_sheet,
+    return _answer(kind, table, table_sheets.region_table_sheet,
                    "regions")  # fmt: skip
