@@ -39,6 +39,8 @@ class StatsSettings(BaseSettings):
     # The background roll-up; off, the figures stay exact but read a longer raw tail.
     rollup_enabled: bool = True
     rollup_interval_seconds: float = Field(default=2.0, gt=0)
+    # The title row of the XLSX exports: the centre's name, then the table and the period
+    centre_name: str = Field(default="政务服务中心", min_length=1, max_length=100)
 
 
 class PrivacySettings(BaseSettings):

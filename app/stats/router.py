@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic_core import to_json
 
 from app.clock import Now
+from app.config import AppSettings
 from app.db import Session
 from app.ratings.schemas import Channel
 from app.stats import exports, regions, service, spreadsheet
@@ -116,8 +117,20 @@ ExcludeFlagged = Annotated[
 ]
 
 
+def centre_param(settings: AppSettings) -> str:
+    return settings.stats.centre_name
+
+
+# The centre's name, for the title row of the XLSX sheets
+Centre = Annotated[str, Depends(centre_param)]
+
+
 def _answer(
-    kind: str, content: dict, sheet: Callable[[dict], spreadsheet.Sheet], filename: str
+    kind: str,
+    content: dict,
+    sheet: Callable[[dict], spreadsheet.Sheet],
+    filename: str,
+    centre: str | None = None,
 ) -> Response:
     """The figures, already in the response model's shape: JSON serialised directly, or the
     same figures as a CSV or XLSX sheet.
@@ -134,7 +147,9 @@ def _answer(
     if kind == "csv":
         body, media_type = spreadsheet.to_csv(sheet(content)), exports.CSV_MEDIA_TYPE
     else:
-        body, media_type = spreadsheet.to_xlsx(sheet(content)), exports.XLSX_MEDIA_TYPE
+        table = sheet(content)
+        caption = f"{centre} {table.title}" if centre else table.title
+        body, media_type = spreadsheet.to_xlsx(table, caption), exports.XLSX_MEDIA_TYPE
     return Response(body, media_type=media_type, headers=disposition)
 
 
@@ -144,6 +159,7 @@ async def overview(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     now: Now,
     exclude_flagged: ExcludeFlagged = False,
 ):
@@ -151,7 +167,7 @@ async def overview(
     with the work orders (差评, 12345 投诉 and 督查 counted apart)."""
     authorise(principal)
     figures = await service.overview(session, period, now=now, exclude_flagged=exclude_flagged)
-    return _answer(kind, figures, exports.overview_sheet, "overview")
+    return _answer(kind, figures, exports.overview_sheet, "overview", centre)
 
 
 @router.get("/departments", response_model=DepartmentTable, responses=_responses("The table"))
@@ -160,6 +176,7 @@ async def departments(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     now: Now,
     channel: Channel | None = None,
     rater_type: RaterType | None = None,
@@ -191,7 +208,7 @@ async def departments(
         include_children=include_children,
         sample=sample_group,
     )
-    return _answer(kind, table, exports.department_table_sheet, "departments")
+    return _answer(kind, table, exports.department_table_sheet, "departments", centre)
 
 
 @router.get(
@@ -206,6 +223,7 @@ async def department(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     now: Now,
     code: Annotated[str, Path(max_length=64)],
     exclude_flagged: ExcludeFlagged = False,
@@ -217,7 +235,7 @@ async def department(
     detail = await service.department_detail(
         session, period, code, now=now, exclude_flagged=exclude_flagged
     )
-    return _answer(kind, detail, exports.department_detail_sheet, f"department-{code}")
+    return _answer(kind, detail, exports.department_detail_sheet, f"department-{code}", centre)
 
 
 @router.get("/reasons", response_model=Reasons, responses=_responses("差评 by reason"))
@@ -226,6 +244,7 @@ async def reasons(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     channel: Channel | None = None,
     rater_type: RaterType | None = None,
     exclude_flagged: ExcludeFlagged = False,
@@ -249,4 +268,4 @@ async def reasons(
         only_department=only_department(principal),
         exclude_flagged=exclude_flagged,
     )
-    return _answer(kind, figures, exports.reasons_sheet, "reasons")
+    return _answer(kind, figures, exports.reasons_sheet, "reasons", centre)

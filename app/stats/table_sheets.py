@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.stats.exports import BAND_NAMES, _field, _rating_columns
+from app.stats.exports import BAND_NAMES, _field, _rating_columns, totals
 from app.stats.spreadsheet import Column, Sheet
 from app.workorders.categories import COMPLAINT_SOURCE_NAMES
 
@@ -43,8 +43,12 @@ def _target_columns() -> list[Column]:
         Column("应按期数", _field("deadline_due")),
         Column("按期整改数", _field("on_time")),
         Column("按期整改率(%)", _field("on_time_rate")),
-        Column("样本量分组", lambda item: SAMPLE_GROUP_NAMES[item["sample_group"]]),
+        Column("样本量分组", _sample_group),
     ]
+
+
+def _sample_group(item: dict[str, Any]) -> str | None:
+    return SAMPLE_GROUP_NAMES.get(item.get("sample_group") or "")
 
 
 def window_table_sheet(table: dict[str, Any]) -> Sheet:
@@ -56,7 +60,8 @@ def window_table_sheet(table: dict[str, Any]) -> Sheet:
         Column("窗口名称", _field("name")),
         *_target_columns(),
     ]
-    return Sheet(f"窗口满意度 {table['period']['label']}", columns, table["windows"])
+    rows = table["windows"]
+    return Sheet(f"窗口满意度 {table['period']['label']}", columns, rows, totals(rows))
 
 
 def staff_table_sheet(table: dict[str, Any]) -> Sheet:
@@ -69,7 +74,8 @@ def staff_table_sheet(table: dict[str, Any]) -> Sheet:
         Column("窗口号", _field("window_no")),
         *_target_columns(),
     ]
-    return Sheet(f"工作人员满意度 {table['period']['label']}", columns, table["staff"])
+    rows = table["staff"]
+    return Sheet(f"工作人员满意度 {table['period']['label']}", columns, rows, totals(rows))
 
 
 def region_table_sheet(table: dict[str, Any]) -> Sheet:
@@ -80,6 +86,7 @@ def region_table_sheet(table: dict[str, Any]) -> Sheet:
         *_rating_columns(),
         Column("满意度档次", lambda item: BAND_NAMES.get(item.get("band") or "")),
         *_complaint_columns(),
-        Column("样本量分组", lambda item: SAMPLE_GROUP_NAMES[item["sample_group"]]),
+        Column("样本量分组", _sample_group),
     ]
-    return Sheet(f"区域满意度 {table['period']['label']}", columns, table["regions"])
+    rows = table["regions"]
+    return Sheet(f"区域满意度 {table['period']['label']}", columns, rows, totals(rows))

@@ -13,6 +13,7 @@ from app.stats import regions, table_sheets, tables
 from app.stats.access import StatsReader, authorise, only_department
 from app.stats.queries import Filters
 from app.stats.router import (
+    Centre,
     Format,
     IncludeChildren,
     RaterType,
@@ -72,6 +73,7 @@ async def windows(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     now: Now,
     department: Department = None,
     include_children: IncludeChildren = False,
@@ -89,7 +91,7 @@ async def windows(
     )
     table = await tables.window_table(session, period, filters, sort=sort, limit=limit, now=now)
     return _answer(kind, table, table_sheets.window_table_sheet,
-                   "windows")  # fmt: skip
+                   "windows", centre)  # fmt: skip
 
 
 @router.get("/staff", response_model=StaffTable, responses=_responses("The staff table"))
@@ -98,6 +100,7 @@ async def staff(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     now: Now,
     department: Department = None,
     include_children: IncludeChildren = False,
@@ -115,7 +118,7 @@ async def staff(
     )
     table = await tables.staff_table(session, period, filters, sort=sort, limit=limit, now=now)
     return _answer(kind, table, table_sheets.staff_table_sheet,
-                   "staff")  # fmt: skip
+                   "staff", centre)  # fmt: skip
 
 
 @router.get("/regions", response_model=RegionTable, responses=_responses("The region table"))
@@ -124,6 +127,7 @@ async def region_table(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     level: Annotated[
         Literal[REGION_LEVELS],  # type: ignore[valid-type]
         Query(description="Group departments by the province, city or county of their code"),
@@ -145,4 +149,4 @@ async def region_table(
         sample=sample_group,
     )
     return _answer(kind, table, table_sheets.region_table_sheet,
-                   "regions")  # fmt: skip
+                   "regions", centre)  # fmt: skip

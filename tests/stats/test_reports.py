@@ -215,7 +215,12 @@ async def test_window_and_staff_tables(app, client, admin):
     r = await client.get("/v1/stats/staff", params={**Q, "format": "xlsx"}, headers=admin)
     assert r.status_code == 200
     values = list(load_workbook(io.BytesIO(r.content)).active.values)
-    assert "姓名" in values[0] and "张三" in [row[2] for row in values[1:]]
+    assert values[0][0] == "政务服务中心 工作人员满意度 2023Q4"
+    assert "姓名" in values[1] and "张三" in [row[2] for row in values[2:]]
+    total = dict(zip(values[1], values[-1], strict=True))
+    # C-2 names no staff member: in no staff row
+    assert total["排名"] == "合计" and total["有效评价数"] == 17 and total["投诉数"] == 2
+    assert total["好评率(%)"] == 76.47  # 13 of 17, not an average of rates
 
 
 async def test_department_tree_regions_and_reasons(app, client, admin):
