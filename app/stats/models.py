@@ -10,7 +10,7 @@ Absent window or staff is stored as '' (part of the key).
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, SmallInteger, String, func, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, Index, SmallInteger, String, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -95,6 +95,8 @@ class RatingStaffRollup(Base):
     __tablename__ = "rating_staff_rollup"
     __table_args__ = (
         CheckConstraint(_GRAIN, name="grain"),
+        # the centre-wide window and staff tables read one period's buckets, every department
+        Index("ix_rating_staff_rollup_bucket", "grain", "bucket"),
         {"postgresql_with": {"fillfactor": 80}},
     )
 
@@ -134,6 +136,7 @@ class RatingStaffTagRollup(Base):
     __tablename__ = "rating_staff_tag_rollup"
     __table_args__ = (
         CheckConstraint(_GRAIN, name="grain"),
+        Index("ix_rating_staff_tag_rollup_bucket", "grain", "bucket"),
         {"postgresql_with": {"fillfactor": 80}},
     )
 

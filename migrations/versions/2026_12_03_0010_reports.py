@@ -82,6 +82,12 @@ def upgrade() -> None:
         ),
         postgresql_with={"fillfactor": 80},
     )
+    op.create_index(
+        "ix_rating_staff_rollup_bucket", "rating_staff_rollup", ["grain", "bucket"]
+    )
+    op.create_index(
+        "ix_rating_staff_tag_rollup_bucket", "rating_staff_tag_rollup", ["grain", "bucket"]
+    )
     op.execute(
         f"""
         WITH src AS (
@@ -104,6 +110,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rating_staff_rollup_bucket", table_name="rating_staff_rollup")
     op.drop_table("rating_staff_tag_rollup")
     op.drop_index("ix_complaint_received_at", table_name="complaint")
     op.drop_constraint("ck_complaint_source", "complaint", type_="check")
