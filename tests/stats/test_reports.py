@@ -15,7 +15,7 @@ from sqlalchemy import text
 from app.stats.schemas import DepartmentTable, Reasons
 from app.stats.table_schemas import RegionTable, StaffTable, WindowTable
 from tests.fixtures.factories import assert_problem, make_department, make_window
-from tests.fixtures.stats import contract, event, post_all, roll_up, sheet_rows
+from tests.fixtures.stats import contract, event, post_all, roll_up, set_status, sheet_rows
 
 pytestmark = pytest.mark.usefixtures("no_background_rollup")
 
@@ -221,6 +221,20 @@ async def test_window_and_staff_tables(app, client, admin):
     # C-2 names no staff member: in no staff row
     assert total["排名"] == "合计" and total["有效评价数"] == 17 and total["投诉数"] == 2
     assert total["好评率(%)"] == 76.47  # 13 of 17, not an average of rates
+
+    # a rolled-up rating withdrawn: its level and its praise tag leave the window's figures
+    (rating_id,) = (
+        await _raw(app, "SELECT min(id) FROM rating WHERE 'praise_attitude' = ANY(tags)")
+    )[0]
+    assert rating_id <= (await _raw(app, "SELECT rolled_to FROM rating_rollup_watermark"))[0][0]
+    await set_status(app, rating_id, "withdrawn")
+    after = contract(
+        WindowTable,
+        await client.get("/v1/stats/windows", params={**Q, "department": "SJ"}, headers=admin),
+    )
+    a01 = {w["window_no"]: w for w in after["windows"]}["A01"]
+    assert (a01["ratings"]["counted"], a01["ratings"]["withdrawn"]) == (5, 1)
+    assert a01["praise"]["praise_attitude"] == 1
 
 
 async def test_department_tree_regions_and_reasons(app, client, admin):
