@@ -26,6 +26,9 @@ from app.stats.queries import (
     _tag_counts,
     _workorder_counts,
 )
+
+# the centre-wide tables, for other domains (reports, bulletin): service.window_table(...)
+from app.stats.tables import TableFilters, staff_table, window_table  # noqa: F401
 from app.stats.tally import BANDS, Tally, assign_ranks, band, rate, sample_group
 from app.workorders.categories import COMPLAINT_SOURCES
 
