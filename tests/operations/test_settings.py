@@ -47,6 +47,7 @@ VARIABLES = {
     "HAOCHAPING_RATE_LIMITS_ENABLED": ("false", "rate_limits_enabled", False),
     "HAOCHAPING_STATS_ROLLUP_ENABLED": ("false", "stats.rollup_enabled", False),
     "HAOCHAPING_STATS_ROLLUP_INTERVAL_SECONDS": ("7", "stats.rollup_interval_seconds", 7.0),
+    "HAOCHAPING_STATS_CENTRE_NAME": ("浉河区中心", "stats.centre_name", "浉河区中心"),
     "HAOCHAPING_DATA_KEYS": ("k1:abc", "privacy.data_keys", "k1:abc"),
     "HAOCHAPING_DATA_KEY_FILE": ("/etc/hcp/keys", "privacy.data_key_file", Path("/etc/hcp/keys")),
     "HAOCHAPING_PERSONAL_DATA_RETENTION_DAYS": ("30", "privacy.personal_data_retention_days", 30),
