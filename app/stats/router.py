@@ -80,6 +80,14 @@ IncludeChildren = Annotated[
         "it (parent_code), rates taken on the sums"
     ),
 ]
+Region = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{6,12}$",
+        description="Only departments within this 行政区划 (GB/T 2260): 421100 selects every "
+        "region code starting 4211",
+    ),
+]
 SampleGroup = Annotated[
     Literal[SAMPLE_GROUPS] | None,  # type: ignore[valid-type]
     Query(description="Only the rows of this sample-size group: " + SAMPLE_GROUP_TEXT),
@@ -190,6 +198,7 @@ async def departments(
     exclude_flagged: ExcludeFlagged = False,
     include_children: IncludeChildren = False,
     sample_group: SampleGroup = None,
+    region: Region = None,
 ):
     """Each department's figures with rank (by 好评率, then volume) and band, and the number of
     departments per band. A department key gets its own row (ranked among all). Every
@@ -207,6 +216,7 @@ async def departments(
         exclude_flagged=exclude_flagged,
         include_children=include_children,
         sample=sample_group,
+        region=region,
     )
     return _answer(kind, table, exports.department_table_sheet, "departments", centre)
 

@@ -26,6 +26,7 @@ from app.stats.queries import (
     _tag_counts,
     _workorder_counts,
 )
+from app.stats.scope import covered
 
 # the centre-wide tables, for other domains (reports, bulletin): service.window_table(...)
 from app.stats.tables import TableFilters, staff_table, window_table  # noqa: F401
@@ -194,11 +195,13 @@ async def department_table(
     exclude_flagged: bool = False,
     include_children: bool = False,
     sample: str | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """One row per department with rank and band, and the number of departments per band
     (with `exclude_flagged`: all of them taken on the unflagged ratings; with
     `include_children`: each row's figures those of the department and all below it; with
-    `sample`: only the rows of that sample-size group)."""
+    `sample`: only the rows of that sample-size group; with `region`: only the departments
+    within that 行政区划, ranked among themselves)."""
     # every active department and any other rated in the period, with its name: one statement
     departments = await _department_rows(
         session, period, filters, names=True, exclude=exclude_flagged
@@ -214,6 +217,9 @@ async def department_table(
     eligible = [(code, tally) for code, _, tally in departments if tally.counted >= minimum]
     if sample is not None:
         eligible = [(code, t) for code, t in eligible if sample_group(t.counted) == sample]
+    if region is not None:  # ranked among the region's departments
+        inside = set(covered(await registry.list_departments(session), region=region) or ())
+        eligible = [(code, t) for code, t in eligible if code in inside]
     names = {code: name for code, name, _ in departments}
     ranks = assign_ranks(eligible)
     bands = dict.fromkeys(BANDS, 0)
@@ -248,6 +254,7 @@ async def department_table(
             "min_sample": min_sample,
             "include_children": include_children,
             "sample_group": sample,
+            "region": region,
         },
         "bands": bands,
         "departments_ranked": len(ranks),

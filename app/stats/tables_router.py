@@ -17,6 +17,7 @@ from app.stats.router import (
     Format,
     IncludeChildren,
     RaterType,
+    Region,
     SampleGroup,
     ThePeriod,
     _answer,
@@ -33,14 +34,6 @@ Department = Annotated[
         max_length=64,
         description="Only this department's rows (with include_children: and those below it); "
         "unknown: 422",
-    ),
-]
-Region = Annotated[
-    str | None,
-    Query(
-        pattern=r"^[0-9]{6,12}$",
-        description="Only departments within this 行政区划 (GB/T 2260): 421100 selects every "
-        "region code starting 4211",
     ),
 ]
 Sort = Annotated[

@@ -14,7 +14,13 @@ from sqlalchemy import text
 
 from app.stats.schemas import DepartmentTable, Reasons
 from app.stats.table_schemas import RegionTable, StaffTable, WindowTable
-from tests.fixtures.factories import assert_problem, make_department, make_window
+from tests.fixtures.factories import (
+    assert_problem,
+    auth,
+    make_department,
+    make_key,
+    make_window,
+)
 from tests.fixtures.stats import contract, event, post_all, roll_up, set_status, sheet_rows
 
 pytestmark = pytest.mark.usefixtures("no_background_rollup")
@@ -275,6 +281,20 @@ async def test_department_tree_regions_and_reasons(app, client, admin):
         ("421100", 17)
     ]
 
+    # the department table within one county, ranked there
+    county = contract(
+        DepartmentTable,
+        await client.get("/v1/stats/departments", params={**Q, "region": "421102"}, headers=admin),
+    )
+    assert [(d["code"], d["rank"]) for d in county["departments"]] == [("SJDJ", 1), ("SJ", 2)]
+
+    # a department key: its own windows only, another department's a 403
+    own = auth(await make_key(app, "department", department_code="RS"))
+    mine = contract(WindowTable, await client.get("/v1/stats/windows", params=Q, headers=own))
+    assert {w["department_code"] for w in mine["windows"]} == {"RS"}
+    r = await client.get("/v1/stats/staff", params={**Q, "department": "SJ"}, headers=own)
+    assert_problem(r, 403)
+
     everything = contract(
         Reasons, await client.get("/v1/stats/reasons", params={**Q, "source": "all"}, headers=admin)
     )
@@ -319,15 +339,21 @@ async def test_staff_register_and_region_codes_refuse_bad_input(client, admin):
     assert_problem(r, 422, "query.department")
     r = await client.get("/v1/stats/regions", params={**Q, "region": "42"}, headers=admin)
     assert_problem(r, 422)
-    r = await client.post(
-        "/v1/complaints",
-        json={
-            "order_no": "X",
-            "department_code": "SJ",
-            "content": "x",
-            "source": "fax",
-            "received_at": "2023-11-15T10:00:00+08:00",
-        },
-        headers=admin,
-    )
+    complaint = {"order_no": "X", "department_code": "SJ", "content": "x", "source": "fax",
+                 "received_at": "2023-11-15T10:00:00+08:00"}  # fmt: skip
+    r = await client.post("/v1/complaints", json=complaint, headers=admin)
     assert_problem(r, 422, "source")
+    r = await client.post("/v1/complaints", json={**complaint, "category_code": "rude"},
+                          headers=admin)  # fmt: skip
+    assert_problem(r, 422, "category_code")
+    # a retry is the same complaint only with the same source and category code
+    complaint = {**complaint, "source": "onsite", "category_code": "long_wait"}
+    first = await client.post("/v1/complaints", json=complaint, headers=admin)
+    assert first.status_code == 201, first.text
+    stored = first.json()["complaint"]
+    assert (stored["source"], stored["category_code"]) == ("onsite", "long_wait")
+    again = await client.post("/v1/complaints", json=complaint, headers=admin)
+    assert again.status_code == 200
+    for changed in ({"source": "other"}, {"category_code": "other"}):
+        r = await client.post("/v1/complaints", json={**complaint, **changed}, headers=admin)
+        assert_problem(r, 422, "order_no")
