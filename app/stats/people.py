@@ -77,11 +77,12 @@ _KEYS = {
 
 
 async def tallies(
-    session: AsyncSession, period: Period, scope: Scope, by: str
+    session: AsyncSession, period: Period, scope: Scope, by: str, params: dict | None = None
 ) -> dict[tuple[str, ...], tuple[Tally, str]]:
     """{key: (tally, a department of the key's ratings)}: key (department_code, window_no)
-    by window, (staff_id,) by staff member; ratings without one are left out."""
-    params = await _params(session, period)
+    by window, (staff_id,) by staff member; ratings without one are left out. `params`: those
+    of app.stats.queries._params for this transaction, if already read."""
+    params = dict(params or await _params(session, period))
     keys, present = _KEYS[by]
     sql = f"""{_source(scope, params, tags=False)}
     SELECT {keys}, min(department_code) AS dep, {_PIVOT}
@@ -94,10 +95,10 @@ async def tallies(
 
 
 async def praise(
-    session: AsyncSession, period: Period, scope: Scope, by: str
+    session: AsyncSession, period: Period, scope: Scope, by: str, params: dict | None = None
 ) -> dict[tuple[str, ...], dict[str, int]]:
     """Counted (valid) ratings per praise tag, per window or staff member."""
-    params = {**await _params(session, period), "praise": list(PRAISE_TAGS)}
+    params = {**(params or await _params(session, period)), "praise": list(PRAISE_TAGS)}
     keys, present = _KEYS[by]
     sql = f"""{_source(scope, params, tags=True)}
     SELECT {keys}, tag, sum(n)::bigint AS n

@@ -21,7 +21,7 @@ from app.registry import service as registry
 from app.registry import staff as staff_register
 from app.stats import people
 from app.stats.periods import Period
-from app.stats.queries import Filters, _flagged_counts
+from app.stats.queries import Filters, _flagged_counts, _params
 from app.stats.scope import covered
 from app.stats.tally import Tally, competition_ranks, rate, sample_group
 from app.workorders import figures as workorders
@@ -116,8 +116,9 @@ async def _common(
         region=filters.region,
     )
     scope = people.Scope(codes, filters.channel, filters.rater_type)
-    tallies = await people.tallies(session, period, scope, by)
-    praise = await people.praise(session, period, scope, by)
+    params = await _params(session, period)  # one round trip for both statements
+    tallies = await people.tallies(session, period, scope, by, params)
+    praise = await people.praise(session, period, scope, by, params)
     targets = await workorders.target_figures(
         session, start=period.start_at, end=period.end_at, now=now
     )
