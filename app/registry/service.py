@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -354,3 +355,16 @@ async def all_window_names(session: AsyncSession) -> dict[tuple[str, str], str]:
         select(ServiceWindow.department_code, ServiceWindow.window_no, ServiceWindow.name)
     )
     return {(code, window_no): name for code, window_no, name in rows}
+
+
+async def department_tree(session: AsyncSession) -> list[Any]:
+    """Every department as a plain row (code, name, parent_code, region_code, active): the
+    statistics' tree and regions, read on every call (no ORM objects to build)."""
+    columns = (
+        Department.code,
+        Department.name,
+        Department.parent_code,
+        Department.region_code,
+        Department.active,
+    )
+    return list(await session.execute(select(*columns).order_by(Department.code)))

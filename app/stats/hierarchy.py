@@ -51,7 +51,7 @@ async def subtrees(
 ) -> tuple[list[tuple[str, str | None, Tally]], dict[str, Any], Flagged, dict[str, Any]]:
     """The department rows, work-order counts, flagged counts and complaints, each
     department's summed over itself and its descendants."""
-    registered = await registry.list_departments(session)
+    registered = await registry.department_tree(session)
     tallies = {code: tally for code, _, tally in departments}
     out_rows, out_orders, out_flagged, out_complaints = [], {}, {}, {}
     for code, name, _ in departments:

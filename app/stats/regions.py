@@ -37,7 +37,7 @@ async def region_table(
     `region` if given) with its departments' ratings summed, 12345 complaints by source, rank
     by 好评率 then volume (competition ranks), band and sample-size group. Departments
     without a region code are counted in `unassigned_departments`, in no row."""
-    departments = await registry.list_departments(session)
+    departments = await registry.department_tree(session)
     by_code = {d.code: d for d in departments}
     inside = set(covered(departments, region=region) or ()) if region else None
     rows = await _department_rows(session, period, filters)
@@ -141,7 +141,7 @@ async def reasons(
         exclude_flagged=exclude_flagged,
     )  # fmt: skip
     counts: dict[str | None, dict[str, dict[str, int]]] = {}
-    names = {d.code: d.name for d in await registry.list_departments(session)}
+    names = {d.code: d.name for d in await registry.department_tree(session)}
     totals: dict[str | None, dict[str, int]] = {}
 
     def add(code: str | None, tag: str, kind: str, n: int) -> None:

@@ -218,7 +218,7 @@ async def department_table(
     if sample is not None:
         eligible = [(code, t) for code, t in eligible if sample_group(t.counted) == sample]
     if region is not None:  # ranked among the region's departments
-        inside = set(covered(await registry.list_departments(session), region=region) or ())
+        inside = set(covered(await registry.department_tree(session), region=region) or ())
         eligible = [(code, t) for code, t in eligible if code in inside]
     names = {code: name for code, name, _ in departments}
     ranks = assign_ranks(eligible)
@@ -364,7 +364,7 @@ async def reasons(
     flagged 差评 and their tags left out (`excluded_flagged`: how many, per scope)."""
     counts = await _tag_counts(session, period, filters, exclude=exclude_flagged)
     tallies = await _department_tallies(session, period, filters, exclude=exclude_flagged)
-    names = {d.code: d.name for d in await registry.list_departments(session)}
+    names = {d.code: d.name for d in await registry.department_tree(session)}
     flagged = (
         await _flagged_counts(session, period, filters, ("department",), bad_only=True)
         if exclude_flagged

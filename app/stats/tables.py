@@ -108,7 +108,7 @@ def _figures(
 async def _common(
     session: AsyncSession, period: Period, filters: TableFilters, by: str, now: datetime
 ) -> tuple[Any, ...]:
-    departments = await registry.list_departments(session)
+    departments = await registry.department_tree(session)
     codes = covered(
         departments,
         department=filters.department,
