@@ -8,8 +8,9 @@ from app.stats.schemas import SAMPLE_GROUP_TEXT, PeriodOut, RatingsBlock
 
 _RATE = "in %, half-up to 2 decimals; null when the denominator is 0"
 _RANK = (
-    "Competition rank (1, 1, 3) by the sort, highest first; the listing breaks ties by counted "
-    "ratings (more first), then by the key; null for a 好评率 with nothing counted (listed last)"
+    "Competition rank (1, 1, 3) by the sort, highest first, among the rows of the sample-size "
+    "group asked for (else all); the listing breaks ties by counted ratings (more first), then "
+    "by the key; null for a 好评率 with nothing counted (listed last)"
 )
 
 

@@ -44,27 +44,33 @@ class TableFilters:
     sample_group: str | None = None
 
 
-def _sort_value(row: dict[str, Any], sort: str) -> Any:
-    r = row["ratings"]
+def _sort_value(tally: Tally, complaints: int, sort: str) -> Any:
     if sort == "good_rate":
-        return Fraction(r["good"], r["counted"]) if r["counted"] else None
+        return Fraction(tally.good, tally.counted) if tally.counted else None
     if sort == "level_5":
-        return r["by_level"]["5"]
+        return tally.valid(5)
     if sort == "complaints":
-        return row["complaints"]["counted"]
-    return r[sort]
+        return complaints
+    return tally.counted if sort == "counted" else tally.bad
 
 
-def rank_rows(rows: list[dict[str, Any]], sort: str, key: Any) -> list[dict[str, Any]]:
-    """Competition ranks (1, 1, 3) by `sort`, highest first; the listing breaks ties by
-    counted ratings (more first), then by `key` (ascending); unranked rows (a 好评率 with
-    nothing counted) last."""
-    values = [(i, _sort_value(row, sort)) for i, row in enumerate(rows)]
-    ranks = competition_ranks(values)
-    for i, row in enumerate(rows):
-        row["rank"] = ranks.get(i)
-    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, -r["ratings"]["counted"], key(r)))
-    return rows
+def ranked(
+    entries: dict[Any, tuple[Tally, dict[str, Any] | None]],
+    sort: str,
+    *,
+    sample: str | None = None,
+) -> list[tuple[Any, int | None]]:
+    """(key, rank) in listing order: competition ranks (1, 1, 3) by `sort`, highest first,
+    among the keys of the sample-size group `sample` if given; ties listed by counted ratings
+    (more first), then by key (ascending); unranked keys (a 好评率 with nothing counted) last."""
+    keys = [
+        k for k, (tally, _) in entries.items() if sample is None or
+        sample_group(tally.counted) == sample
+    ]  # fmt: skip
+    complaints = {k: sum(o["by_source"].values()) if (o := entries[k][1]) else 0 for k in keys}
+    ranks = competition_ranks([(k, _sort_value(entries[k][0], complaints[k], sort)) for k in keys])
+    keys.sort(key=lambda k: (k not in ranks, ranks.get(k, 0), -entries[k][0].counted, k))
+    return [(k, ranks.get(k)) for k in keys]
 
 
 def _orders(targets: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]:
@@ -134,10 +140,8 @@ async def _common(
 
 
 def _answer(
-    period: Period, filters: TableFilters, sort: str, limit: int | None, key: str, rows: list
+    period: Period, filters: TableFilters, sort: str, total: int, key: str, rows: list
 ) -> dict[str, Any]:
-    if filters.sample_group is not None:
-        rows = [r for r in rows if r["sample_group"] == filters.sample_group]
     return {
         "period": period.as_json(),
         "filters": {
@@ -149,8 +153,8 @@ def _answer(
             "sample_group": filters.sample_group,
         },
         "sort": sort,
-        "total": len(rows),
-        key: rows[:limit] if limit else rows,
+        "total": total,
+        key: rows,
     }
 
 
@@ -176,9 +180,11 @@ async def window_table(
     }
     keys = set(tallies) | {k for k in orders if k[1] is not None}
     keys |= set() if filters.channel or filters.rater_type else set(registered)
+    entries = {k: (tallies[k][0] if k in tallies else Tally(), orders.get(k)) for k in keys}
+    listing = ranked(entries, sort, sample=filters.sample_group)
     rows = []
-    for dep, window_no in keys:
-        tally = tallies.get((dep, window_no), (Tally(), dep))[0]
+    for (dep, window_no), rank in listing[:limit] if limit else listing:
+        tally, order_counts = entries[(dep, window_no)]
         rows.append(
             {
                 "department_code": dep,
@@ -189,12 +195,12 @@ async def window_table(
                     tally,
                     flagged.get(f"{dep}|{window_no}", 0),
                     praise.get((dep, window_no), {}),
-                    orders.get((dep, window_no)),
+                    order_counts,
                 ),
+                "rank": rank,
             }
         )
-    rank_rows(rows, sort, lambda r: (r["department_code"], r["window_no"]))
-    return _answer(period, filters, sort, limit, "windows", rows)
+    return _answer(period, filters, sort, len(listing), "windows", rows)
 
 
 async def staff_table(
@@ -220,9 +226,12 @@ async def staff_table(
             for s in register.values()
             if s.active and (codes is None or s.department_code in codes)
         }
+    entries = {k: (tallies[k][0] if k in tallies else Tally(), orders.get(k)) for k in keys}
+    listing = ranked(entries, sort, sample=filters.sample_group)
     rows = []
-    for (staff_id,) in keys:
-        tally, rated_in = tallies.get((staff_id,), (Tally(), None))
+    for (staff_id,), rank in listing[:limit] if limit else listing:
+        tally, order_counts = entries[(staff_id,)]
+        rated_in = tallies[(staff_id,)][1] if (staff_id,) in tallies else None
         member = register.get(staff_id)
         department = member.department_code if member and member.department_code else rated_in
         rows.append(
@@ -233,13 +242,9 @@ async def staff_table(
                 "department_code": department,
                 "department_name": names.get(department, department) if department else None,
                 "window_no": member.window_no if member else None,
-                **_figures(
-                    tally,
-                    flagged.get(staff_id, 0),
-                    praise.get((staff_id,), {}),
-                    orders.get((staff_id,)),
-                ),
+                **_figures(tally, flagged.get(staff_id, 0), praise.get((staff_id,), {}),
+                           order_counts),
+                "rank": rank,
             }
-        )
-    rank_rows(rows, sort, lambda r: r["staff_id"])
-    return _answer(period, filters, sort, limit, "staff", rows)
+        )  # fmt: skip
+    return _answer(period, filters, sort, len(listing), "staff", rows)

@@ -162,6 +162,15 @@ async def test_window_and_staff_tables(app, client, admin):
         ("A01", 1),
         ("C01", 2),
     ]
+    # sample-size groups: every window has fewer than 10 counted ratings here
+    for group, expected in (("under_10", 5), ("10_to_30", 0)):
+        grouped = contract(
+            WindowTable,
+            await client.get(
+                "/v1/stats/windows", params={**Q, "sample_group": group}, headers=admin
+            ),
+        )
+        assert (grouped["total"], len(grouped["windows"])) == (expected, expected)
     # a department with its children: SJ and SJDJ (and not RS)
     sub = contract(
         WindowTable,
