@@ -130,33 +130,43 @@ async def reasons(
     filters: Filters = Filters(),
     only_department: str | None = None,
     exclude_flagged: bool = False,
+    department: str | None = None,
+    include_children: bool = False,
 ) -> dict[str, Any]:
     """The reason analysis over counted 差评 (their tags), complaints received (their category
     code's reason class) and counted inspection orders (their tags), as `source` says; each
-    reason row gives the count from each. Complaints without a category code are counted in
-    `uncategorised_complaints`."""
+    reason row gives the count from each. The totals are the centre's, or with `department`
+    (and `include_children`) those of that department (and those below it), whose rows alone
+    are listed; `only_department` (a department key) lists only its own row. Complaints without
+    a category code are counted in `uncategorised_complaints`."""
     wanted = set(REASON_SOURCES[:3]) if source == "all" else {source}
-    base = await service.reasons(
-        session, period, filters=filters, only_department=only_department,
-        exclude_flagged=exclude_flagged,
-    )  # fmt: skip
+    tree = await registry.department_tree(session)
+    codes = covered(tree, department=department, include_children=include_children)
+    base = await service.reasons(session, period, filters=filters, exclude_flagged=exclude_flagged)
+    names = {d.code: d.name for d in tree}
     counts: dict[str | None, dict[str, dict[str, int]]] = {}
-    names = {d.code: d.name for d in await registry.department_tree(session)}
+    empty = {"bad": 0, "complaints": 0, "inspections": 0, "excluded_flagged": 0}
     totals: dict[str | None, dict[str, int]] = {}
 
-    def add(code: str | None, tag: str, kind: str, n: int) -> None:
-        for scope in (None, code):
+    def scopes(code: str) -> list[str | None]:
+        inside = codes is None or code in codes
+        shown = inside and only_department in (None, code)
+        return [s for s, yes in ((None, inside), (code, shown)) if yes]
+
+    def add(code: str, tag: str, kind: str, n: int) -> None:
+        for scope in scopes(code):
             by = counts.setdefault(scope, {}).setdefault(tag, {})
             by[kind] = by.get(kind, 0) + n
 
     def total(code: str, kind: str, n: int) -> None:
-        for scope in (None, code):
-            t = totals.setdefault(scope, {"bad": 0, "complaints": 0, "inspections": 0})
+        for scope in scopes(code):
+            t = totals.setdefault(scope, dict(empty))
             t[kind] += n
 
     if "ratings" in wanted:
         for row in base["departments"]:
             total(row["code"], "bad", row["bad"])
+            total(row["code"], "excluded_flagged", row["excluded_flagged"])
             for r in row["reasons"]:
                 add(row["code"], r["tag"], "ratings", r["count"])
     uncategorised = 0
@@ -164,32 +174,25 @@ async def reasons(
         for code, category, _, n in await workorders.complaint_reasons(
             session, start=period.start_at, end=period.end_at, departments=None
         ):
-            if only_department is not None and code != only_department:
-                continue
             total(code, "complaints", n)
             if (tag := reason_of(category)) is None:
-                uncategorised += n
+                uncategorised += n if None in scopes(code) else 0
             else:
                 add(code, tag, "complaints", n)
     if "inspections" in wanted:
         for t in await workorders.target_figures(
             session, start=period.start_at, end=period.end_at, now=period.end_at
         ):
-            if t["source"] == "inspection" and only_department in (None, t["department_code"]):
+            if t["source"] == "inspection":
                 total(t["department_code"], "inspections", t["counted"])
         for code, tag, n in await workorders.inspection_tags(
             session, start=period.start_at, end=period.end_at, departments=None
         ):
-            if only_department is None or code == only_department:
-                add(code, tag, "inspections", n)
-    empty = {"bad": 0, "complaints": 0, "inspections": 0}
-    excluded = {row["code"]: row["excluded_flagged"] for row in base["departments"]}
+            add(code, tag, "inspections", n)
     departments = [
         {"code": code, "name": names.get(code, code), **totals.get(code, empty),
-         "excluded_flagged": excluded.get(code, 0),
          "reasons": _reason_rows(counts.get(code, {}))}
         for code in sorted((set(counts) | set(totals)) - {None})
-        if code is not None
     ]  # fmt: skip
     departments.sort(key=lambda r: (-(r["bad"] + r["complaints"]), r["code"]))
     return {
@@ -197,7 +200,6 @@ async def reasons(
         "source": source,
         "exclude_flagged": exclude_flagged,
         **totals.get(None, empty),
-        "excluded_flagged": base["excluded_flagged"],
         "uncategorised_complaints": uncategorised,
         "reasons": _reason_rows(counts.get(None, {})),
         "departments": departments,

@@ -266,14 +266,25 @@ async def reasons(
             "all three together; each reason row gives the count from each"
         ),
     ] = "ratings",
+    department: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="The totals and rows of this department only (with include_children: "
+            "and those below it); unknown: 422",
+        ),
+    ] = None,
+    include_children: IncludeChildren = False,
 ):
     """Reason classes counted over 差评, complaints and inspections, overall and per department
     (差评一件事, 改好一类事)."""
-    authorise(principal)
+    authorise(principal, department)
     figures = await regions.reasons(
         session,
         period,
         source=source,
+        department=department,
+        include_children=include_children,
         filters=service.Filters(channel=channel, rater_type=rater_type),
         only_department=only_department(principal),
         exclude_flagged=exclude_flagged,

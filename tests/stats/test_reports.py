@@ -301,8 +301,9 @@ async def test_department_tree_regions_and_reasons(app, client, admin):
     own = auth(await make_key(app, "department", department_code="RS"))
     mine = contract(WindowTable, await client.get("/v1/stats/windows", params=Q, headers=own))
     assert {w["department_code"] for w in mine["windows"]} == {"RS"}
-    r = await client.get("/v1/stats/staff", params={**Q, "department": "SJ"}, headers=own)
-    assert_problem(r, 403)
+    for path in ("/v1/stats/staff", "/v1/stats/reasons"):
+        r = await client.get(path, params={**Q, "department": "SJ"}, headers=own)
+        assert_problem(r, 403)
 
     everything = contract(
         Reasons, await client.get("/v1/stats/reasons", params={**Q, "source": "all"}, headers=admin)
@@ -318,6 +319,22 @@ async def test_department_tree_regions_and_reasons(app, client, admin):
         await client.get("/v1/stats/reasons", params={**Q, "source": "complaints"}, headers=admin),
     )
     assert only["bad"] == 0 and {r["tag"] for r in only["reasons"]} == {"waiting", "attitude"}
+    # one department with its children: the totals are theirs, their rows alone listed
+    tree = contract(Reasons, await client.get(
+        "/v1/stats/reasons", params={**Q, "source": "all", "department": "ZX",
+                                     "include_children": "true"}, headers=admin))  # fmt: skip
+    assert [d["code"] for d in tree["departments"]] == ["SJ"]
+    assert (tree["bad"], tree["complaints"], tree["inspections"]) == (3, 2, 1)
+    assert {r["tag"]: r["count"] for r in tree["reasons"]} == {
+        "waiting": 3,
+        "attitude": 3,
+        "discipline": 1,
+    }
+    alone = contract(
+        Reasons,
+        await client.get("/v1/stats/reasons", params={**Q, "department": "ZX"}, headers=admin),
+    )
+    assert (alone["bad"], alone["departments"]) == (0, [])
 
 
 async def test_staff_register_and_region_codes_refuse_bad_input(client, admin):
