@@ -15,7 +15,10 @@ _RANK = (
 
 
 class ComplaintsBySource(BaseModel):
-    counted: int = Field(description="投诉数: counted complaint orders opened in the period")
+    counted: int = Field(
+        description="投诉数: windows and staff, the counted complaint orders opened against it in "
+        "the period; regions, the complaints received in the period"
+    )
     by_source: dict[str, int] = Field(
         description="hotline_12345, gov_platform, cannot_do_window, onsite, other"
     )
