@@ -129,8 +129,6 @@ class ReportSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HAOCHAPING_REPORTS_", **_SOURCES)
 
-    # The centre's name, as the bulletin's title gives it.
-    centre_name: str = Field(default="政务服务中心", min_length=1, max_length=100)
     score_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS))
     # Named in every score response: change it whenever the weights or the rule change.
     formula_version: str = Field(default="2026.1", min_length=1, max_length=40)
@@ -208,6 +206,8 @@ class Settings(BaseSettings):
     # (null: no limit for that role); HAOCHAPING_RATE_LIMITS_ENABLED=false turns them all off.
     rate_limits: dict[str, tuple[float, int] | None] = Field(default_factory=dict)
     rate_limits_enabled: bool = True
+    # The centre's name: the bulletin's title and signature, the title row of every XLSX export.
+    centre_name: str = Field(default="政务服务中心", min_length=1, max_length=100)
     # The sections, each read from its own variables when the tree is built.
     stats: StatsSettings = Field(default_factory=StatsSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)

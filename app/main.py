@@ -44,10 +44,12 @@ from app.ratings.hooks import RatingHooks
 from app.ratings.router import personal_data_routes
 from app.ratings.router import router as ratings_router
 from app.registry.router import router as registry_router
+from app.registry.staff_router import router as staff_router
 from app.reports.router import router as reports_router
 from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
+from app.stats.tables_router import router as stats_tables_router
 from app.web.router import install as install_pages
 from app.workorders.opening import open_for_ratings
 from app.workorders.router import rater_routes
@@ -121,6 +123,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)
     app.include_router(registry_router)
+    app.include_router(staff_router)
     app.include_router(keys_router)
     app.include_router(clients_router)
     install_auth(app, settings)
@@ -132,6 +135,7 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(stats_router)
     app.include_router(reports_router)
+    app.include_router(stats_tables_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
     app.include_router(rules_router)

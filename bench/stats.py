@@ -4,8 +4,9 @@
 
 Loads a synthetic centre (`haochaping demo`'s generator, COPY) over 3 years into a fresh
 database, rolls it up, then measures in the same run:
-  * p50/p99 of GET /v1/stats/overview and GET /v1/stats/departments for one quarter, through
-    the API (the ASGI app in-process with httpx, an admin key, the full request path);
+  * p50/p99 of GET /v1/stats/overview, /departments, /windows, /staff and /regions for one
+    quarter, through the API (the ASGI app in-process with httpx, a reader key, the full
+    request path; the departments get region codes of ten counties first);
   * the same figures computed by a raw GROUP BY on the rating table (what a naive
     implementation would run per request), and checks that both give the same counts.
 Prints each figure and writes them to bench/results/stats.json.
@@ -50,6 +51,23 @@ SELECT GROUPING(department_code, channel, rater_type) AS g, department_code, cha
  GROUP BY GROUPING SETS ((status, level), (rater_type, status, level),
                         (channel, status, level), (department_code, status, level))
 """
+RAW_STAFF = """
+SELECT staff_id, count(*) AS n
+  FROM rating WHERE rated_at >= $1 AND rated_at < $2 AND status = 'valid' AND staff_id IS NOT NULL
+ GROUP BY staff_id
+"""
+RAW_WINDOWS = """
+SELECT department_code, window_no, count(*) AS n
+  FROM rating WHERE rated_at >= $1 AND rated_at < $2 AND status = 'valid' AND window_no IS NOT NULL
+ GROUP BY department_code, window_no
+"""
+# ten counties of one city (黄冈市 421100), in turn
+REGIONS = """
+UPDATE department d SET region_code = '4211' || lpad((1 + n.i % 10)::text, 2, '0')
+  FROM (SELECT code, row_number() OVER (ORDER BY code) AS i FROM department) AS n
+ WHERE d.code = n.code
+"""
+TABLES = ("windows", "staff", "regions")
 RAW_DEPARTMENTS = """
 SELECT department_code, status, level, count(*) AS n
   FROM rating WHERE rated_at >= $1 AND rated_at < $2
@@ -162,6 +180,7 @@ async def run(args: argparse.Namespace) -> dict:
         timings = await load(url, args)
 
     conn = await asyncpg.connect(dsn)
+    await conn.execute(REGIONS)
     await conn.execute("VACUUM ANALYZE")
     sizes = {
         r["relname"]: r["n"]
@@ -197,6 +216,11 @@ async def run(args: argparse.Namespace) -> dict:
             dt_samples, table = await time_api(
                 http, "/v1/stats/departments", params, headers, args.calls
             )
+            report_samples, reports = {}, {}
+            for name in TABLES:
+                report_samples[name], reports[name] = await time_api(
+                    http, f"/v1/stats/{name}", params, headers, args.calls
+                )
     bounds = (period.start_at, period.end_at)
     raw_ov_samples, raw_ov = await time_raw(dsn, RAW_OVERVIEW, bounds, args.raw_calls)
     raw_dt_samples, raw_dt = await time_raw(dsn, RAW_DEPARTMENTS, bounds, args.raw_calls)
@@ -210,6 +234,21 @@ async def run(args: argparse.Namespace) -> dict:
             raw_by_dept[r["department_code"]] = raw_by_dept.get(r["department_code"], 0) + r["n"]
     api_by_dept = {d["code"]: d["ratings"]["counted"] for d in table["departments"]}
     assert {k: v for k, v in api_by_dept.items() if v} == raw_by_dept
+    _, raw_staff = await time_raw(dsn, RAW_STAFF, bounds, 1)
+    api_staff = {s["staff_id"]: s["ratings"]["counted"] for s in reports["staff"]["staff"]}
+    assert {k: v for k, v in api_staff.items() if v} == {r["staff_id"]: r["n"] for r in raw_staff}
+    _, raw_windows = await time_raw(dsn, RAW_WINDOWS, bounds, 1)
+    api_windows = {
+        (w["department_code"], w["window_no"]): w["ratings"]["counted"]
+        for w in reports["windows"]["windows"]
+    }
+    assert {k: v for k, v in api_windows.items() if v} == {
+        (r["department_code"], r["window_no"]): r["n"] for r in raw_windows
+    }
+    assert sum(r["ratings"]["counted"] for r in reports["regions"]["regions"]) == raw_counted
+    results["table_sizes"] = {name: reports[name]["total" if name != "regions" else "level"]
+                              for name in TABLES}  # fmt: skip
+    results["table_sizes"]["regions"] = len(reports["regions"]["regions"])
 
     results.update(
         {
@@ -219,6 +258,7 @@ async def run(args: argparse.Namespace) -> dict:
             "api_departments": summary(dt_samples),
             "raw_group_by_overview": summary(raw_ov_samples),
             "raw_group_by_departments": summary(raw_dt_samples),
+            **{f"api_{name}": summary(report_samples[name]) for name in TABLES},
         }
     )
     if not args.data_dir and not args.keep:
@@ -241,8 +281,9 @@ def main() -> None:
     results = asyncio.run(run(args))
     print(f"\nquarter {results['quarter']}: {results['quarter_counted']:,} counted ratings")
     print(f"rows: {results['table_rows']}")
-    for name in ("api_overview", "api_departments", "raw_group_by_overview",
-                 "raw_group_by_departments"):  # fmt: skip
+    print(f"report table rows: {results['table_sizes']}")
+    for name in ("api_overview", "api_departments", "api_windows", "api_staff", "api_regions",
+                 "raw_group_by_overview", "raw_group_by_departments"):  # fmt: skip
         s = results[name]
         print(f"{name:<26} p50 {s['p50_ms']:>9.2f} ms   p99 {s['p99_ms']:>9.2f} ms   (n={s['n']})")
     out = ROOT / "bench" / "results"

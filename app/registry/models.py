@@ -3,21 +3,38 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, String, UniqueConstraint, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
 
+# 行政区划代码 (GB/T 2260, 6 digits; extended to 9 or 12 for townships and villages)
+REGION_CODE_PATTERN = r"^[0-9]{6,12}$"
+
 
 class Department(Base):
     __tablename__ = "department"
+    __table_args__ = (
+        CheckConstraint("region_code IS NULL OR region_code ~ '^[0-9]{6,12}$'", name="region_code"),
+        Index("ix_department_region_code", "region_code"),
+    )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     parent_code: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("department.code"), nullable=True
     )
+    region_code: Mapped[str | None] = mapped_column(String(12), nullable=True)
     active: Mapped[bool] = mapped_column(server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -57,6 +74,22 @@ class Device(Base):
     department_code: Mapped[str] = mapped_column(String(64))
     window_no: Mapped[str] = mapped_column(String(32))
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id"), unique=True)
+    active: Mapped[bool] = mapped_column(server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Staff(Base):
+    """A staff member (工作人员) known by the 工号 the ratings carry; tables show the name."""
+
+    __tablename__ = "staff"
+
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    department_code: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("department.code"), nullable=True
+    )
+    window_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
     active: Mapped[bool] = mapped_column(server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

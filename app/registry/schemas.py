@@ -3,9 +3,11 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.limits import InputModel
+from app.registry.models import REGION_CODE_PATTERN
 from app.timefmt import LocalDateTime
 
 Code = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+_REGION = "行政区划代码 (GB/T 2260): 6 to 12 digits, e.g. 421102"
 
 
 class DepartmentIn(InputModel):
@@ -13,6 +15,7 @@ class DepartmentIn(InputModel):
 
     name: str = Field(min_length=1, max_length=200, examples=["市场监督管理局"])
     parent_code: str | None = Field(default=None, min_length=1, max_length=64)
+    region_code: str | None = Field(default=None, pattern=REGION_CODE_PATTERN, description=_REGION)
     active: bool = True
 
 
@@ -24,6 +27,9 @@ class DepartmentUpdate(InputModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     parent_code: str | None = Field(
         default=None, min_length=1, max_length=64, description="null detaches it from its parent"
+    )
+    region_code: str | None = Field(
+        default=None, pattern=REGION_CODE_PATTERN, description=f"{_REGION}; null clears it"
     )
     active: bool | None = None
 
@@ -44,6 +50,7 @@ class DepartmentOut(BaseModel):
     code: str
     name: str
     parent_code: str | None
+    region_code: str | None
     active: bool
     created_at: LocalDateTime
     updated_at: LocalDateTime
@@ -114,3 +121,45 @@ class DeviceOut(BaseModel):
 class DeviceCreated(DeviceOut):
     key: str = Field(description="The device's API key. Shown only in this response.")
     key_id: uuid.UUID
+
+
+StaffId = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$", examples=["0123"])
+
+
+class StaffIn(InputModel):
+    """A staff member (工作人员) as the ratings name them: by 工号."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, examples=["张三"])
+    department_code: str | None = Field(default=None, min_length=1, max_length=64)
+    window_no: str | None = Field(default=None, min_length=1, max_length=32)
+    active: bool = True
+
+
+class StaffImportItem(StaffIn):
+    staff_id: str = StaffId
+
+
+class StaffImport(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff: list[StaffImportItem] = Field(min_length=1, max_length=5000)
+
+
+class StaffOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    staff_id: str
+    name: str
+    department_code: str | None
+    window_no: str | None
+    active: bool
+    created_at: LocalDateTime
+    updated_at: LocalDateTime
+
+
+class StaffImportResult(BaseModel):
+    created: int
+    updated: int
+    staff: list[StaffOut]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -77,12 +78,19 @@ async def put_department(
     row = (
         await session.execute(
             insert(Department)
-            .values(code=code, name=body.name, parent_code=body.parent_code, active=body.active)
+            .values(
+                code=code,
+                name=body.name,
+                parent_code=body.parent_code,
+                region_code=body.region_code,
+                active=body.active,
+            )
             .on_conflict_do_update(
                 index_elements=[Department.code],
                 set_={
                     "name": body.name,
                     "parent_code": body.parent_code,
+                    "region_code": body.region_code,
                     "active": body.active,
                     "updated_at": func.now(),
                 },
@@ -126,10 +134,17 @@ async def import_departments(
     for item in items:
         await session.execute(
             insert(Department)
-            .values(code=item.code, name=item.name, active=item.active)
+            .values(
+                code=item.code, name=item.name, region_code=item.region_code, active=item.active
+            )
             .on_conflict_do_update(
                 index_elements=[Department.code],
-                set_={"name": item.name, "active": item.active, "updated_at": func.now()},
+                set_={
+                    "name": item.name,
+                    "region_code": item.region_code,
+                    "active": item.active,
+                    "updated_at": func.now(),
+                },
             )
         )
     for index, item in enumerate(items):
@@ -163,6 +178,8 @@ async def patch_department(session: AsyncSession, code: str, body: DepartmentUpd
         department.parent_code = body.parent_code
     if "name" in given:
         department.name = body.name
+    if "region_code" in given:
+        department.region_code = body.region_code
     if "active" in given:
         department.active = body.active
     if given:
@@ -330,3 +347,24 @@ async def active_windows(
         )
     )
     return {(code, window_no): active for code, window_no, active in rows.all()}
+
+
+async def all_window_names(session: AsyncSession) -> dict[tuple[str, str], str]:
+    """{(department_code, window_no): name} of every registered window."""
+    rows = await session.execute(
+        select(ServiceWindow.department_code, ServiceWindow.window_no, ServiceWindow.name)
+    )
+    return {(code, window_no): name for code, window_no, name in rows}
+
+
+async def department_tree(session: AsyncSession) -> list[Any]:
+    """Every department as a plain row (code, name, parent_code, region_code, active): the
+    statistics' tree and regions, read on every call (no ORM objects to build)."""
+    columns = (
+        Department.code,
+        Department.name,
+        Department.parent_code,
+        Department.region_code,
+        Department.active,
+    )
+    return list(await session.execute(select(*columns).order_by(Department.code)))

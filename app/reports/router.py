@@ -129,7 +129,7 @@ async def get_bulletin(
     the_period = bulletin_period(period)
     reports = settings.reports
     made = await bulletin.build(
-        session, the_period, centre=reports.centre_name, now=now, policy=policy_of(reports)
+        session, the_period, centre=settings.centre_name, now=now, policy=policy_of(reports)
     )
     if format_ == "json":
         return Response(to_json(made.as_json()), media_type="application/json")

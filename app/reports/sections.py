@@ -47,9 +47,9 @@ def ratings_section(names: dict[str, str], cur: dict, prev: dict, rated: int) ->
         f"{rate_change(r['good_rate'], p['good_rate'])}。共有{rated}个部门收到评价。"
     )
     paragraphs = [text]
-    if r["withdrawn"] or r["invalidated"]:
+    if r["withdrawn"] or r["invalidated_on_appeal"]:
         paragraphs.append(
-            f"另有评价人撤回的差评{r['withdrawn']}条、经申诉核销的评价{r['invalidated']}条，"
+            f"另有评价人撤回的差评{r['withdrawn']}条、经申诉核销的评价{r['invalidated_on_appeal']}条，"
             "不计入上述统计。"
         )
     summary = Table(
@@ -64,7 +64,7 @@ def ratings_section(names: dict[str, str], cur: dict, prev: dict, rated: int) ->
                 ("好评率(%)", r["good_rate"], p["good_rate"], True),
                 ("差评率(%)", r["bad_rate"], p["bad_rate"], True),
                 ("撤回差评数", r["withdrawn"], p["withdrawn"], False),
-                ("申诉核销数", r["invalidated"], p["invalidated"], False),
+                ("申诉核销数", r["invalidated_on_appeal"], p["invalidated_on_appeal"], False),
             ]
         ),
     )

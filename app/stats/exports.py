@@ -14,6 +14,7 @@ from typing import Any
 
 from app.errors import ProblemError, field_error
 from app.stats.spreadsheet import Column, Sheet
+from app.stats.tally import rate
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -48,7 +49,7 @@ RATING_HEADINGS: tuple[tuple[str, str], ...] = (
     ("good_rate", "好评率(%)"),
     ("bad_rate", "差评率(%)"),
     ("withdrawn", "撤回评价数"),
-    ("invalidated", "申诉核销评价数"),
+    ("invalidated_on_appeal", "申诉核销评价数"),
     ("flagged", "疑似异常评价数"),
     # exclude_flagged=true: the flagged ratings left out of every figure of the row
     ("excluded_flagged", "已剔除疑似异常评价数"),
@@ -79,6 +80,9 @@ _ALWAYS_ZERO = {
         "real_name",
         "real_name_called_back",
         "real_name_callback_rate",
+        "called_back",
+        "callback_satisfied",
+        "callback_satisfaction_rate",
     ),
 }
 
@@ -104,6 +108,9 @@ def order_headings(kind: str) -> list[tuple[str, str]]:
         ("real_name", f"实名{short}数"),
         ("real_name_called_back", f"实名{short}已回访数"),
         ("real_name_callback_rate", f"实名{short}回访率(%)"),
+        ("called_back", f"{noun}已回访数"),
+        ("callback_satisfied", f"{noun}回访满意数"),
+        ("callback_satisfaction_rate", f"{short}回访满意率(%)"),
     ]
     return [(name, heading) for name, heading in headings if name not in _ALWAYS_ZERO[kind]]
 
@@ -137,6 +144,33 @@ def _order_columns() -> list[Column]:
     ]
 
 
+# Each rate of a totals row, taken again on the summed counts (never a sum of rates).
+_RATES = {
+    "good_rate": ("good", "counted"),
+    "bad_rate": ("bad", "counted"),
+    "rectification_rate": ("closed", "counted"),
+    "on_time_rate": ("on_time", "deadline_due"),
+    "real_name_callback_rate": ("real_name_called_back", "real_name"),
+    "callback_satisfaction_rate": ("callback_satisfied", "called_back"),
+}
+
+
+def totals(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The items' counts summed (nested blocks too), each rate taken on the sums; text,
+    ranks and bands left empty."""
+    out: dict[str, Any] = {}
+    for item in items:
+        for key, value in item.items():
+            if isinstance(value, dict):
+                out[key] = totals([out.get(key, {}), value]) if key in out else totals([value])
+            elif isinstance(value, int) and not isinstance(value, bool) and key != "rank":
+                out[key] = out.get(key, 0) + value
+    for key, (part, whole) in _RATES.items():
+        if part in out and whole in out:
+            out[key] = rate(out[part], out[whole])
+    return out
+
+
 def _field(name: str) -> Callable[[dict[str, Any]], Any]:
     return lambda item: item.get(name)
 
@@ -155,7 +189,10 @@ def department_table_sheet(table: dict[str, Any]) -> Sheet:
         Column("满意度档次", _band),
         *_order_columns(),
     ]
-    return Sheet(f"部门满意度 {table['period']['label']}", columns, table["departments"])
+    rows = table["departments"]
+    # with include_children a parent's row already holds its children's: no totals row
+    summed = None if table["filters"].get("include_children") else totals(rows)
+    return Sheet(f"部门满意度 {table['period']['label']}", columns, rows, summed)
 
 
 def _splits(figures: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ Absent window or staff is stored as '' (part of the key).
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, SmallInteger, String, func, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, Index, SmallInteger, String, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -95,6 +95,8 @@ class RatingStaffRollup(Base):
     __tablename__ = "rating_staff_rollup"
     __table_args__ = (
         CheckConstraint(_GRAIN, name="grain"),
+        # the centre-wide window and staff tables read one period's buckets, every department
+        Index("ix_rating_staff_rollup_bucket", "grain", "bucket"),
         {"postgresql_with": {"fillfactor": 80}},
     )
 
@@ -124,5 +126,25 @@ class RatingTagRollup(Base):
     rater_type: Mapped[str] = mapped_column(String(20), primary_key=True)
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
     is_bad: Mapped[bool] = mapped_column(primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class RatingStaffTagRollup(Base):
+    """Tag counts per department, bucket, window, staff member and status (praise per person)."""
+
+    __tablename__ = "rating_staff_tag_rollup"
+    __table_args__ = (
+        CheckConstraint(_GRAIN, name="grain"),
+        Index("ix_rating_staff_tag_rollup_bucket", "grain", "bucket"),
+        {"postgresql_with": {"fillfactor": 80}},
+    )
+
+    department_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
+    window_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
     tag: Mapped[str] = mapped_column(String(32), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)

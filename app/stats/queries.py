@@ -239,6 +239,7 @@ _FLAG_DIMENSIONS = {
     "month": _MONTH_KEY,
     "window": "coalesce(t.window_no, '')",
     "staff": "coalesce(t.staff_id, '')",
+    "department_window": "t.department_code || '|' || coalesce(t.window_no, '')",
 }
 
 

@@ -165,11 +165,25 @@ _ROLL_UP = text(
         ON CONFLICT (grain, bucket, department_code, channel, rater_type, status, is_bad, tag)
         DO UPDATE SET n = r.n + excluded.n
         RETURNING 1
+    ),
+    staff_tag AS (
+        INSERT INTO rating_staff_tag_rollup AS r
+               (department_code, grain, bucket, window_no, staff_id, status, tag, n)
+        SELECT s.department_code, g.grain, {_BUCKET}, s.window_no, s.staff_id, s.status, s.tag,
+               sum(s.n)
+          FROM (SELECT src.day, src.department_code, src.window_no, src.staff_id, src.status,
+                       t.tag, count(*) AS n
+                  FROM src CROSS JOIN LATERAL unnest(src.tags) AS t(tag)
+                 GROUP BY 1, 2, 3, 4, 5, 6) AS s CROSS JOIN g
+         GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ON CONFLICT (department_code, grain, bucket, window_no, staff_id, status, tag)
+        DO UPDATE SET n = r.n + excluded.n
+        RETURNING 1
     )
     SELECT (SELECT count(*) FROM src) AS ratings,
            (SELECT count(*) FROM main) + (SELECT count(*) FROM department)
            + (SELECT count(*) FROM split) + (SELECT count(*) FROM staff)
-           + (SELECT count(*) FROM tag) AS rows
+           + (SELECT count(*) FROM tag) + (SELECT count(*) FROM staff_tag) AS rows
     """
 )
 
@@ -354,9 +368,20 @@ _ADJUST = text(
         ON CONFLICT (grain, bucket, department_code, channel, rater_type, status, is_bad, tag)
         DO UPDATE SET n = r.n + excluded.n
         RETURNING 1
+    ),
+    staff_tag AS (
+        INSERT INTO rating_staff_tag_rollup AS r
+               (department_code, grain, bucket, window_no, staff_id, status, tag, n)
+        SELECT :department_code, v.grain, v.bucket, :window_no, :staff_id, v.status, t.tag,
+               v.delta
+          FROM {_DELTAS} CROSS JOIN unnest(CAST(:tags AS text[])) AS t(tag)
+         ORDER BY t.tag, v.grain, v.status
+        ON CONFLICT (department_code, grain, bucket, window_no, staff_id, status, tag)
+        DO UPDATE SET n = r.n + excluded.n
+        RETURNING 1
     )
     SELECT (SELECT count(*) FROM main) + (SELECT count(*) FROM department)
            + (SELECT count(*) FROM split) + (SELECT count(*) FROM staff)
-           + (SELECT count(*) FROM tag)
+           + (SELECT count(*) FROM tag) + (SELECT count(*) FROM staff_tag)
     """
 )

@@ -10,12 +10,20 @@ from fastapi.responses import Response
 from pydantic_core import to_json
 
 from app.clock import Now
+from app.config import AppSettings
 from app.db import Session
 from app.ratings.schemas import Channel
-from app.stats import exports, service, spreadsheet
+from app.stats import exports, regions, service, spreadsheet
 from app.stats.access import StatsReader, authorise, only_department
 from app.stats.periods import Period, resolve_period
-from app.stats.schemas import DepartmentDetail, DepartmentTable, Overview, Reasons
+from app.stats.schemas import (
+    SAMPLE_GROUP_TEXT,
+    DepartmentDetail,
+    DepartmentTable,
+    Overview,
+    Reasons,
+)
+from app.stats.tally import SAMPLE_GROUPS
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"])
 
@@ -65,6 +73,25 @@ def period_param(
 
 
 ThePeriod = Annotated[Period, Depends(period_param)]
+IncludeChildren = Annotated[
+    bool,
+    Query(
+        description="true: each department's figures include those of every department below "
+        "it (parent_code), rates taken on the sums"
+    ),
+]
+Region = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{6,12}$",
+        description="Only departments within this 行政区划 (GB/T 2260): 421100 selects every "
+        "region code starting 4211",
+    ),
+]
+SampleGroup = Annotated[
+    Literal[SAMPLE_GROUPS] | None,  # type: ignore[valid-type]
+    Query(description="Only the rows of this sample-size group: " + SAMPLE_GROUP_TEXT),
+]
 
 
 def format_param(
@@ -98,8 +125,20 @@ ExcludeFlagged = Annotated[
 ]
 
 
+def centre_param(settings: AppSettings) -> str:
+    return settings.centre_name
+
+
+# The centre's name, for the title row of the XLSX sheets
+Centre = Annotated[str, Depends(centre_param)]
+
+
 def _answer(
-    kind: str, content: dict, sheet: Callable[[dict], spreadsheet.Sheet], filename: str
+    kind: str,
+    content: dict,
+    sheet: Callable[[dict], spreadsheet.Sheet],
+    filename: str,
+    centre: str | None = None,
 ) -> Response:
     """The figures, already in the response model's shape: JSON serialised directly, or the
     same figures as a CSV or XLSX sheet.
@@ -110,13 +149,15 @@ def _answer(
     """
     if kind == "json":
         return Response(to_json(content), media_type=exports.JSON_MEDIA_TYPE)
-    excluding = "-excluding-flagged" if content["exclude_flagged"] else ""
+    excluding = "-excluding-flagged" if content.get("exclude_flagged") else ""
     filename = f"{filename}-{content['period']['label'].replace('..', '_')}{excluding}.{kind}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if kind == "csv":
         body, media_type = spreadsheet.to_csv(sheet(content)), exports.CSV_MEDIA_TYPE
     else:
-        body, media_type = spreadsheet.to_xlsx(sheet(content)), exports.XLSX_MEDIA_TYPE
+        table = sheet(content)
+        caption = f"{centre} {table.title}" if centre else table.title
+        body, media_type = spreadsheet.to_xlsx(table, caption), exports.XLSX_MEDIA_TYPE
     return Response(body, media_type=media_type, headers=disposition)
 
 
@@ -126,6 +167,7 @@ async def overview(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     now: Now,
     exclude_flagged: ExcludeFlagged = False,
 ):
@@ -133,7 +175,7 @@ async def overview(
     with the work orders (差评, 12345 投诉 and 督查 counted apart)."""
     authorise(principal)
     figures = await service.overview(session, period, now=now, exclude_flagged=exclude_flagged)
-    return _answer(kind, figures, exports.overview_sheet, "overview")
+    return _answer(kind, figures, exports.overview_sheet, "overview", centre)
 
 
 @router.get("/departments", response_model=DepartmentTable, responses=_responses("The table"))
@@ -142,6 +184,7 @@ async def departments(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     now: Now,
     channel: Channel | None = None,
     rater_type: RaterType | None = None,
@@ -153,9 +196,13 @@ async def departments(
         default=None, description="Default: ascending for rank, code, name; else descending"
     ),
     exclude_flagged: ExcludeFlagged = False,
+    include_children: IncludeChildren = False,
+    sample_group: SampleGroup = None,
+    region: Region = None,
 ):
     """Each department's figures with rank (by 好评率, then volume) and band, and the number of
-    departments per band. A department key gets its own row (ranked among all)."""
+    departments per band. A department key gets its own row (ranked among all). Every
+    department is listed (the registry's active ones and any other rated), with the same keys."""
     authorise(principal)
     table = await service.department_table(
         session,
@@ -167,8 +214,11 @@ async def departments(
         only_department=only_department(principal),
         now=now,
         exclude_flagged=exclude_flagged,
+        include_children=include_children,
+        sample=sample_group,
+        region=region,
     )
-    return _answer(kind, table, exports.department_table_sheet, "departments")
+    return _answer(kind, table, exports.department_table_sheet, "departments", centre)
 
 
 @router.get(
@@ -183,6 +233,7 @@ async def department(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     now: Now,
     code: Annotated[str, Path(max_length=64)],
     exclude_flagged: ExcludeFlagged = False,
@@ -194,7 +245,7 @@ async def department(
     detail = await service.department_detail(
         session, period, code, now=now, exclude_flagged=exclude_flagged
     )
-    return _answer(kind, detail, exports.department_detail_sheet, f"department-{code}")
+    return _answer(kind, detail, exports.department_detail_sheet, f"department-{code}", centre)
 
 
 @router.get("/reasons", response_model=Reasons, responses=_responses("差评 by reason"))
@@ -203,17 +254,39 @@ async def reasons(
     principal: StatsReader,
     period: ThePeriod,
     kind: Format,
+    centre: Centre,
     channel: Channel | None = None,
     rater_type: RaterType | None = None,
     exclude_flagged: ExcludeFlagged = False,
+    source: Annotated[
+        Literal["ratings", "complaints", "inspections", "all"],
+        Query(
+            description="What is analysed: counted 差评 (their tags), complaints received (the "
+            "reason class of their category code), counted inspection orders (their tags), or "
+            "all three together; each reason row gives the count from each"
+        ),
+    ] = "ratings",
+    department: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="The totals and rows of this department only (with include_children: "
+            "and those below it); unknown: 422",
+        ),
+    ] = None,
+    include_children: IncludeChildren = False,
 ):
-    """Counted 差评 by reason tag, overall and per department (差评一件事, 改好一类事)."""
-    authorise(principal)
-    figures = await service.reasons(
+    """Reason classes counted over 差评, complaints and inspections, overall and per department
+    (差评一件事, 改好一类事)."""
+    authorise(principal, department)
+    figures = await regions.reasons(
         session,
         period,
+        source=source,
+        department=department,
+        include_children=include_children,
         filters=service.Filters(channel=channel, rater_type=rater_type),
         only_department=only_department(principal),
         exclude_flagged=exclude_flagged,
     )
-    return _answer(kind, figures, exports.reasons_sheet, "reasons")
+    return _answer(kind, figures, exports.reasons_sheet, "reasons", centre)

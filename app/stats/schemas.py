@@ -27,6 +27,10 @@ class ByLevel(BaseModel):
     level_1: int = Field(alias="1", description="非常不满意")
 
 
+SAMPLE_GROUP_TEXT = (
+    "样本量分组 by counted ratings: 50_plus (≥ 50), 30_to_50 (30–49), 10_to_30 (10–29), "
+    "under_10 (< 10)"
+)
 _RATE = "in %, half-up to 2 decimals; null when the denominator is 0"
 
 
@@ -45,7 +49,10 @@ class RatingsBlock(BaseModel):
     good_rate: float | None = Field(description=f"好评率 = good / counted, {_RATE}")
     bad_rate: float | None = Field(description=f"差评率 = bad / counted, {_RATE}")
     withdrawn: int = Field(description="撤回评价数: withdrawn by the rater (not counted)")
-    invalidated: int = Field(description="申诉核销评价数: invalidated on appeal (not counted)")
+    invalidated_on_appeal: int = Field(
+        description="申诉核销评价数: invalidated on an upheld appeal (not counted; formerly "
+        "`invalidated`)"
+    )
     flagged: int = Field(
         description="疑似异常评价数: counted ratings carrying integrity flags (刷好评/恶意差评 "
         "suspicions: GET /v1/ratings?flagged=true); 0 when none, and 0 with "
@@ -93,6 +100,11 @@ class OrderFigures(BaseModel):
     real_name_callback_rate: float | None = Field(
         description=f"实名回访率 (实名差评回访率) = real_name_called_back / real_name, {_RATE}"
     )
+    called_back: int = Field(description="已回访数: counted orders called back")
+    callback_satisfied: int = Field(description="回访满意数: of called_back, the caller satisfied")
+    callback_satisfaction_rate: float | None = Field(
+        description=f"回访满意率 = callback_satisfied / called_back, {_RATE}"
+    )
 
 
 class WorkOrderFigures(BaseModel):
@@ -120,6 +132,11 @@ class DepartmentRow(BaseModel):
     workorders: WorkOrderFigures
     rank: int | None = Field(description="By 好评率, then by volume; null with nothing counted")
     band: str | None = Field(description="100, 90-100, 80-90 or below-80 (unrounded rate)")
+    sample_group: str = Field(description=SAMPLE_GROUP_TEXT)
+    complaints_by_source: dict[str, int] = Field(
+        description="Complaints received in the period, by source (hotline_12345, "
+        "gov_platform, cannot_do_window, onsite, other)"
+    )
 
 
 class DepartmentTable(BaseModel):
@@ -183,21 +200,40 @@ _EXCLUDED_BAD = (
 )
 
 
+class SourcedReasonRow(BaseModel):
+    tag: str = Field(description="The reason class (a 差评 tag code)")
+    name: str
+    count: int = Field(description="ratings + complaints + inspections")
+    ratings: int = Field(description="Counted 差评 with this tag (source ratings or all)")
+    complaints: int = Field(
+        description="Complaints received whose category code maps to it (complaints or all)"
+    )
+    inspections: int = Field(description="Counted inspection orders with this tag")
+
+
 class DepartmentReasons(BaseModel):
     code: str
     name: str
     bad: int
+    complaints: int = Field(description="Complaints received (with the source complaints/all)")
+    inspections: int = Field(description="Counted inspection orders (inspections/all)")
     excluded_flagged: int = Field(description=_EXCLUDED_BAD)
-    reasons: list[ReasonRow]
+    reasons: list[SourcedReasonRow]
 
 
 class Reasons(BaseModel):
     period: PeriodOut
+    source: str = Field(description="ratings, complaints, inspections or all, as asked")
     exclude_flagged: bool = Field(
         description="exclude_flagged as asked: when true, the flagged 差评 and their tags are "
         "left out of every count"
     )
-    bad: int = Field(description="Counted 差评 in the period")
+    bad: int = Field(description="Counted 差评 in the period (0 unless ratings are analysed)")
+    complaints: int = Field(description="Complaints received in the period")
+    inspections: int = Field(description="Counted inspection orders opened in the period")
     excluded_flagged: int = Field(description=_EXCLUDED_BAD)
-    reasons: list[ReasonRow]
+    uncategorised_complaints: int = Field(
+        description="Complaints without a category code (in no reason row)"
+    )
+    reasons: list[SourcedReasonRow]
     departments: list[DepartmentReasons]

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ratings.models import CHANNELS, RATER_TYPES
 from app.registry import service as registry
 from app.stats import rollup
+from app.stats.hierarchy import complaint_sources, subtrees
 from app.stats.periods import Period
 from app.stats.queries import (
     Filters,
@@ -25,7 +26,12 @@ from app.stats.queries import (
     _tag_counts,
     _workorder_counts,
 )
-from app.stats.tally import BANDS, Tally, assign_ranks, band, rate
+from app.stats.scope import covered
+
+# the centre-wide tables, for other domains (reports, bulletin): service.window_table(...)
+from app.stats.tables import TableFilters, staff_table, window_table  # noqa: F401
+from app.stats.tally import BANDS, Tally, assign_ranks, band, rate, sample_group
+from app.workorders.categories import COMPLAINT_SOURCES
 
 REASON_NAMES = {
     "attitude": "服务态度差",
@@ -73,6 +79,8 @@ _ORDER_COUNTS = (
     "overdue_now",
     "real_name",
     "real_name_called_back",
+    "called_back",
+    "callback_satisfied",
 )
 
 
@@ -81,7 +89,8 @@ def order_block(counts: dict[str, int] | None) -> dict[str, Any]:
 
     Every rate is taken on `counted` (withdrawn and appeal-upheld orders reported apart):
     整改率 (差评整改率 for rating orders) = closed / counted; 按期整改率 = on_time /
-    deadline_due; 实名回访率 (实名差评回访率) = real_name_called_back / real_name."""
+    deadline_due; 实名回访率 (实名差评回访率) = real_name_called_back / real_name; 回访满意率 =
+    callback_satisfied / called_back."""
     c = {name: (counts or {}).get(name, 0) for name in _ORDER_COUNTS}
     return {
         "opened": c["opened"],
@@ -101,6 +110,9 @@ def order_block(counts: dict[str, int] | None) -> dict[str, Any]:
         "real_name": c["real_name"],
         "real_name_called_back": c["real_name_called_back"],
         "real_name_callback_rate": rate(c["real_name_called_back"], c["real_name"]),
+        "called_back": c["called_back"],
+        "callback_satisfied": c["callback_satisfied"],
+        "callback_satisfaction_rate": rate(c["callback_satisfied"], c["called_back"]),
     }
 
 
@@ -181,19 +193,35 @@ async def department_table(
     only_department: str | None = None,
     now: datetime,
     exclude_flagged: bool = False,
+    include_children: bool = False,
+    sample: str | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """One row per department with rank and band, and the number of departments per band
-    (with `exclude_flagged`: all of them taken on the unflagged ratings)."""
+    (with `exclude_flagged`: all of them taken on the unflagged ratings; with
+    `include_children`: each row's figures those of the department and all below it; with
+    `sample`: only the rows of that sample-size group; with `region`: only the departments
+    within that 行政区划, ranked among themselves)."""
     # every active department and any other rated in the period, with its name: one statement
     departments = await _department_rows(
         session, period, filters, names=True, exclude=exclude_flagged
     )
-    minimum = max(min_sample, 0)
-    eligible = [(code, tally) for code, _, tally in departments if tally.counted >= minimum]
-    names = {code: name for code, name, _ in departments}
-    ranks = assign_ranks(eligible)
     orders = await _workorder_counts(session, period, now=now, by_department=True)
     flagged = await _flagged_counts(session, period, filters, ("department",))
+    complaints = await complaint_sources(session, period)
+    if include_children:
+        departments, orders, flagged, complaints = await subtrees(
+            session, departments, orders, flagged, complaints
+        )
+    minimum = max(min_sample, 0)
+    eligible = [(code, tally) for code, _, tally in departments if tally.counted >= minimum]
+    if sample is not None:
+        eligible = [(code, t) for code, t in eligible if sample_group(t.counted) == sample]
+    if region is not None:  # ranked among the region's departments
+        inside = set(covered(await registry.department_tree(session), region=region) or ())
+        eligible = [(code, t) for code, t in eligible if code in inside]
+    names = {code: name for code, name, _ in departments}
+    ranks = assign_ranks(eligible)
     bands = dict.fromkeys(BANDS, 0)
     rows = []
     for code, tally in eligible:
@@ -210,6 +238,8 @@ async def department_table(
                 "workorders": workorders_block(orders.get(code)),
                 "rank": ranks.get(code),
                 "band": row_band,
+                "sample_group": sample_group(tally.counted),
+                "complaints_by_source": complaints.get(code) or dict.fromkeys(COMPLAINT_SOURCES, 0),
             }
         )
     rows = _sort_rows(rows, sort, order)
@@ -222,6 +252,9 @@ async def department_table(
             "channel": filters.channel,
             "rater_type": filters.rater_type,
             "min_sample": min_sample,
+            "include_children": include_children,
+            "sample_group": sample,
+            "region": region,
         },
         "bands": bands,
         "departments_ranked": len(ranks),
@@ -331,7 +364,7 @@ async def reasons(
     flagged 差评 and their tags left out (`excluded_flagged`: how many, per scope)."""
     counts = await _tag_counts(session, period, filters, exclude=exclude_flagged)
     tallies = await _department_tallies(session, period, filters, exclude=exclude_flagged)
-    names = {d.code: d.name for d in await registry.list_departments(session)}
+    names = {d.code: d.name for d in await registry.department_tree(session)}
     flagged = (
         await _flagged_counts(session, period, filters, ("department",), bad_only=True)
         if exclude_flagged

@@ -27,6 +27,8 @@ class Sheet:
     title: str
     columns: Sequence[Column]
     items: Sequence[dict[str, Any]]
+    # XLSX only: a totals row after the items (its first cell reads 合计)
+    totals: dict[str, Any] | None = None
 
 
 def to_csv(sheet: Sheet) -> bytes:
@@ -70,20 +72,29 @@ def cell_text(value: str) -> tuple[str, bool]:
 _SHEET_TITLE_FORBIDDEN = re.compile(r"[:\\/?*\[\]]")
 
 
-def to_xlsx(sheet: Sheet) -> bytes:
-    """One sheet, numbers as numbers, rates shown with two decimals."""
+def to_xlsx(sheet: Sheet, caption: str | None = None) -> bytes:
+    """One sheet, numbers as numbers, rates shown with two decimals: a title row (`caption`,
+    e.g. the centre and the period), the headings, the items, then the totals row if any."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     workbook = Workbook()
     out = workbook.active
     out.title = _SHEET_TITLE_FORBIDDEN.sub("-", cell_text(sheet.title)[0])[:31]
+    out.append([cell_text(caption or sheet.title)[0]])
+    out["A1"].font = Font(bold=True, size=14)
+    out["A1"].data_type = "s"
     out.append([c.heading for c in sheet.columns])
-    for cell in out[1]:
+    for cell in out[2]:
         cell.font = Font(bold=True)
     rates = [i for i, c in enumerate(sheet.columns, start=1) if c.is_rate]
-    for item in sheet.items:
+    rows = list(sheet.items)
+    if sheet.totals is not None:
+        rows.append(sheet.totals)
+    for item in rows:
         values = [c.get(item) for c in sheet.columns]
+        if item is sheet.totals:
+            values[0] = "合计"
         texts = {}
         for i, value in enumerate(values):
             if isinstance(value, str):
@@ -101,7 +112,10 @@ def to_xlsx(sheet: Sheet) -> bytes:
             cell.value = text
             cell.data_type = "s"
             cell.quotePrefix = True
-    out.freeze_panes = "A2"
+    if sheet.totals is not None:
+        for cell in out[out.max_row]:
+            cell.font = Font(bold=True)
+    out.freeze_panes = "A3"
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

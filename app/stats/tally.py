@@ -89,7 +89,7 @@ class Tally:
             "good_rate": rate(good, counted),
             "bad_rate": rate(bad, counted),
             "withdrawn": self.status_total("withdrawn"),
-            "invalidated": self.status_total("invalidated"),
+            "invalidated_on_appeal": self.status_total("invalidated"),
             "flagged": 0 if excluded else flagged,
             "excluded_flagged": flagged if excluded else 0,
         }
@@ -125,5 +125,33 @@ def assign_ranks(items: list[tuple[Any, Tally]]) -> dict[Any, int]:
         current = (rate_, counted)
         if current != previous:
             previous, previous_rank = current, position
+        ranks[key] = previous_rank
+    return ranks
+
+
+# Sample-size groups (seed 000): 50 or more counted ratings, 30 to 49, 10 to 29, under 10.
+SAMPLE_GROUPS = ("50_plus", "30_to_50", "10_to_30", "under_10")
+
+
+def sample_group(counted: int) -> str:
+    """The sample-size group of a row with this many counted ratings."""
+    if counted >= 50:
+        return "50_plus"
+    if counted >= 30:
+        return "30_to_50"
+    if counted >= 10:
+        return "10_to_30"
+    return "under_10"
+
+
+def competition_ranks(values: list[tuple[Any, Any]]) -> dict[Any, int]:
+    """Competition ranks (1, 1, 3) of (key, value) pairs, the highest value first; a None
+    value gets no rank."""
+    ranked = sorted((v for v in values if v[1] is not None), key=itemgetter(1), reverse=True)
+    ranks: dict[Any, int] = {}
+    previous, previous_rank = object(), 0
+    for position, (key, value) in enumerate(ranked, start=1):
+        if value != previous:
+            previous, previous_rank = value, position
         ranks[key] = previous_rank
     return ranks

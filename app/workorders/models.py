@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+from app.workorders.categories import COMPLAINT_SOURCES
 from app.workorders.states import OUTCOMES, SOURCES, STATES
 
 
@@ -52,7 +53,9 @@ class Complaint(Base):
     __tablename__ = "complaint"
     __table_args__ = (
         CheckConstraint("urgency IN ('normal', 'urgent')", name="urgency"),
+        CheckConstraint(_in("source", COMPLAINT_SOURCES), name="source"),
         Index("ix_complaint_client_id", "client_id"),
+        Index("ix_complaint_received_at", "received_at"),
         Index(
             "ix_complaint_citizen_phone_hash",
             "citizen_phone_hash",
@@ -74,6 +77,9 @@ class Complaint(Base):
     window_no: Mapped[str | None] = mapped_column(String(32))
     staff_id: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str | None] = mapped_column(String(100))
+    # Where it came in (12345 unless said otherwise) and its reason class (the rating tags').
+    source: Mapped[str] = mapped_column(String(20), server_default=text("'hotline_12345'"))
+    category_code: Mapped[str | None] = mapped_column(String(32))
     # Encrypted, as the caller's name and phone (free text may hold either).
     content: Mapped[str] = mapped_column(Text)
     # Encrypted (app/privacy.py envelopes); the phone's keyed hash serves exact lookups.

@@ -12,11 +12,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from app.limits import InputModel
 from app.ratings.schemas import PHONE_PATTERN, RatingOut, Tag
 from app.timefmt import LocalDateTime
+from app.workorders.categories import COMPLAINT_CATEGORIES, COMPLAINT_SOURCES
 from app.workorders.states import ACTIONS, EVIDENCE_KINDS, STATES
 
 Action = Literal[*ACTIONS]
 State = Literal[*STATES]
 Source = Literal["rating", "complaint", "inspection"]
+ComplaintSource = Literal[*COMPLAINT_SOURCES]
+ComplaintCategory = Literal[*COMPLAINT_CATEGORIES]
 
 
 class EvidenceIn(InputModel):
@@ -133,6 +136,8 @@ class ComplaintOut(BaseModel):
     window_no: str | None
     staff_id: str | None
     category: str | None
+    source: str = Field(description="Where it came in: " + ", ".join(COMPLAINT_SOURCES))
+    category_code: str | None = Field(description="Category code (its reason class: see the In)")
     content: str = Field(
         description="Phone numbers, 身份证号 and the caller's own name in it masked"
     )
@@ -221,7 +226,20 @@ class ComplaintIn(InputModel):
     department_code: str = Field(min_length=1, max_length=64)
     window_no: str | None = Field(default=None, min_length=1, max_length=32)
     staff_id: str | None = Field(default=None, min_length=1, max_length=64)
-    category: str | None = Field(default=None, min_length=1, max_length=100)
+    category: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Free text: the detail"
+    )
+    source: ComplaintSource = Field(
+        default="hotline_12345",
+        description="hotline_12345 (12345热线), gov_platform (政务服务平台/国家平台投诉), "
+        "cannot_do_window (办不成事窗口), onsite (现场/意见簿), other",
+    )
+    category_code: ComplaintCategory | None = Field(
+        default=None,
+        description="The category, each mapped to a reason class of the rating tags "
+        "(counted with them in GET /v1/stats/reasons?source=all): "
+        + ", ".join(f"{code} → {reason}" for code, reason in COMPLAINT_CATEGORIES.items()),
+    )
     content: str = Field(min_length=1, max_length=5000)
     citizen_name: str | None = Field(default=None, min_length=1, max_length=100)
     citizen_phone: str | None = Field(default=None, max_length=32)

@@ -52,15 +52,11 @@ VARIABLES = {
     "HAOCHAPING_ALERTS_INTERVAL_SECONDS": ("15", "alerts.interval_seconds", 15.0),
     "HAOCHAPING_ALERTS_WORKING_HOURS_START": ("08:30", "alerts.working_hours_start", time(8, 30)),
     "HAOCHAPING_ALERTS_WORKING_HOURS_END": ("17:30", "alerts.working_hours_end", time(17, 30)),
+    "HAOCHAPING_CENTRE_NAME": ("浉河区中心", "centre_name", "浉河区中心"),
     "HAOCHAPING_DATA_KEYS": ("k1:abc", "privacy.data_keys", "k1:abc"),
     "HAOCHAPING_DATA_KEY_FILE": ("/etc/hcp/keys", "privacy.data_key_file", Path("/etc/hcp/keys")),
     "HAOCHAPING_PERSONAL_DATA_RETENTION_DAYS": ("30", "privacy.personal_data_retention_days", 30),
     "HAOCHAPING_RETENTION_INTERVAL_SECONDS": ("60", "privacy.retention_interval_seconds", 60.0),
-    "HAOCHAPING_REPORTS_CENTRE_NAME": (
-        "某某区政务服务中心",
-        "reports.centre_name",
-        "某某区政务服务中心",
-    ),
     "HAOCHAPING_REPORTS_SCORE_WEIGHTS": (
         '{"good_rate": 1}',
         "reports.score_weights.on_time_rate",

@@ -146,7 +146,7 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
     r = await client.get("/v1/stats/overview", params={"period": "2023Q1"}, headers=admin)
     before = contract(Overview, r)
     check_yueyang(before)
-    assert before["ratings"]["invalidated"] == 94 and before["ratings"]["withdrawn"] == 2
+    assert before["ratings"]["invalidated_on_appeal"] == 94 and before["ratings"]["withdrawn"] == 2
     assert before["period"] == {
         "label": "2023Q1",
         "from": "2023-01-01T00:00:00+08:00",
@@ -179,7 +179,7 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
     assert rows["RSJ"]["band"] == "below-80" and rows["RSJ"]["ratings"]["bad"] == 11
     assert rows["RSJ"]["ratings"]["good_rate"] == 78.85
     assert rows["SJJ"]["ratings"]["withdrawn"] == 2 and rows["SJJ"]["ratings"]["bad"] == 9
-    assert rows["GAJ"]["ratings"]["invalidated"] == 94
+    assert rows["GAJ"]["ratings"]["invalidated_on_appeal"] == 94
     assert [d["rank"] for d in table["departments"]][:11] == [1] * 10 + [11]
     # at 100%, the larger volume ranks first; equal rate and volume share a rank
     assert rows["D00"]["rank"] == rows["E00"]["rank"] == 1
@@ -249,12 +249,20 @@ async def test_seed_000_yueyang_2023q1(app, client, admin):
     assert r.status_code == 200
     sheet = load_workbook(io.BytesIO(r.content)).active
     values = list(sheet.values)
-    assert values[0][:4] == ("排名", "部门编码", "部门名称", "有效评价数")
-    headings = values[0]
-    xlsx_rows = {row[1]: dict(zip(headings, row, strict=True)) for row in values[1:]}
+    assert values[0][0] == "政务服务中心 部门满意度 2023Q1"  # the title row
+    assert values[1][:4] == ("排名", "部门编码", "部门名称", "有效评价数")
+    headings = values[1]
+    xlsx_rows = {row[1]: dict(zip(headings, row, strict=True)) for row in values[2:-1]}
     assert xlsx_rows["SJJ"]["有效评价数"] == 60 and xlsx_rows["SJJ"]["不满意"] == 9
     assert xlsx_rows["SJJ"]["好评率(%)"] == 85.0 and xlsx_rows["SJJ"]["撤回评价数"] == 2
     assert len(xlsx_rows) == 35
+    # the totals row: counts summed, each rate taken again on the sums
+    total = dict(zip(headings, values[-1], strict=True))
+    assert total["排名"] == "合计" and total["有效评价数"] == 500 and total["好评率(%)"] == 89.8
+    assert total["申诉核销评价数"] == 94 and total["差评工单数"] == sum(
+        row["差评工单数"] for row in xlsx_rows.values()
+    )
+    assert "差评回访满意率(%)" in headings and "投诉回访满意率(%)" in headings
 
 
 # --- seed 002: Shihe 2023Q4, 94,364 ratings --------------------------------------------------

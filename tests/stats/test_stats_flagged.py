@@ -183,9 +183,10 @@ async def test_a_stuffed_department_ranks_by_its_real_ratings(app, client, stuff
         # withdrawn and invalidated are what they were; work orders untouched
         before = {r["code"]: r for r in default["departments"]}[code]
         assert row["ratings"]["withdrawn"] == before["ratings"]["withdrawn"]
-        assert row["ratings"]["invalidated"] == before["ratings"]["invalidated"]
+        assert row["ratings"]["invalidated_on_appeal"] == before["ratings"]["invalidated_on_appeal"]
         assert row["workorders"] == before["workorders"]
-    assert rows["BB"]["ratings"]["withdrawn"] == 1 and rows["BB"]["ratings"]["invalidated"] == 1
+    assert rows["BB"]["ratings"]["withdrawn"] == 1
+    assert rows["BB"]["ratings"]["invalidated_on_appeal"] == 1
     assert rows["CC"]["workorders"]["rating"]["opened"] == 3 + 25  # 差评 orders whatever flags
 
     # min_sample after the exclusion: BB keeps 38 counted, CC 29 (35 before)

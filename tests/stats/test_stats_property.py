@@ -34,7 +34,7 @@ BASE = datetime(2023, 3, 31, 16, 0, tzinfo=UTC)  # 2023-04-01 00:00 in Beijing
 
 _RESET = text(
     "TRUNCATE rating, rating_rollup, rating_staff_rollup, rating_tag_rollup, "
-    "rating_department_rollup, rating_split_rollup, "
+    "rating_staff_tag_rollup, rating_department_rollup, rating_split_rollup, "
     "rating_rollup_watermark RESTART IDENTITY CASCADE"
 )
 
