@@ -77,6 +77,18 @@ class IntegritySettings(BaseSettings):
         return -(-self.share_sample * self.share_percent // 100)
 
 
+class ConsoleSettings(BaseSettings):
+    """The console's sign-in sessions (HAOCHAPING_CONSOLE_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_CONSOLE_", **_SOURCES)
+
+    # Signed out after this long without a request, and after this long in any case.
+    idle_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_lifetime_hours: int = Field(default=12, ge=1, le=7 * 24)
+    # The cookie's Secure flag: on when the console is served over HTTPS (behind a proxy too).
+    secure_cookie: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAOCHAPING_", **_SOURCES)
 
@@ -135,6 +147,7 @@ class Settings(BaseSettings):
     stats: StatsSettings = Field(default_factory=StatsSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("log_level")
     @classmethod

@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic's metadata."""
 
 from app.auth.models import ApiKey, Client
+from app.console.models import ConsoleSession
 from app.db import Base
 from app.notify.models import Outbox, WebhookSubscription
 from app.ratings.models import Rating
@@ -21,6 +22,7 @@ __all__ = [
     "CalendarYear",
     "Client",
     "Complaint",
+    "ConsoleSession",
     "Department",
     "Device",
     "Outbox",

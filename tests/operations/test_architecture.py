@@ -17,6 +17,7 @@ INFRASTRUCTURE = {
     "app.config",
     "app.db",
     "app.errors",
+    "app.errors_zh",
     "app.jobs",
     "app.limits",
     "app.observability",
@@ -30,6 +31,7 @@ INFRASTRUCTURE = {
 DOMAINS = (
     "app.audit",
     "app.auth",
+    "app.console",
     "app.demo",
     "app.notify",
     "app.ratings",
