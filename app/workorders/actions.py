@@ -153,7 +153,7 @@ async def take(
         raise ValidationProblem(
             exc.message,
             errors=[field_error(exc.field, exc.message, "missing")],
-            zh_detail=f"“{labels.ACTION_ZH.get(action, action)}”需要填写：{labels.FIELD_ZH[exc.field]}",
+            zh_detail=labels.missing_zh(action, exc.field),
         ) from None
 
     cal = await load_calendar(session)

@@ -56,3 +56,8 @@ def not_allowed_zh(action: str, state: str, allowed: list[str]) -> str:
         f"工单当前为“{STATE_ZH.get(state, state)}”，不能“{ACTION_ZH.get(action, action)}”；"
         f"现在可以：{actions_zh(allowed)}"
     )
+
+
+def missing_zh(action: str, field: str) -> str:
+    """What an action lacks, in Chinese."""
+    return f"“{ACTION_ZH.get(action, action)}”需要填写：{FIELD_ZH.get(field, field)}"
