@@ -16,7 +16,6 @@ from fastapi.templating import Jinja2Templates
 from app import __version__, errors_zh
 from app.auth.service import Principal
 from app.console import sessions
-from app.console.models import ConsoleSession
 from app.db import Session
 from app.errors import Forbidden, ProblemError
 from app.web.assets import PAGE_POLICY, TEMPLATES_DIR, page_headers, static_prefix
@@ -41,18 +40,17 @@ class SignInRequired(Exception):
     """No live session: the browser is sent to the sign-in page."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ConsoleUser:
+    """Who is signed in, and their session's CSRF token (read once: a refused action rolls the
+    request's transaction back, and the page after it still needs the token)."""
+
     principal: Principal
-    session: ConsoleSession
+    csrf: str
 
     @property
     def role(self) -> str:
         return self.principal.role
-
-    @property
-    def csrf(self) -> str:
-        return self.session.csrf_token
 
 
 async def _console_user(request: Request, session: Session) -> ConsoleUser:
@@ -65,7 +63,7 @@ async def _console_user(request: Request, session: Session) -> ConsoleUser:
         raise SignInRequired
     row, principal = found
     request.state.principal = principal  # the audit log's actor, as for API requests
-    return ConsoleUser(principal, row)
+    return ConsoleUser(principal, row.csrf_token)
 
 
 User = Annotated[ConsoleUser, Depends(_console_user)]
