@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 def install(app: FastAPI) -> None:
     """The console's routes (none of them in the API contract)."""
-    from app.console import desk, signin
+    from app.console import dashboard, desk, signin
 
-    for module in (signin, desk):
+    for module in (signin, desk, dashboard):
         app.include_router(module.router)

@@ -1,0 +1,197 @@
+"""The supervisor's dashboard and a department's page: the statistics API's figures (the same
+service calls, the same access rule: app.stats.access), with charts, and exports a click away."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+
+from app.console import figures
+from app.console.pages import ConsoleRoute, User, render, require_role
+from app.db import Session
+from app.errors import NotFound
+from app.stats import exports, service, spreadsheet
+from app.stats.access import authorise, only_department
+from app.workorders import reading
+from app.workorders.access import counted_filter
+from app.workorders.repository import OrderFilter
+
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+
+_CHANNELS = tuple(figures.CHANNEL_ZH)
+
+
+def _channel(query) -> str | None:
+    value = query.get("channel")
+    return value if value in _CHANNELS else None
+
+
+def _chart_json(data: dict[str, Any]) -> str:
+    # In a <script type="application/json">: "</" must not close the element early.
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _trend(months: list[tuple[str, dict[str, Any]]]) -> dict[str, list]:
+    return {
+        "labels": [m for m, _ in months],
+        "counted": [r["counted"] for _, r in months],
+        "bad": [r["bad"] for _, r in months],
+        "good_rate": [r["good_rate"] for _, r in months],
+    }
+
+
+def _channels(by_channel: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"name": figures.CHANNEL_ZH.get(ch, ch), "value": block["counted"]}
+        for ch, block in by_channel.items()
+        if block["counted"]
+    ]
+
+
+def _reasons(rows: list[dict[str, Any]]) -> dict[str, list]:
+    return {"names": [r["name"] for r in rows], "counts": [r["count"] for r in rows]}
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request, session: Session, user: User):
+    """Headline cards against the previous period, the ranked and banded department table,
+    charts; admin and reader keys (as GET /v1/stats/*)."""
+    require_role(user, "admin", "reader")
+    authorise(user.principal)
+    q = dict(request.query_params)
+    now = request.app.state.clock()
+    choice = figures.choose(q, now)
+    channel = _channel(q)
+    current = await service.overview(session, choice.period, now=now)
+    previous = await service.overview(session, choice.previous, now=now)
+    table = await service.department_table(
+        session,
+        choice.period,
+        filters=service.Filters(channel=channel),
+        min_sample=0,
+        sort="rank",
+        order=None,
+        only_department=only_department(user.principal),
+        now=now,
+    )
+    reasons = await service.reasons(
+        session, choice.period, filters=service.Filters(channel=channel)
+    )
+    months = []
+    for month in choice.period.months():
+        label = f"{month.year}-{month.month:02d}"
+        block = await service.overview(session, figures.parse_period_label(label), now=now)
+        months.append((label, block["ratings"]))
+    orders = await reading.counts(session, counted_filter(user.principal, OrderFilter()), now=now)
+    context = {
+        "choice": choice,
+        "q": q,
+        "kinds": figures.KINDS,
+        "channels": figures.CHANNEL_ZH,
+        "channel": channel,
+        "bands": figures.BAND_ZH,
+        "cards": figures.cards(current, previous),
+        "orders": orders,
+        "table": table,
+        "fmt": figures.fmt,
+        "fmt_delta": figures.fmt_delta,
+        "export_query": f"period={choice.period.label}"
+        + (f"&channel={channel}" if channel else ""),
+        "chart_data": _chart_json(
+            {
+                "trend": _trend(months),
+                "channels": _channels(current["by_channel"]),
+                "reasons": _reasons(reasons["reasons"]),
+            }
+        ),
+    }
+    return render(request, "console/dashboard.html", context, user=user)
+
+
+@router.get("/departments/{code}")
+async def department_page(
+    request: Request, session: Session, user: User, code: str = Path(max_length=64)
+):
+    """One department: monthly trend, windows, staff, reasons, its orders (a department key
+    its own only, as GET /v1/stats/departments/{code})."""
+    authorise(user.principal, code)
+    q = dict(request.query_params)
+    now = request.app.state.clock()
+    choice = figures.choose(q, now)
+    detail = await service.department_detail(session, choice.period, code, now=now)
+    previous = await service.department_detail(session, choice.previous, code, now=now)
+    orders = None
+    if user.role in ("admin", "department"):
+        orders = await reading.counts(
+            session, counted_filter(user.principal, OrderFilter(department_code=code)), now=now
+        )
+    context = {
+        "choice": choice,
+        "q": q,
+        "kinds": figures.KINDS,
+        "d": detail,
+        "bands": figures.BAND_ZH,
+        "cards": figures.cards(detail, previous),
+        "orders": orders,
+        "fmt": figures.fmt,
+        "fmt_delta": figures.fmt_delta,
+        "chart_data": _chart_json(
+            {
+                "trend": _trend([(m["month"], m["ratings"]) for m in detail["trend"]]),
+                "channels": _channels(detail["by_channel"]),
+                "reasons": _reasons(detail["reasons"]),
+            }
+        ),
+    }
+    return render(request, "console/department.html", context, user=user)
+
+
+_EXPORTS = {
+    "overview": exports.overview_sheet,
+    "departments": exports.department_table_sheet,
+    "reasons": exports.reasons_sheet,
+}
+
+
+@router.get("/exports/{what}.{fmt}")
+async def export(request: Request, session: Session, user: User, what: str, fmt: str):
+    """The statistics exports (CSV or XLSX, Chinese headings) for the signed-in person: the
+    same sheets as GET /v1/stats/*?format=."""
+    if what not in _EXPORTS or fmt not in ("csv", "xlsx"):
+        raise NotFound(f"No export {what}.{fmt}", zh_detail="没有这种导出")
+    authorise(user.principal)
+    now = request.app.state.clock()
+    choice = figures.choose(dict(request.query_params), now)
+    filters = service.Filters(channel=_channel(request.query_params))
+    if what == "overview":
+        content = await service.overview(session, choice.period, now=now)
+    elif what == "departments":
+        content = await service.department_table(
+            session,
+            choice.period,
+            filters=filters,
+            min_sample=0,
+            sort="rank",
+            order=None,
+            only_department=only_department(user.principal),
+            now=now,
+        )
+    else:
+        content = await service.reasons(
+            session,
+            choice.period,
+            filters=filters,
+            only_department=only_department(user.principal),
+        )
+    sheet = _EXPORTS[what](content)
+    name = f"{what}-{choice.period.label.replace('..', '_')}.{fmt}"
+    if fmt == "csv":
+        body, media = spreadsheet.to_csv(sheet), exports.CSV_MEDIA_TYPE
+    else:
+        body, media = spreadsheet.to_xlsx(sheet), exports.XLSX_MEDIA_TYPE
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

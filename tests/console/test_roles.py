@@ -1,0 +1,66 @@
+"""What each role sees in the console: the API's rules, page by page (over ASGI)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.console.conftest import sign_in
+
+
+@pytest.fixture
+async def people(centre, browser_client):
+    signed = {}
+    for role in ("admin", "reader", "department", "other_department"):
+        http = browser_client()
+        assert (await sign_in(http, centre.keys[role])).status_code == 303
+        signed[role] = http
+    return signed
+
+
+async def test_a_department_sees_its_own_orders_and_figures_only(people, centre):
+    mine, other = people["department"], people["other_department"]
+    desk = await mine.get("/console/desk")
+    assert f'data-order="{centre.order_id}"' in desk.text
+    theirs = await other.get("/console/desk")
+    assert theirs.status_code == 200 and "data-order=" not in theirs.text
+    refused = await other.get(f"/console/orders/{centre.order_id}")
+    assert refused.status_code == 404 and "未找到" in refused.text
+    assert (await mine.get("/console/departments/SJ")).status_code == 200
+    forbidden = await mine.get("/console/departments/GA")
+    assert forbidden.status_code == 403 and "当前角色不能查看或办理此项" in forbidden.text
+    assert (await mine.get("/console/dashboard")).status_code == 403
+    assert (await mine.get("/console/desk?department=GA")).status_code == 200
+
+
+async def test_a_reader_reads_figures_but_no_orders_or_personal_data(people, centre):
+    reader = people["reader"]
+    dashboard = await reader.get("/console/dashboard")
+    assert dashboard.status_code == 200
+    assert "市场监督管理局" in dashboard.text
+    assert "13812345678" not in dashboard.text and "138****5678" not in dashboard.text
+    assert (await reader.get("/console/desk")).status_code == 403
+    assert (await reader.get(f"/console/orders/{centre.order_id}")).status_code == 403
+    assert (await reader.get("/console/departments/SJ")).status_code == 200
+
+
+async def test_an_admin_sees_every_department_and_may_act_for_one(people, centre):
+    admin = people["admin"]
+    desk = await admin.get("/console/desk?department=SJ")
+    assert f'data-order="{centre.order_id}"' in desk.text
+    assert "data-order=" not in (await admin.get("/console/desk?department=GA")).text
+    order = await admin.get(f"/console/orders/{centre.order_id}")
+    actions = set(re.findall(r'data-action="(\w+)"', order.text))
+    assert actions == {"contact", "extend", "appeal"}
+    assert (await admin.get("/console/dashboard")).status_code == 200
+
+
+async def test_exports_are_one_click_away_with_the_same_rule(people):
+    xlsx = await people["reader"].get("/console/exports/departments.xlsx?kind=year&year=2026")
+    assert xlsx.status_code == 200
+    assert xlsx.headers["content-disposition"] == 'attachment; filename="departments-2026.xlsx"'
+    assert xlsx.content[:2] == b"PK"
+    csv = await people["department"].get("/console/exports/departments.csv?kind=year&year=2026")
+    assert csv.status_code == 200 and "公安局" not in csv.content.decode("utf-8-sig")
+    assert (await people["reader"].get("/console/exports/secrets.csv")).status_code == 404
