@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 def install(app: FastAPI) -> None:
     """The console's routes (none of them in the API contract)."""
-    from app.console import dashboard, desk, signin
+    from app.console import dashboard, desk, registry, signin
 
-    for module in (signin, desk, dashboard):
+    for module in (signin, desk, dashboard, registry):
         app.include_router(module.router)

@@ -17,8 +17,18 @@ def shown(value, rate: bool) -> str:
 
 
 async def _more_ratings(client: httpx.AsyncClient, portal: str) -> None:
-    events = [event(level=level, department_code=code) for code, level in
-              [("SJ", 5), ("SJ", 4), ("SJ", 5), ("GA", 5), ("GA", 2), ("GA", 3), ("GA", 5)]]
+    events = [
+        event(level=level, department_code=code)
+        for code, level in [
+            ("SJ", 5),
+            ("SJ", 4),
+            ("SJ", 5),
+            ("GA", 5),
+            ("GA", 2),
+            ("GA", 3),
+            ("GA", 5),
+        ]
+    ]
     response = await client.post("/v1/ratings/batch", json={"events": events}, headers=auth(portal))
     assert response.status_code in (200, 201, 207), response.text
 
@@ -30,7 +40,9 @@ async def test_the_dashboard_shows_the_apis_figures(browser, intranet_server, ce
         await sign_in_page(page, intranet_server, centre.keys["reader"])
         assert page.url == f"{intranet_server}/console/dashboard"
         period = await page.get_by_test_id("period").inner_text()
-        api = await client.get(f"/v1/stats/overview?period={period}", headers=auth(centre.keys["reader"]))
+        api = await client.get(
+            f"/v1/stats/overview?period={period}", headers=auth(centre.keys["reader"])
+        )
         overview = api.json()
         orders = overview["workorders"]["rating"]
         expected = {

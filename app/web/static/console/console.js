@@ -101,3 +101,18 @@
     document.querySelectorAll("form[data-period]").forEach(periodPicker);
   });
 })();
+
+// The department import: a chosen CSV file read into the form's text area (nothing uploaded
+// until the person previews it).
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("input[type=file][data-load-into]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      var target = document.getElementById(input.dataset.loadInto);
+      if (!file || !target) return;
+      var reader = new FileReader();
+      reader.onload = function () { target.value = reader.result; };
+      reader.readAsText(file, "utf-8");
+    });
+  });
+});
