@@ -23,7 +23,7 @@ from app.auth.router import clients_router
 from app.auth.router import router as keys_router
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
-from app.console import install as install_console
+from app.console.router import install as install_console
 from app.db import create_engine, resolve_database_url
 from app.errors import install_error_handlers, is_database_unavailable, problem_response
 from app.jobs import JobContext, Jobs
