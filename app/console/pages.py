@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -15,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from app import __version__, errors_zh
 from app.auth.service import Principal
+from app.config import BUSINESS_TZ
 from app.console import sessions
 from app.db import Session
 from app.errors import Forbidden, ProblemError
@@ -28,7 +30,26 @@ templates.env.globals.update(
     SOURCE_ZH=labels.SOURCE_ZH,
     STAGE_ZH=labels.STAGE_ZH,
     OUTCOME_ZH=labels.OUTCOME_ZH,
+    EVENT_ZH={**labels.ACTION_ZH, **labels.EVENT_ZH},
 )
+
+
+def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant in Beijing time."""
+    return value.astimezone(BUSINESS_TZ).strftime(fmt) if value is not None else "—"
+
+
+def _deadline(value: datetime | None) -> str:
+    """A deadline in Beijing time; one at midnight is 24:00 of its last day, as the rules say."""
+    if value is None:
+        return "—"
+    local = value.astimezone(BUSINESS_TZ)
+    if (local.hour, local.minute) == (0, 0):
+        return (local - timedelta(days=1)).strftime("%Y-%m-%d") + " 24:00"
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters.update(local=_local, deadline=_deadline)
 ROLE_ZH = {"admin": "管理员", "reader": "督查（只读）", "department": "部门"}
 
 

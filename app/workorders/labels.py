@@ -28,6 +28,8 @@ ACTION_ZH = {
     "withdraw": "撤回",
     "transfer": "转办",
 }
+# Timeline entries that are no action of a person.
+EVENT_ZH = {"open": "生成工单", "due_soon": "临近时限", "overdue": "超期", "reopen": "重新办理"}
 FIELD_ZH = {
     "note": "说明",
     "substantiated": "是否属实",
