@@ -54,4 +54,11 @@ async def test_a_clerk_takes_a_bad_review_from_open_to_closed(browser, intranet_
         for step in ("联系评价人", "核实", "整改完成", "回访", "办结"):
             assert step in timeline
         await screenshot(page, "order")
+        # The queue's filters swap the table in place (htmx, under the same CSP).
+        await page.get_by_role("link", name="返回工作台").click()
+        await page.wait_for_url(f"{intranet_server}/console/desk")
+        assert await page.locator(f"tr[data-order='{centre.order_id}']").count() == 0
+        await page.get_by_label("状态").select_option("closed")
+        await page.locator(f"tr[data-order='{centre.order_id}']").wait_for()
+        assert page.url == f"{intranet_server}/console/desk"  # no navigation: a partial swap
         await assert_stayed_home(page, record, intranet_server, refused={409, 422})
