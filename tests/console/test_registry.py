@@ -124,3 +124,36 @@ async def test_the_audit_log_is_searchable_and_registry_is_admin_only(
     await sign_in(reader, centre.keys["reader"])
     for path in ("keys", "departments", "calendar", "audit"):
         assert (await reader.get(f"/console/registry/{path}")).status_code == 403
+
+
+async def test_windows_devices_and_webhooks(admin_page, client, centre):
+    http, csrf = admin_page
+    page = await http.get("/console/registry/departments/SJ/windows")
+    assert page.status_code == 200 and "A01" in page.text
+    missing = await http.post(
+        "/console/registry/departments/SJ/windows",
+        data={"csrf_token": csrf, "window_no": "B02", "name": ""},
+    )
+    assert missing.status_code == 422 and "至少 1 个字符" in missing.text
+    saved = await http.post(
+        "/console/registry/departments/SJ/windows",
+        data={"csrf_token": csrf, "window_no": "B02", "name": "不动产窗口"},
+    )
+    assert saved.status_code == 303
+    windows = await client.get("/v1/departments/SJ/windows", headers=auth(centre.keys["admin"]))
+    assert {w["window_no"]: w["name"] for w in windows.json()}["B02"] == "不动产窗口"
+    assert (await http.get("/console/registry/departments/NOPE/windows")).status_code == 404
+    created = await client.post(
+        "/v1/webhooks",
+        json={
+            "name": "督办系统",
+            "url": "https://hook.example/x",
+            "event_types": ["ticket.closed"],
+        },
+        headers=auth(centre.keys["admin"]),
+    )
+    assert created.status_code == 201, created.text
+    listing = await http.get("/console/registry/webhooks")
+    assert "督办系统" in listing.text and "https://hook.example/x" in listing.text
+    deliveries = await http.get(f"/console/registry/webhooks/{created.json()['id']}")
+    assert deliveries.status_code == 200 and "重试失败的推送" in deliveries.text
