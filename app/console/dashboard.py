@@ -7,13 +7,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console import figures
-from app.console.pages import ConsoleRoute, User, render, require_role
+from app.console.pages import ConsoleRoute, User, render, require_role, see_other
 from app.db import Session
 from app.errors import NotFound
 from app.stats import exports, service, spreadsheet
@@ -77,6 +78,10 @@ async def dashboard(request: Request, session: Session, user: User):
     require_role(user, "admin", "reader")
     authorise(user.principal)
     q = dict(request.query_params)
+    if q.get("department"):
+        # The department filter: that department's own page, for the same period.
+        rest = urlencode({k: v for k, v in q.items() if k not in ("department", "channel")})
+        return see_other(f"/console/departments/{quote(q['department'], safe='')}?{rest}")
     now = request.app.state.clock()
     choice = figures.choose(q, now)
     channel = _channel(q)
@@ -102,6 +107,7 @@ async def dashboard(request: Request, session: Session, user: User):
         "kinds": figures.KINDS,
         "channels": figures.CHANNEL_ZH,
         "channel": channel,
+        "department_names": [(row["code"], row["name"]) for row in table["departments"]],
         "bands": figures.BAND_ZH,
         "cards": figures.cards(current, previous),
         "orders": orders,

@@ -64,3 +64,11 @@ async def test_exports_are_one_click_away_with_the_same_rule(people):
     csv = await people["department"].get("/console/exports/departments.csv?kind=year&year=2026")
     assert csv.status_code == 200 and "公安局" not in csv.content.decode("utf-8-sig")
     assert (await people["reader"].get("/console/exports/secrets.csv")).status_code == 404
+
+
+async def test_the_department_filter_opens_that_departments_page(people):
+    response = await people["reader"].get("/console/dashboard?kind=year&year=2026&department=GA")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/departments/GA?kind=year&year=2026"
+    page = await people["reader"].get(response.headers["location"])
+    assert page.status_code == 200 and "公安局" in page.text
