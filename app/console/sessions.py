@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
@@ -45,6 +45,13 @@ async def sign_in(
     principal = await auth_service.authenticate(session, key.strip())
     if principal is None or principal.role not in CONSOLE_ROLES or principal.require_signature:
         return None
+    # The key's finished sessions go (sign-ins and sign-outs stay in the audit log).
+    await session.execute(
+        delete(ConsoleSession).where(
+            ConsoleSession.key_id == principal.key_id,
+            or_(ConsoleSession.ended_at.is_not(None), ConsoleSession.expires_at <= now),
+        )
+    )
     token = new_token()
     row = ConsoleSession(
         id_hash=_hash(token),

@@ -145,3 +145,15 @@ async def test_next_only_leads_to_a_console_page(centre, browser_client):
     http = browser_client()
     response = await sign_in(http, centre.keys["admin"], next_="//evil.example/x")
     assert response.headers["location"] == "/console"
+
+
+async def test_a_new_sign_in_clears_the_keys_finished_sessions(app, centre, browser_client):
+    first = browser_client()
+    await sign_in(first, centre.keys["admin"])
+    desk = await first.get("/console/desk")
+    await first.post("/console/logout", data={"csrf_token": csrf_of(desk.text)})
+    second = browser_client()
+    await sign_in(second, centre.keys["admin"])
+    async with app.state.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT ended_at FROM console_session"))).all()
+    assert [r.ended_at for r in rows] == [None]
