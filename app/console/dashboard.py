@@ -17,6 +17,7 @@ from app.console import figures
 from app.console.pages import ConsoleRoute, User, render, require_role, see_other
 from app.db import Session
 from app.errors import NotFound
+from app.ratings import service as ratings
 from app.stats import exports, service, spreadsheet
 from app.stats.access import authorise, only_department
 from app.workorders import reading
@@ -125,6 +126,20 @@ async def dashboard(request: Request, session: Session, user: User):
         ),
     }
     return render(request, "console/dashboard.html", context, user=user)
+
+
+@router.get("/dashboard/heatmap")
+async def heatmap(request: Request, session: Session, user: User):
+    """Ratings and 差评 by hour of day and weekday (where and when it goes wrong): a fragment
+    the dashboard loads after it is shown (it reads the ratings themselves, not a roll-up)."""
+    require_role(user, "admin", "reader")
+    choice = figures.choose(dict(request.query_params), request.app.state.clock())
+    cells = await ratings.when_rated(session, choice.period.start_at, choice.period.end_at)
+    data = {
+        "ratings": [[hour, weekday - 1, n] for weekday, hour, n, _ in cells],
+        "bad": [[hour, weekday - 1, bad] for weekday, hour, _, bad in cells if bad],
+    }
+    return render(request, "console/heatmap.html", {"heatmap_data": _chart_json(data)}, user=user)
 
 
 @router.get("/departments/{code}")

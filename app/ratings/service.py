@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.ratings.access import sees_flags
-from app.ratings.repository import erase_rater_data, flagged_counts, get_rating
+from app.ratings.repository import erase_rater_data, flagged_counts, get_rating, when_rated
 from app.ratings.status import set_status
 from app.ratings.views import rating_view, view
 
@@ -15,4 +15,5 @@ __all__ = [
     "sees_flags",
     "set_status",
     "view",
+    "when_rated",
 ]

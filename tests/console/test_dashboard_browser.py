@@ -69,7 +69,7 @@ async def test_the_dashboard_shows_the_apis_figures(browser, intranet_server, ce
             assert rate == shown(row["ratings"]["good_rate"], True)
             assert await tr.locator("td").first.inner_text() == str(row["rank"])
         # Charts drawn on canvas by the vendored ECharts.
-        for chart in ("trend", "channels", "reasons"):
+        for chart in ("trend", "channels", "reasons", "heat-ratings", "heat-bad"):
             await page.locator(f"#chart-{chart} canvas").first.wait_for(state="attached")
         # Search narrows the table; sort reorders it.
         await page.get_by_label("搜索部门").fill("公安")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
+from datetime import datetime
 
 import pytest
 
+from app.config import BUSINESS_TZ
 from tests.console.conftest import sign_in
+from tests.fixtures.factories import auth
 
 
 @pytest.fixture
@@ -72,3 +77,17 @@ async def test_the_department_filter_opens_that_departments_page(people):
     assert response.headers["location"] == "/console/departments/GA?kind=year&year=2026"
     page = await people["reader"].get(response.headers["location"])
     assert page.status_code == 200 and "公安局" in page.text
+
+
+async def test_the_heatmap_counts_ratings_by_beijing_weekday_and_hour(people, client, centre):
+    rating = (
+        await client.get(f"/v1/ratings/{centre.rating_id}", headers=auth(centre.keys["admin"]))
+    ).json()
+    local = datetime.fromisoformat(rating["rated_at"]).astimezone(BUSINESS_TZ)
+    period = f"{local.year}-{local.month:02d}"
+    page = await people["reader"].get(f"/console/dashboard/heatmap?kind=month&month={period}")
+    assert page.status_code == 200
+    data = json.loads(html.unescape(re.search(r'data-heatmap="([^"]*)"', page.text).group(1)))
+    cell = [local.hour, local.isoweekday() - 1, 1]
+    assert data == {"ratings": [cell], "bad": [cell]}
+    assert (await people["department"].get("/console/dashboard/heatmap")).status_code == 403

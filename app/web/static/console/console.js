@@ -47,6 +47,33 @@
     }
   }
 
+  var WEEKDAYS = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
+  var HOURS = [];
+  for (var h = 0; h < 24; h++) HOURS.push(h + "时");
+
+  function heatmap(id, cells, color) {
+    var max = cells.reduce(function (m, c) { return Math.max(m, c[2]); }, 1);
+    chart(id, {
+      tooltip: { position: "top" },
+      grid: { left: 50, right: 10, top: 10, bottom: 70 },
+      xAxis: { type: "category", data: HOURS, splitArea: { show: true } },
+      yAxis: { type: "category", data: WEEKDAYS, splitArea: { show: true } },
+      visualMap: { min: 0, max: max, calculable: true, orient: "horizontal", left: "center", bottom: 0,
+                   inRange: { color: ["#f5f7fa", color] } },
+      series: [{ type: "heatmap", data: cells }]
+    });
+  }
+
+  function drawHeatmaps() {
+    // In an attribute, not a <script> block: htmx (allowScriptTags off) drops those it swaps in.
+    var el = document.getElementById("heatmaps");
+    if (!el || el.dataset.drawn) return;
+    el.dataset.drawn = "1";
+    var d = JSON.parse(el.dataset.heatmap);
+    heatmap("chart-heat-ratings", d.ratings, "#0b5cad");
+    heatmap("chart-heat-bad", d.bad, "#b42318");
+  }
+
   function sortable(table) {
     var headers = table.querySelectorAll("th[data-sort]");
     headers.forEach(function (th, index) {
@@ -93,6 +120,9 @@
     kind.addEventListener("change", show);
     show();
   }
+
+  // A fragment htmx swapped in (the dashboard's heatmaps) draws its own charts.
+  document.addEventListener("htmx:afterSettle", drawHeatmaps);
 
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
