@@ -39,7 +39,7 @@
     }
     if (d.reasons) {
       chart("chart-reasons", {
-        tooltip: { trigger: "axis" }, grid: { left: 140 },
+        tooltip: { trigger: "axis" }, grid: { left: 10, right: 20, containLabel: true },
         xAxis: { type: "value" },
         yAxis: { type: "category", data: d.reasons.names, inverse: true },
         series: [{ type: "bar", data: d.reasons.counts }]
