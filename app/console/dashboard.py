@@ -20,7 +20,7 @@ from app.errors import NotFound
 from app.ratings import service as ratings
 from app.stats import exports, service, spreadsheet
 from app.stats.access import authorise, only_department
-from app.workorders import reading
+from app.workorders import reading, states
 from app.workorders.access import counted_filter
 from app.workorders.repository import OrderFilter
 
@@ -44,6 +44,11 @@ async def _together(request: Request, *reads: Callable[[AsyncSession], Awaitable
             return await read(session)
 
     return await asyncio.gather(*(one(read) for read in reads))
+
+
+def _open(department_code: str | None = None) -> OrderFilter:
+    """The orders not closed (what the cards count now)."""
+    return OrderFilter(department_code=department_code, state=list(states.NOT_CLOSED))
 
 
 def _chart_json(data: dict[str, Any]) -> str:
@@ -100,7 +105,7 @@ async def dashboard(request: Request, session: Session, user: User):
         ),
         lambda s: service.reasons(s, choice.period, filters=service.Filters(channel=channel)),
         lambda s: service.monthly_ratings(s, choice.period),
-        lambda s: reading.counts(s, counted_filter(principal, OrderFilter()), now=now),
+        lambda s: reading.counts(s, counted_filter(principal, _open()), now=now),
     )
     context = {
         "choice": choice,
@@ -160,7 +165,7 @@ async def department_page(
     orders = None
     if user.role in ("admin", "department"):
         orders = await reading.counts(
-            session, counted_filter(user.principal, OrderFilter(department_code=code)), now=now
+            session, counted_filter(user.principal, _open(department_code=code)), now=now
         )
     context = {
         "choice": choice,

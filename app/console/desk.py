@@ -73,7 +73,7 @@ async def desk(request: Request, session: Session, user: User):
         ),
     )
     if state is None and q.get("closed") != "yes":
-        filters.state = [s for s in states.STATES if s != "closed"]
+        filters.state = list(states.NOT_CLOSED)
     items, next_cursor = await reading.list_orders(
         session,
         filters,
@@ -83,7 +83,11 @@ async def desk(request: Request, session: Session, user: User):
         now=now,
         role=user.role,
     )
-    counts = await reading.counts(session, visible_filter(user.principal, OrderFilter()), now=now)
+    counts = await reading.counts(
+        session,
+        visible_filter(user.principal, OrderFilter(state=list(states.NOT_CLOSED))),
+        now=now,
+    )
     context = {
         "items": items,
         "next_cursor": next_cursor,
