@@ -5,7 +5,8 @@
 Loads the synthetic centre of bench/stats.py (`haochaping demo`'s generator, COPY, rolled up),
 signs in to the console with an admin key as a person does (the sign-in form, its cookie and
 CSRF token), then times each page's full request through the ASGI app in-process (httpx):
-the dashboard for a quarter and for a year, a department's page, the desk and an order page.
+the dashboard for a quarter and for a year, its heatmaps (a fragment loaded after
+the page), a department's page, the desk and an order page.
 Prints p50/p99 per page and writes bench/results/console.json. Target: each page under 200 ms.
 """
 
@@ -88,6 +89,8 @@ async def run(args: argparse.Namespace) -> dict:
     pages = {
         "dashboard (quarter)": f"/console/dashboard?kind=quarter&quarter={QUARTER}",
         "dashboard (year)": f"/console/dashboard?kind=year&year={year}",
+        "dashboard heatmaps (htmx fragment)": "/console/dashboard/heatmap?kind=quarter"
+        f"&quarter={QUARTER}",
         "department page (quarter)": f"/console/departments/{department}?kind=quarter"
         f"&quarter={QUARTER}",
         "desk (open orders, all departments)": "/console/desk",
