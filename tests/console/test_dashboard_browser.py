@@ -82,6 +82,14 @@ async def test_the_dashboard_shows_the_apis_figures(browser, intranet_server, ce
         await page.locator("#chart-trend canvas").first.wait_for(state="attached")
         assert "A01" in await page.get_by_test_id("windows").inner_text()
         await screenshot(page, "department")
+        # On a tablet: nothing wider than the screen.
+        await page.set_viewport_size({"width": 768, "height": 1024})
+        for path in ("/console/dashboard", "/console/departments/SJ"):
+            await page.goto(f"{intranet_server}{path}")
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (path, overflow)
         await assert_stayed_home(page, record, intranet_server)
 
 

@@ -3,14 +3,27 @@ open to closed through the forms; a stale or incomplete form is refused in Chine
 
 from __future__ import annotations
 
-from tests.console.browsing import act, assert_stayed_home, screenshot, sign_in_page, state_of
+from tests.console.browsing import act, assert_stayed_home, screenshot, state_of
 from tests.fixtures.browser import recorded_page
 
 
 async def test_a_clerk_takes_a_bad_review_from_open_to_closed(browser, intranet_server, centre):
     async with recorded_page(browser) as (page, record):
         await page.set_viewport_size({"width": 1366, "height": 768})
-        await sign_in_page(page, intranet_server, centre.keys["department"])
+        # By keyboard: the skip link first, the home link, then the key's field.
+        await page.goto(f"{intranet_server}/console/login")
+        focused = []
+        for _ in range(3):
+            await page.keyboard.press("Tab")
+            focused.append(
+                await page.evaluate(
+                    "document.activeElement.id || document.activeElement.textContent"
+                )
+            )
+        assert focused == ["跳到正文", "好差评 · 控制台", "key"]
+        await page.keyboard.type(centre.keys["department"])
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{intranet_server}/console/desk")
         assert page.url == f"{intranet_server}/console/desk"
         row = page.locator(f"tr[data-order='{centre.order_id}']")
         assert "待联系" in await row.inner_text()

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from app.config import ConsoleSettings
 from tests.console.conftest import csrf_of, sign_in
+from tests.fixtures.db import running_app
 
 
 async def test_a_key_is_exchanged_for_an_httponly_strict_session_and_never_stored(
@@ -157,3 +159,27 @@ async def test_a_new_sign_in_clears_the_keys_finished_sessions(app, centre, brow
     async with app.state.engine.connect() as conn:
         rows = (await conn.execute(text("SELECT ended_at FROM console_session"))).all()
     assert [r.ended_at for r in rows] == [None]
+
+
+async def test_the_cookie_is_secure_when_the_setting_says_so(centre, settings, pg_url):
+    secure = settings.model_copy(
+        update={"console": ConsoleSettings(secure_cookie=True), "background_jobs": False}
+    )
+    async with running_app(secure, pg_url) as (_, http):
+        login = await http.get("/console/login")
+        login_cookie = login.headers["set-cookie"]
+        assert "Secure" in login_cookie
+        # The client keeps Secure cookies for HTTPS: send the form's cookie by hand.
+        token = login_cookie.split(";", 1)[0]
+        response = await http.post(
+            "/console/login",
+            data={"csrf_token": csrf_of(login.text), "key": centre.keys["reader"]},
+            headers={"Cookie": token},
+        )
+        assert response.status_code == 303
+        cookie = next(
+            v
+            for k, v in response.headers.multi_items()
+            if k == "set-cookie" and v.startswith("hcp_console=")
+        )
+        assert "Secure" in cookie and "HttpOnly" in cookie
