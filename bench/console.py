@@ -89,6 +89,7 @@ async def run(args: argparse.Namespace) -> dict:
     pages = {
         "dashboard (quarter)": f"/console/dashboard?kind=quarter&quarter={QUARTER}",
         "dashboard (year)": f"/console/dashboard?kind=year&year={year}",
+        "dashboard trend, year (htmx fragment)": f"/console/dashboard/trend?kind=year&year={year}",
         "dashboard heatmaps (htmx fragment)": "/console/dashboard/heatmap?kind=quarter"
         f"&quarter={QUARTER}",
         "department page (quarter)": f"/console/departments/{department}?kind=quarter"

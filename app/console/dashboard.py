@@ -92,7 +92,7 @@ async def dashboard(request: Request, session: Session, user: User):
     choice = figures.choose(q, now)
     channel = _channel(q)
     principal = user.principal
-    current, previous, table, reasons, months, orders = await _together(
+    current, previous, table, reasons, orders = await _together(
         request,
         lambda s: service.overview(s, choice.period, now=now),
         lambda s: service.overview(s, choice.previous, now=now),
@@ -104,7 +104,6 @@ async def dashboard(request: Request, session: Session, user: User):
             now=now,
         ),
         lambda s: service.reasons(s, choice.period, filters=service.Filters(channel=channel)),
-        lambda s: service.monthly_ratings(s, choice.period),
         lambda s: reading.counts(s, counted_filter(principal, _open()), now=now),
     )
     context = {
@@ -113,6 +112,7 @@ async def dashboard(request: Request, session: Session, user: User):
         "kinds": figures.KINDS,
         "channels": figures.CHANNEL_ZH,
         "channel": channel,
+        "fragment_query": _fragment_query(choice, q),
         "department_names": [(row["code"], row["name"]) for row in table["departments"]],
         "bands": figures.BAND_ZH,
         "cards": figures.cards(current, previous),
@@ -124,13 +124,30 @@ async def dashboard(request: Request, session: Session, user: User):
         + (f"&channel={channel}" if channel else ""),
         "chart_data": _chart_json(
             {
-                "trend": _trend([(m["month"], m["ratings"]) for m in months]),
                 "channels": _channels(current["by_channel"]),
                 "reasons": _reasons(reasons["reasons"]),
             }
         ),
     }
     return render(request, "console/dashboard.html", context, user=user)
+
+
+def _fragment_query(choice: figures.Choice, q: dict[str, str]) -> str:
+    """The period, as the fragments loaded after the dashboard ask for it."""
+    if choice.kind == "custom":
+        return urlencode({"kind": "custom", "from": q.get("from", ""), "to": q.get("to", "")})
+    return urlencode({"kind": choice.kind, choice.kind: choice.period.label})
+
+
+@router.get("/dashboard/trend")
+async def trend(request: Request, session: Session, user: User):
+    """The centre's monthly trend: a fragment the dashboard loads after it is shown (a year's
+    months cost more than the rest of the page)."""
+    require_role(user, "admin", "reader")
+    choice = figures.choose(dict(request.query_params), request.app.state.clock())
+    months = await service.monthly_ratings(session, choice.period)
+    data = _trend([(m["month"], m["ratings"]) for m in months])
+    return render(request, "console/trend.html", {"trend_data": _chart_json(data)}, user=user)
 
 
 @router.get("/dashboard/heatmap")

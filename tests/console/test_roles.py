@@ -91,3 +91,17 @@ async def test_the_heatmap_counts_ratings_by_beijing_weekday_and_hour(people, cl
     cell = [local.hour, local.isoweekday() - 1, 1]
     assert data == {"ratings": [cell], "bad": [cell]}
     assert (await people["department"].get("/console/dashboard/heatmap")).status_code == 403
+
+
+async def test_the_trend_fragment_adds_up_to_the_overview(people, client, centre):
+    year = datetime.now(BUSINESS_TZ).year  # the centre's ratings are rated now
+    page = await people["reader"].get(f"/console/dashboard?kind=year&year={year}")
+    query = re.search(r'hx-get="/console/dashboard/trend\?([^"]+)"', page.text).group(1)
+    fragment = await people["reader"].get(f"/console/dashboard/trend?{html.unescape(query)}")
+    trend = json.loads(html.unescape(re.search(r'data-trend="([^"]*)"', fragment.text).group(1)))
+    assert trend["labels"] == [f"{year}-{m:02d}" for m in range(1, 13)]
+    overview = await client.get(
+        f"/v1/stats/overview?period={year}", headers=auth(centre.keys["admin"])
+    )
+    assert sum(trend["counted"]) == overview.json()["ratings"]["counted"] == 1
+    assert sum(trend["bad"]) == overview.json()["ratings"]["bad"] == 1

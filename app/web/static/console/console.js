@@ -16,21 +16,23 @@
     window.addEventListener("resize", function () { c.resize(); });
   }
 
+  function drawTrend(trend) {
+    chart("chart-trend", {
+      tooltip: { trigger: "axis" }, legend: { data: ["评价数", "差评", "好评率"] },
+      xAxis: { type: "category", data: trend.labels },
+      yAxis: [{ type: "value", name: "件" }, { type: "value", name: "%", min: function (v) { return Math.max(0, Math.floor(v.min - 1)); }, max: 100 }],
+      series: [
+        { name: "评价数", type: "bar", data: trend.counted },
+        { name: "差评", type: "bar", data: trend.bad },
+        { name: "好评率", type: "line", yAxisIndex: 1, data: trend.good_rate }
+      ]
+    });
+  }
+
   function drawCharts() {
     var d = data("chart-data");
     if (!d) return;
-    if (d.trend) {
-      chart("chart-trend", {
-        tooltip: { trigger: "axis" }, legend: { data: ["评价数", "差评", "好评率"] },
-        xAxis: { type: "category", data: d.trend.labels },
-        yAxis: [{ type: "value", name: "件" }, { type: "value", name: "%", min: function (v) { return Math.max(0, Math.floor(v.min - 1)); }, max: 100 }],
-        series: [
-          { name: "评价数", type: "bar", data: d.trend.counted },
-          { name: "差评", type: "bar", data: d.trend.bad },
-          { name: "好评率", type: "line", yAxisIndex: 1, data: d.trend.good_rate }
-        ]
-      });
-    }
+    if (d.trend) drawTrend(d.trend);
     if (d.channels) {
       chart("chart-channels", {
         tooltip: { trigger: "item" },
@@ -64,8 +66,18 @@
     });
   }
 
+  // Fragments swapped in by htmx carry their data in an attribute, not a <script> block (htmx,
+  // allowScriptTags off, drops those it swaps in).
+  function drawFragments() {
+    var trend = document.getElementById("trend");
+    if (trend && !trend.dataset.drawn) {
+      trend.dataset.drawn = "1";
+      drawTrend(JSON.parse(trend.dataset.trend));
+    }
+    drawHeatmaps();
+  }
+
   function drawHeatmaps() {
-    // In an attribute, not a <script> block: htmx (allowScriptTags off) drops those it swaps in.
     var el = document.getElementById("heatmaps");
     if (!el || el.dataset.drawn) return;
     el.dataset.drawn = "1";
@@ -122,7 +134,7 @@
   }
 
   // A fragment htmx swapped in (the dashboard's heatmaps) draws its own charts.
-  document.addEventListener("htmx:afterSettle", drawHeatmaps);
+  document.addEventListener("htmx:afterSettle", drawFragments);
 
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
