@@ -46,6 +46,7 @@ async def test_screenshots_on_the_demo_data(app, pg_url, settings, browser, intr
             await page.set_viewport_size({"width": 1366, "height": 768})
             await sign_in_page(page, intranet_server, admin)
             await page.locator("#chart-heat-bad canvas").first.wait_for(state="attached")
+            await page.locator("#chart-trend canvas").first.wait_for(state="attached")
             await page.wait_for_timeout(800)  # ECharts' entry animation
             await screenshot(page, "dashboard")
             await page.goto(f"{intranet_server}/console/departments/{code}")
