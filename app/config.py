@@ -152,6 +152,18 @@ class ReportSettings(BaseSettings):
         return {name: float(value.get(name, 0)) for name in DEFAULT_SCORE_WEIGHTS}
 
 
+class ConsoleSettings(BaseSettings):
+    """The console's sign-in sessions (HAOCHAPING_CONSOLE_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_CONSOLE_", **_SOURCES)
+
+    # Signed out after this long without a request, and after this long in any case.
+    idle_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_lifetime_hours: int = Field(default=12, ge=1, le=7 * 24)
+    # The cookie's Secure flag: on when the console is served over HTTPS (behind a proxy too).
+    secure_cookie: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAOCHAPING_", **_SOURCES)
 
@@ -215,6 +227,7 @@ class Settings(BaseSettings):
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
     kiosk: KioskSettings = Field(default_factory=KioskSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("log_level")
     @classmethod

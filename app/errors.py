@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import errors_zh
+
 log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://haochaping.org/problems/"
@@ -31,10 +33,14 @@ class ProblemError(Exception):
         *,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        zh_detail: str | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        # What a person reads in Chinese (Accept-Language: zh-CN), when the raiser knows better
+        # than the type's generic sentence (app/errors_zh.py).
+        self.zh_detail = zh_detail
         self.errors = errors
         self.headers = headers
         self.extra = extra
@@ -105,15 +111,16 @@ def problem_response(
     request: Request | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    zh_detail: str | None = None,
+    zh_messages: list[str | None] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     instance = request.url.path if request is not None else None
-    return JSONResponse(
-        problem_body(status, type_, title, detail, instance, errors, **extra),
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
-    )
+    body = problem_body(status, type_, title, detail, instance, errors, **extra)
+    if request is not None and errors_zh.prefers_zh(request.headers.get("accept-language")):
+        body = errors_zh.localise(body, zh_detail=zh_detail, zh_messages=zh_messages)
+        headers = {**(headers or {}), "Content-Language": "zh-CN"}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def pydantic_errors(errors: list[Any], *, drop_prefix: int = 0) -> list[dict[str, Any]]:
@@ -235,13 +242,15 @@ def install_error_handlers(app: FastAPI) -> None:
             request=request,
             errors=exc.errors,
             headers=exc.headers,
+            zh_detail=exc.zh_detail,
             **exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
-        for entry in pydantic_errors(list(exc.errors())):
+        raw = list(exc.errors())
+        for entry in pydantic_errors(raw):
             # "body.level" reads better as "level"; keep query./path./header. prefixes.
             if entry["field"].startswith("body."):
                 entry["field"] = entry["field"][5:]
@@ -253,6 +262,7 @@ def install_error_handlers(app: FastAPI) -> None:
             "; ".join(f"{e['field']}: {e['message']}" for e in errors),
             request=request,
             errors=errors,
+            zh_messages=[errors_zh.field_message(e.get("type", ""), e.get("ctx")) for e in raw],
         )
 
     @app.exception_handler(StarletteHTTPException)

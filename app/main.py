@@ -25,6 +25,7 @@ from app.auth.router import clients_router
 from app.auth.router import router as keys_router
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
+from app.console.router import install as install_console
 from app.db import create_engine, resolve_database_url
 from app.errors import install_error_handlers, is_database_unavailable, problem_response
 from app.jobs import JobContext, Jobs
@@ -117,6 +118,7 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     install_pages(app)
+    install_console(app)
     fastpath.install(app)  # inside the observability middleware: installed before it
     install_transport_limits(app, settings)  # in front of the direct ingest path too
     install_observability(app, reader=metrics_reader)

@@ -2,6 +2,7 @@
 
 from app.alerts.models import Alert, AlertRule
 from app.auth.models import ApiKey, Client
+from app.console.models import ConsoleSession
 from app.db import Base
 from app.kiosk.models import DeviceEnrolment, DeviceSession, RatingLink
 from app.notify.models import Outbox, WebhookSubscription
@@ -25,6 +26,7 @@ __all__ = [
     "CalendarYear",
     "Client",
     "Complaint",
+    "ConsoleSession",
     "Department",
     "Device",
     "DeviceEnrolment",

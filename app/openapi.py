@@ -9,13 +9,19 @@ from fastapi import FastAPI
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
-    "description": "RFC 9457 problem details",
+    "description": "RFC 9457 problem details. With `Accept-Language: zh-CN` (Chinese first) the "
+    "title, detail and field messages are in Chinese (`Content-Language: zh-CN`); type, codes and "
+    "field names stay the same",
     "type": "object",
     "properties": {
         "type": {"type": "string", "format": "uri"},
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "detail_en": {
+            "type": "string",
+            "description": "The English detail, when the detail is given in Chinese",
+        },
         "instance": {"type": "string"},
         "errors": {
             "type": "array",

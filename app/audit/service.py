@@ -30,7 +30,8 @@ from app.pagination import decode_cursor, encode_cursor, row_id
 from app.timefmt import json_default
 
 # Bookkeeping that is no change of business data: spent nonces, the audit log itself.
-UNAUDITED_TABLES = frozenset({"audit_log", "request_nonce", "alembic_version"})
+# A console session's last_seen_at moves on every page; sign-in and sign-out are recorded apart.
+UNAUDITED_TABLES = frozenset({"audit_log", "request_nonce", "alembic_version", "console_session"})
 _MAX_REQUEST_ID = 200
 
 _WRITE = re.compile(

@@ -106,6 +106,12 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     return None if row is None else _principal(row)
 
 
+async def principal_for_key_id(session: AsyncSession, key_id: uuid.UUID) -> Principal | None:
+    """The principal of a key by its id while it is not revoked (a console session's key)."""
+    row = (await session.execute(_PRINCIPAL_BY_ID_SQL, {"key_id": key_id})).one_or_none()
+    return None if row is None else _principal(row)
+
+
 def key_shaped(key: str) -> bool:
     """Whether a presented key could be one of ours (else it is not looked up)."""
     return key.startswith(KEY_PREFIX) and len(key) <= 100

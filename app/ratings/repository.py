@@ -180,3 +180,24 @@ async def erase_rater_data(
         comments.append(ring.seal_text(mask_text(comment, (name,)), "rating.comment"))
     await session.execute(_ERASE, {"ids": [r.id for r in rows], "comments": comments, "now": now})
     return len(rows)
+
+
+_WHEN_SQL = text(
+    """
+    SELECT extract(isodow FROM rated_at AT TIME ZONE 'Asia/Shanghai')::int AS weekday,
+           extract(hour FROM rated_at AT TIME ZONE 'Asia/Shanghai')::int AS hour,
+           count(*) AS ratings, count(*) FILTER (WHERE level <= 2) AS bad
+      FROM rating
+     WHERE rated_at >= :start AND rated_at < :end AND status = 'valid'
+     GROUP BY 1, 2
+    """
+)
+
+
+async def when_rated(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[tuple[int, int, int, int]]:
+    """Counted ratings and 差评 by ISO weekday (1 Monday) and hour, Beijing time, rated in
+    [start, end): when in the week it goes wrong."""
+    rows = await session.execute(_WHEN_SQL, {"start": start, "end": end})
+    return [(r.weekday, r.hour, r.ratings, r.bad) for r in rows]

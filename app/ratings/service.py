@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ratings.access import sees_flags
 from app.ratings.ingest import _assessed, _stored, ingest
-from app.ratings.repository import erase_rater_data, flagged_counts, get_rating
+from app.ratings.repository import erase_rater_data, flagged_counts, get_rating, when_rated
 from app.ratings.status import set_status
 from app.ratings.views import rating_view, view
 
@@ -23,6 +23,7 @@ __all__ = [
     "sees_flags",
     "set_status",
     "view",
+    "when_rated",
 ]
 
 

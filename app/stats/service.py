@@ -396,3 +396,10 @@ async def reasons(
         "reasons": _reason_rows(counts.get(None, {})),
         "departments": rows,
     }
+
+
+async def monthly_ratings(session: AsyncSession, period: Period) -> list[dict[str, Any]]:
+    """The centre's ratings per calendar month of the period (the console's trend chart): one
+    query, the figures of GET /v1/stats/overview for each month (flags not counted apart)."""
+    monthly = await _monthly_tallies(session, period, Filters())
+    return [{"month": m, "ratings": t.block(flagged=0)} for m, t in sorted(monthly.items())]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.service import Principal
 from app.errors import Conflict, Forbidden, ValidationProblem, field_error
 from app.notify import service as notify
-from app.workorders import states
+from app.workorders import labels, states
 from app.workorders.evidence import change_rating_status, evidence_record, requester
 from app.workorders.history import Actor, append, event_data
 from app.workorders.models import Complaint, WorkOrder
@@ -147,9 +147,14 @@ async def take(
             f"{', '.join(allowed) or 'none'}",
             state=order.state,
             allowed_actions=allowed,
+            zh_detail=labels.not_allowed_zh(action, order.state, allowed),
         ) from None
     except states.MissingInput as exc:
-        raise ValidationProblem(exc.message, errors=[field_error(exc.field, exc.message)]) from None
+        raise ValidationProblem(
+            exc.message,
+            errors=[field_error(exc.field, exc.message, "missing")],
+            zh_detail=labels.missing_zh(action, exc.field),
+        ) from None
 
     cal = await load_calendar(session)
     soon_limit = cal.due_soon_limit(now)
@@ -159,6 +164,7 @@ async def take(
     if "extend" in step.effects and order.resolve_due_at is not None and now > order.resolve_due_at:
         raise ActionConflict(
             "The rectify deadline has passed: an extension must be asked for before it",
+            zh_detail="整改时限已过：延期须在时限届满前申请",
             state=order.state,
             allowed_actions=[a for a in states.allowed_for(facts, actor.role) if a != "extend"],
         )

@@ -108,6 +108,13 @@ class WorkOrder(Base):
         Index("ix_work_order_department_next_due", "department_code", "next_due_at", "id"),
         Index("ix_work_order_next_due_at", "next_due_at", "id"),
         Index("ix_work_order_opened_at", "opened_at"),
+        # The open orders' counts (the console's dashboard and desk, on every page).
+        Index(
+            "ix_work_order_open",
+            "department_code",
+            "state",
+            postgresql_where=text("state <> 'closed'"),
+        ),
         # The sweeper's candidates: orders with a pending deadline and a warning still to give.
         Index(
             "ix_work_order_sweep",

@@ -27,6 +27,8 @@ class OrderFilter:
     opened_from: datetime | None = None
     opened_to: datetime | None = None
     hotline_client_id: uuid.UUID | None = None
+    window_no: str | None = None
+    staff_id: str | None = None
 
 
 SORTS = ("deadline", "newest")
@@ -72,6 +74,10 @@ def where(filters: OrderFilter, *, now: datetime, soon_limit: datetime) -> list[
     if filters.due_soon is not None:
         soon = and_(WorkOrder.next_due_at >= now, WorkOrder.next_due_at <= soon_limit)
         conditions.append(soon if filters.due_soon else ~func.coalesce(soon, False))
+    if filters.window_no:
+        conditions.append(WorkOrder.window_no == filters.window_no)
+    if filters.staff_id:
+        conditions.append(WorkOrder.staff_id == filters.staff_id)
     if filters.due_before:
         conditions.append(WorkOrder.next_due_at < filters.due_before)
     if filters.opened_from:

@@ -40,6 +40,8 @@ ACTIONS = (
     "withdraw",
     "transfer",
 )
+# Every state but closed: the open orders' queue and counts (indexed: ix_work_order_open).
+NOT_CLOSED = tuple(state for state in STATES if state != "closed")
 SOURCES = ("rating", "complaint", "inspection")
 OUTCOMES = ("rectified", "not_substantiated", "withdrawn", "appeal_upheld")
 # Decided by a supervisor (admin key) only.

@@ -127,7 +127,13 @@ async def test_landing_page_says_what_the_service_is_in_chinese_and_links_its_do
     assert "政务服务“好差评”服务" in response.text
     assert f"<code>{__version__}</code>" in response.text
     assert "管理控制台" in response.text
-    assert resources(response.text).urls["a"] == ["/docs", "/redoc", "/openapi.json", "/healthz"]
+    assert resources(response.text).urls["a"] == [
+        "/console",
+        "/docs",
+        "/redoc",
+        "/openapi.json",
+        "/healthz",
+    ]
     for link in ["/docs", "/redoc", "/openapi.json", "/healthz"]:
         assert (await http.get(link)).status_code == 200, link
 

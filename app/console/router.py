@@ -1,0 +1,10 @@
+"""The console's routes, installed by create_app (none of them in the API contract)."""
+
+from fastapi import FastAPI
+
+from app.console import dashboard, desk, places, registry, signin
+
+
+def install(app: FastAPI) -> None:
+    for module in (signin, desk, dashboard, registry, places):
+        app.include_router(module.router)
