@@ -21,6 +21,7 @@ from app.auth.dependencies import install as install_auth
 from app.auth.metrics import metrics_reader
 from app.auth.router import clients_router
 from app.auth.router import router as keys_router
+from app.cases.router import router as cases_router
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
 from app.db import create_engine, resolve_database_url
@@ -126,6 +127,7 @@ def create_app(
         app.include_router(router)
     app.include_router(webhooks_router)
     app.include_router(stats_router)
+    app.include_router(cases_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
 

@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic's metadata."""
 
 from app.auth.models import ApiKey, Client
+from app.cases.models import CaseDay, ServiceCase
 from app.db import Base
 from app.notify.models import Outbox, WebhookSubscription
 from app.ratings.models import Rating
@@ -13,11 +14,13 @@ from app.stats.models import (
     RatingStaffRollup,
     RatingTagRollup,
 )
+from app.surveys.models import Survey, SurveyItem
 from app.workorders.models import CalendarYear, Complaint, WorkOrder, WorkOrderEvent
 
 __all__ = [
     "ApiKey",
     "Base",
+    "CaseDay",
     "CalendarYear",
     "Client",
     "Complaint",
@@ -31,7 +34,10 @@ __all__ = [
     "RatingSplitRollup",
     "RatingStaffRollup",
     "RatingTagRollup",
+    "ServiceCase",
     "ServiceWindow",
+    "Survey",
+    "SurveyItem",
     "WebhookSubscription",
     "WorkOrder",
     "WorkOrderEvent",

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from app.ratings.access import sees_flags
+from app.ratings.frames import active_by_case, draw_real_name, real_name_counts
+from app.ratings.ingest import ingest
 from app.ratings.repository import erase_rater_data, flagged_counts, get_rating
 from app.ratings.status import set_status
 from app.ratings.views import rating_view, view
 
 __all__ = [
+    "active_by_case",
+    "draw_real_name",
+    "ingest",
+    "real_name_counts",
     "erase_rater_data",
     "flagged_counts",
     "get_rating",
