@@ -114,7 +114,11 @@ def create_app(
     fastpath.install(app)  # inside the observability middleware: installed before it
     install_transport_limits(app, settings)  # in front of the direct ingest path too
     install_observability(app, reader=metrics_reader)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_max_bytes={"/v1/cases/import": settings.cases_import_max_body_bytes},
+    )
     app.add_middleware(AuditMiddleware)
     app.include_router(registry_router)
     app.include_router(keys_router)
