@@ -44,6 +44,7 @@ from app.registry.router import router as registry_router
 from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
+from app.surveys.router import router as surveys_router
 from app.web.router import install as install_pages
 from app.workorders.opening import open_for_ratings
 from app.workorders.router import rater_routes
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(stats_router)
     app.include_router(cases_router)
+    app.include_router(surveys_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -174,3 +174,33 @@ async def coverage(
         {"dimension": dimension, "start": start_on, "end": end_on, "code": department_code},
     )
     return {code: (total, rated) for code, total, rated in rows.all()}
+
+
+async def draw(
+    session: AsyncSession, start: datetime, end: datetime, quotas: dict[str, int], seed: str
+) -> list[dict[str, Any]]:
+    """A reproducible random draw without replacement, per department (分层抽样)."""
+    if not quotas:
+        return []
+    codes = sorted(quotas)
+    rows = await session.execute(
+        text(
+            "SELECT case_no, department_code, window_no, staff_id, service_item_code, "
+            "service_item_name FROM ("
+            " SELECT c.*, row_number() OVER (PARTITION BY c.department_code"
+            "  ORDER BY md5(:seed || ':' || c.case_no), c.case_no) AS draw"
+            " FROM service_case c WHERE c.department_code = ANY(:codes)"
+            " AND c.accepted_at >= :start AND c.accepted_at < :end) AS ranked"
+            " JOIN unnest(CAST(:codes AS text[]), CAST(:quotas AS int[])) AS q(code, quota)"
+            " ON q.code = ranked.department_code WHERE draw <= q.quota"
+            " ORDER BY department_code, draw"
+        ),
+        {
+            "seed": seed,
+            "codes": codes,
+            "quotas": [quotas[c] for c in codes],
+            "start": start,
+            "end": end,
+        },
+    )
+    return [dict(r._mapping) for r in rows]

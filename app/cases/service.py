@@ -171,3 +171,19 @@ async def case_figures(
         },
         "rows": out_rows,
     }
+
+
+# --- the callback frame (app/surveys/) -----------------------------------------------------------
+
+
+async def frame_counts(session: AsyncSession, period: Period) -> dict[str, int]:
+    """department -> cases accepted in the period."""
+    rows = await repository.sums(session, "department", period.start_on, period.end_on)
+    return {r["department_code"]: int(r["cases"]) for r in rows}
+
+
+async def draw(
+    session: AsyncSession, period: Period, quotas: dict[str, int], seed: str
+) -> list[dict[str, Any]]:
+    """The first quotas[department] cases of each department in md5(seed, case_no) order."""
+    return await repository.draw(session, period.start_at, period.end_at, quotas, seed)

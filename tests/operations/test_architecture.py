@@ -30,11 +30,13 @@ INFRASTRUCTURE = {
 DOMAINS = (
     "app.audit",
     "app.auth",
+    "app.cases",
     "app.demo",
     "app.notify",
     "app.ratings",
     "app.registry",
     "app.stats",
+    "app.surveys",
     "app.web",
     "app.workorders",
 )
