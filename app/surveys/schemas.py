@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.errors import ProblemError
 from app.limits import InputModel
 from app.ratings.schemas import RaterIn, Tag
+from app.stats.periods import parse_period_label
 from app.stats.schemas import PeriodOut
 from app.surveys.models import FRAMES, INVALID_REASONS, ITEM_STATES, SURVEY_CHANNELS
 from app.timefmt import LocalDateTime
@@ -45,6 +47,14 @@ class SurveyIn(InputModel):
         description="The same seed draws the same list from the same frame; one is made "
         "when absent",
     )
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        try:
+            return parse_period_label(value).label
+        except ProblemError as exc:
+            raise ValueError((exc.errors or [{"message": exc.detail}])[0]["message"]) from None
 
     @model_validator(mode="after")
     def _size_or_share(self) -> SurveyIn:
