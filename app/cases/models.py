@@ -52,9 +52,11 @@ class ServiceCase(Base):
 
 
 class CaseDay(Base):
-    """Cases per local accepted day, department and one dimension's key (window, staff member,
-    service item; '' when absent, and '' for the department's own line): what the figures
-    sum, so that a quarter reads a few thousand rows, not every case."""
+    """Cases per local accepted month (grain m) and day (grain d), department and one
+    dimension's key (window, staff member, service item; '' when absent, and '' for the
+    department's own line): what the figures sum — a period's whole months from the month
+    rows, its other days from the day rows — so that a year reads a few thousand rows, not
+    every case."""
 
     __tablename__ = "case_day"
     __table_args__ = (
@@ -63,7 +65,9 @@ class CaseDay(Base):
     )
 
     dimension: Mapped[str] = mapped_column(String(12), primary_key=True)
-    accepted_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    # The month's first day (grain m) or the day (grain d), local (Asia/Shanghai).
+    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
     department_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     # The service item's name (for dimension item): the latest one imported.

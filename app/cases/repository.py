@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.stats.periods import add_months
 
 FIELDS = (
     "department_code",
@@ -25,10 +27,10 @@ _IMPORT_LOCK = 0x68637063  # "hcpc"
 # Rows in key order: concurrent writers lock the tallies in one order.
 _APPLY = text(
     """
-    INSERT INTO case_day AS t (dimension, accepted_on, department_code, key, label,
+    INSERT INTO case_day AS t (dimension, grain, bucket, department_code, key, label,
                                cases, finished, on_time, rated)
-    SELECT d.dimension, (c.accepted_at AT TIME ZONE 'Asia/Shanghai')::date, c.department_code,
-           d.key, max(d.label), :sign * count(*),
+    SELECT d.dimension, g.grain, g.bucket, c.department_code, d.key, max(d.label),
+           :sign * count(*),
            :sign * count(*) FILTER (WHERE c.finished_at IS NOT NULL),
            :sign * count(*) FILTER (WHERE c.on_time),
            :sign * count(*) FILTER (WHERE c.rating_count > 0)
@@ -39,10 +41,14 @@ _APPLY = text(
           ('staff', coalesce(c.staff_id, ''), NULL),
           ('item', coalesce(c.service_item_code, ''), c.service_item_name)
       ) AS d(dimension, key, label)
+      CROSS JOIN LATERAL (VALUES
+          ('d', (c.accepted_at AT TIME ZONE 'Asia/Shanghai')::date),
+          ('m', date_trunc('month', c.accepted_at AT TIME ZONE 'Asia/Shanghai')::date)
+      ) AS g(grain, bucket)
      WHERE c.id = ANY(:ids)
-     GROUP BY 1, 2, 3, 4
-     ORDER BY 1, 2, 3, 4
-    ON CONFLICT (dimension, accepted_on, department_code, key) DO UPDATE SET
+     GROUP BY 1, 2, 3, 4, 5
+     ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (dimension, grain, bucket, department_code, key) DO UPDATE SET
         label = coalesce(excluded.label, t.label),
         cases = t.cases + excluded.cases,
         finished = t.finished + excluded.finished,
@@ -129,6 +135,30 @@ _SUMS = (
 )
 
 
+def cover(start_on: date, end_on: date) -> tuple[list[date], list[date]]:
+    """The whole months of [start_on, end_on), and its other days."""
+    months, days, cursor = [], [], start_on
+    while cursor < end_on:
+        if cursor.day == 1 and add_months(cursor, 1) <= end_on:
+            months.append(cursor)
+            cursor = add_months(cursor, 1)
+        else:
+            days.append(cursor)
+            cursor += timedelta(days=1)
+    return months, days
+
+
+def _in_period(start_on: date, end_on: date, department_code: str | None) -> tuple[str, dict]:
+    months, days = cover(start_on, end_on)
+    where = (
+        "dimension = :dimension AND ((grain = 'm' AND bucket = ANY(:months)) "
+        "OR (grain = 'd' AND bucket = ANY(:days)))"
+    )
+    if department_code is not None:
+        where += " AND department_code = :code"
+    return where, {"months": months, "days": days, "code": department_code}
+
+
 async def sums(
     session: AsyncSession,
     dimension: str,
@@ -137,16 +167,14 @@ async def sums(
     department_code: str | None = None,
 ) -> list[dict[str, Any]]:
     """Per department (and key): the period's summed tallies, rows with no case left out."""
-    where = "dimension = :dimension AND accepted_on >= :start AND accepted_on < :end"
-    if department_code is not None:
-        where += " AND department_code = :code"
+    where, params = _in_period(start_on, end_on, department_code)
     rows = await session.execute(
         text(
             f"SELECT department_code, key, max(label) AS label, {_SUMS} FROM case_day "
             f"WHERE {where} GROUP BY department_code, key HAVING sum(cases) > 0 "
             "ORDER BY department_code, key"
         ),
-        {"dimension": dimension, "start": start_on, "end": end_on, "code": department_code},
+        {"dimension": dimension, **params},
     )
     return [dict(r._mapping) for r in rows]
 
@@ -160,9 +188,8 @@ async def coverage(
 ) -> dict[str, tuple[int, int]]:
     """department -> (keys with a case, keys with a rated case) of the dimension; cases
     without a window or item ('') are no window or item, and are left out."""
-    where = "dimension = :dimension AND accepted_on >= :start AND accepted_on < :end AND key <> ''"
-    if department_code is not None:
-        where += " AND department_code = :code"
+    where, params = _in_period(start_on, end_on, department_code)
+    where += " AND key <> ''"
     rows = await session.execute(
         text(
             "SELECT department_code, count(*) FILTER (WHERE cases > 0), "
@@ -171,7 +198,7 @@ async def coverage(
             f"FROM case_day WHERE {where} GROUP BY department_code, key) AS k "
             "GROUP BY department_code"
         ),
-        {"dimension": dimension, "start": start_on, "end": end_on, "code": department_code},
+        {"dimension": dimension, **params},
     )
     return {code: (total, rated) for code, total, rated in rows.all()}
 

@@ -7,7 +7,8 @@ Create Date: 2026-12-03 08:00:00+00:00
 `service_case` holds one row per 办件编号 (app/cases/): department, window, staff, service item,
 accepted and finished times, on time, and how many counted applicant ratings name it (kept by
 the ratings' hooks). `case_day` sums them per local accepted day, department and one of window,
-staff or item, so that a period's figures read the tallies, not every case. Existing ratings
+staff or item, by month and by day, so that a period's figures read the tallies, not every
+case. Existing ratings
 are not linked here: cases arrive by import, which counts the ratings already naming them.
 
 `survey` and `survey_item` (app/surveys/): a phone-callback or on-site survey's task list, each
@@ -63,7 +64,9 @@ BEGIN
     UPDATE service_case SET rating_count = after WHERE id = c.id;
     IF (after > 0) <> (before > 0) THEN
         UPDATE case_day SET rated = rated + CASE WHEN after > 0 THEN 1 ELSE -1 END
-         WHERE accepted_on = c.accepted_on AND department_code = c.department_code
+         WHERE (grain, bucket) IN (('d', c.accepted_on),
+                                   ('m', date_trunc('month', c.accepted_on)::date))
+           AND department_code = c.department_code
            AND (dimension, key) IN (('department', ''), ('window', coalesce(c.window_no, '')),
                 ('staff', coalesce(c.staff_id, '')), ('item', coalesce(c.service_item_code, '')));
     END IF;
@@ -109,7 +112,8 @@ def upgrade() -> None:
     op.create_table(
         "case_day",
         sa.Column("dimension", sa.String(12), primary_key=True),
-        sa.Column("accepted_on", sa.Date(), primary_key=True),
+        sa.Column("grain", sa.String(1), primary_key=True),
+        sa.Column("bucket", sa.Date(), primary_key=True),
         sa.Column("department_code", sa.String(64), primary_key=True),
         sa.Column("key", sa.String(64), primary_key=True),
         sa.Column("label", sa.String(200)),
@@ -121,6 +125,7 @@ def upgrade() -> None:
             "dimension IN ('department', 'window', 'staff', 'item')",
             name="ck_case_day_dimension",
         ),
+        sa.CheckConstraint("grain IN ('m', 'd')", name="ck_case_day_grain"),
         postgresql_with={"fillfactor": 80},
     )
     op.create_index(
