@@ -112,6 +112,16 @@ def figures(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _coverage_of(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """department -> (keys with a case, keys with a rated case), from a group's own rows."""
+    out: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        if row["key"] != "":
+            total, rated = out.get(row["department_code"], (0, 0))
+            out[row["department_code"]] = (total + 1, rated + (int(row["rated"]) > 0))
+    return out
+
+
 def _coverage(total: int, rated: int) -> dict[str, Any]:
     return {"total": total, "rated": rated, "rate": rate(rated, total)}
 
@@ -134,11 +144,19 @@ async def case_figures(
         totals = await repository.sums(
             session, "department", period.start_on, period.end_on, department_code
         )
-    windows = await repository.coverage(
-        session, "window", period.start_on, period.end_on, department_code
+    windows = (
+        _coverage_of(rows)
+        if group == "window"
+        else await repository.coverage(
+            session, "window", period.start_on, period.end_on, department_code
+        )
     )
-    items = await repository.coverage(
-        session, "item", period.start_on, period.end_on, department_code
+    items = (
+        _coverage_of(rows)
+        if group == "item"
+        else await repository.coverage(
+            session, "item", period.start_on, period.end_on, department_code
+        )
     )
     names = {d.code: d.name for d in await registry.list_departments(session)}
     total = {k: sum(int(r[k]) for r in totals) for k in ("cases", "finished", "on_time", "rated")}

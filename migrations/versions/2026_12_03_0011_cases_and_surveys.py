@@ -63,12 +63,14 @@ BEGIN
     after := greatest(before + delta, 0);
     UPDATE service_case SET rating_count = after WHERE id = c.id;
     IF (after > 0) <> (before > 0) THEN
-        UPDATE case_day SET rated = rated + CASE WHEN after > 0 THEN 1 ELSE -1 END
-         WHERE (grain, bucket) IN (('d', c.accepted_on),
-                                   ('m', date_trunc('month', c.accepted_on)::date))
-           AND department_code = c.department_code
-           AND (dimension, key) IN (('department', ''), ('window', coalesce(c.window_no, '')),
-                ('staff', coalesce(c.staff_id, '')), ('item', coalesce(c.service_item_code, '')));
+        UPDATE case_day t SET rated = t.rated + CASE WHEN after > 0 THEN 1 ELSE -1 END
+          FROM (VALUES ('department', ''), ('window', coalesce(c.window_no, '')),
+                       ('staff', coalesce(c.staff_id, '')),
+                       ('item', coalesce(c.service_item_code, ''))) AS d(dimension, key),
+               (VALUES ('d', c.accepted_on),
+                       ('m', date_trunc('month', c.accepted_on)::date)) AS g(grain, bucket)
+         WHERE t.dimension = d.dimension AND t.grain = g.grain AND t.bucket = g.bucket
+           AND t.department_code = c.department_code AND t.key = d.key;
     END IF;
     RETURN NULL;
 END
