@@ -1,9 +1,9 @@
-"""The case ledger (办件台账): import, the ratings' hooks, and the case figures.
+"""The case ledger (办件台账): import, the case figures, the callback frame.
 
 What other domains call: `import_cases` (plain dicts or CaseIn, e.g. from a provincial feed),
 `case_figures` (办件量, 主动评价率, 按时办结, coverage for a period). A case's rated state follows
-its ratings through the database trigger `rating_counts_for_case` (migration 0011), which sees
-every path that stores or changes a rating (the direct single-event path included)."""
+its ratings through two database triggers on `rating` (migration 0011), which see every path
+that stores a rating or changes its status (the direct single-event path and COPY included)."""
 
 from __future__ import annotations
 

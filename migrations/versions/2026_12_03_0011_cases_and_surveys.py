@@ -14,10 +14,11 @@ are not linked here: cases arrive by import, which counts the ratings already na
 `survey` and `survey_item` (app/surveys/): a phone-callback or on-site survey's task list, each
 sample pending, rated (the rating it gave) or invalid with its reason (无效样本).
 
-`ix_rating_case_no` finds the ratings naming a case, whatever their client. The trigger
-`rating_counts_for_case` keeps a case's count of counted applicant ratings (status valid, not a
-survey channel) and its day tallies' `rated` in the rating's own transaction, on every path
-that stores a rating or changes its status (the direct single-event path included).
+`ix_rating_case_no` finds the ratings naming a case, whatever their client. The triggers
+`rating_counts_for_case` (insert) and `rating_status_counts_for_case` (status change) keep a
+case's count of counted applicant ratings (status valid, not a survey channel) and its tallies'
+`rated` in the rating's own transaction, on every path that stores a rating or changes its
+status (the direct single-event path and COPY included).
 """
 
 from collections.abc import Sequence
@@ -137,9 +138,15 @@ def upgrade() -> None:
         postgresql_where=sa.text("case_no IS NOT NULL"),
     )
     op.execute(_TRIGGER_FUNCTION)
+    # Ratings without a case never call the function (the WHEN is checked in C).
     op.execute(
-        "CREATE TRIGGER rating_counts_for_case AFTER INSERT OR UPDATE OF status ON rating "
-        "FOR EACH ROW EXECUTE FUNCTION rating_counts_for_case()"
+        "CREATE TRIGGER rating_counts_for_case AFTER INSERT ON rating FOR EACH ROW "
+        "WHEN (NEW.case_no IS NOT NULL) EXECUTE FUNCTION rating_counts_for_case()"
+    )
+    op.execute(
+        "CREATE TRIGGER rating_status_counts_for_case AFTER UPDATE OF status ON rating "
+        "FOR EACH ROW WHEN (NEW.case_no IS NOT NULL AND OLD.status IS DISTINCT FROM NEW.status) "
+        "EXECUTE FUNCTION rating_counts_for_case()"
     )
     op.create_table(
         "survey",
@@ -218,6 +225,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("survey_item")
     op.drop_table("survey")
+    op.execute("DROP TRIGGER rating_status_counts_for_case ON rating")
     op.execute("DROP TRIGGER rating_counts_for_case ON rating")
     op.execute("DROP FUNCTION rating_counts_for_case()")
     op.drop_index("ix_rating_case_no", table_name="rating")
