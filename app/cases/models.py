@@ -31,6 +31,7 @@ class ServiceCase(Base):
         CheckConstraint("rating_count >= 0", name="rating_count"),
         Index("ix_service_case_department_accepted_at", "department_code", "accepted_at"),
         Index("ix_service_case_accepted_at", "accepted_at"),
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
