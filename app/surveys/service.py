@@ -13,13 +13,21 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.cases import service as cases
 from app.config import Settings
-from app.errors import Conflict, NotFound, ProblemError, ValidationProblem, field_error
+from app.errors import (
+    Conflict,
+    NotFound,
+    ProblemError,
+    ValidationProblem,
+    field_error,
+    pydantic_errors,
+)
 from app.ratings import service as ratings
 from app.ratings.schemas import RatingIn
 from app.registry import service as registry
@@ -254,20 +262,29 @@ async def _post_rating(
     now: datetime,
 ) -> int:
     """The attempt's rating, posted as the recording key with the survey's channel."""
-    event = RatingIn(
-        event_id=f"survey-{survey.id}-{item.sample_no}",
-        channel=survey.channel,
-        department_code=item.department_code,
-        staff_id=item.staff_id,
-        case_no=item.case_no,
-        service_item_code=item.service_item_code,
-        service_item_name=item.service_item_name,
-        level=attempt.level,
-        tags=attempt.tags,
-        comment=attempt.comment,
-        rater=attempt.rater,
-        rated_at=attempt.attempted_at,
-    )
+    try:
+        event = RatingIn(
+            event_id=f"survey-{survey.id}-{item.sample_no}",
+            channel=survey.channel,
+            department_code=item.department_code,
+            staff_id=item.staff_id,
+            case_no=item.case_no,
+            service_item_code=item.service_item_code,
+            service_item_name=item.service_item_name,
+            level=attempt.level,
+            tags=attempt.tags,
+            comment=attempt.comment,
+            rater=attempt.rater,
+            rated_at=attempt.attempted_at,
+        )
+    except ValidationError as exc:
+        errors = [
+            {**e, "field": f"attempts.{index}.{e['field']}".replace(".rated_at", ".attempted_at")}
+            for e in pydantic_errors(list(exc.errors()))
+        ]
+        raise ValidationProblem(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        ) from None
     (outcome,) = await ratings.ingest(session, principal, [event], settings=settings, now=now)
     if outcome.status == "rejected":
         errors = [{**e, "field": f"attempts.{index}.{e['field']}"} for e in outcome.errors]

@@ -89,6 +89,11 @@ async def test_attempts_are_recorded_once_and_refused_whole(
         ),
         ({**invalid, "department_code": "YY01"}, 422, "attempts.0"),
         (
+            {**good, "sample_no": first, "attempted_at": "1999-12-31T08:00:00+08:00"},
+            422,
+            "attempts.0.attempted_at",
+        ),
+        (
             {**good, "sample_no": first, "attempted_at": "2023-05-26T18:00:00+08:00"},
             422,
             "attempts.0.rated_at",
