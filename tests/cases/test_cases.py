@@ -70,6 +70,11 @@ async def test_periods_are_local_quarters(client, admin, departments):
     assert (await figures(client, admin, period="2023Q4"))["total"]["cases"] == 2
     assert (await figures(client, admin, period="2023Q3"))["total"]["cases"] == 1
     assert (await figures(client, admin, period="2024-01"))["total"]["cases"] == 1
+    # Days apart from whole months (the day tallies): 30 Sep and 1 Oct, local.
+    days = await figures(client, admin, **{"from": "2023-09-30", "to": "2023-10-01"})
+    assert days["total"]["cases"] == 2
+    span = await figures(client, admin, **{"from": "2023-09-15", "to": "2024-01-01"})
+    assert span["total"]["cases"] == 4
     empty = await figures(client, admin, period="2022")
     assert empty["rows"] == [] and empty["total"]["cases"] == 0
     assert empty["total"]["active_rating_rate"] is None
