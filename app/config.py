@@ -193,6 +193,8 @@ class Settings(BaseSettings):
     # How long a request waits for the database before answering 503.
     db_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # POST /v1/cases/import takes up to 10,000 cases (about 300 bytes each): its own limit.
+    cases_import_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # The request line and headers together, and the number of header fields: beyond either,
     # 431 before any application code runs (app/transport.py, app/limits.py).
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)

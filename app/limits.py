@@ -31,9 +31,12 @@ class BodySizeLimit:
         max_bytes: int,
         max_query_bytes: int = MAX_QUERY_BYTES,
         max_path_bytes: int = MAX_PATH_BYTES,
+        path_max_bytes: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Bulk imports that need more than the general limit, by exact path.
+        self.path_max_bytes = path_max_bytes or {}
         self.max_query_bytes = max_query_bytes
         self.max_path_bytes = max_path_bytes
 
@@ -53,14 +56,15 @@ class BodySizeLimit:
                 f"string {self.max_query_bytes} bytes",
                 scope["path"][: self.max_path_bytes],
             )
+        max_bytes = self.path_max_bytes.get(scope["path"], self.max_bytes)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    return await self._reject(scope, send)
+                if declared > max_bytes:
+                    return await self._reject(scope, send, max_bytes)
         received = 0
 
         async def limited_receive():
@@ -68,22 +72,22 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise _TooLarge()
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._reject(scope, send)
+            await self._reject(scope, send, max_bytes)
 
-    async def _reject(self, scope, send) -> None:
+    async def _reject(self, scope, send, max_bytes: int) -> None:
         await _send_problem(
             send,
             413,
             "payload-too-large",
             "Request body too large",
-            f"The body must not exceed {self.max_bytes} bytes",
+            f"The body must not exceed {max_bytes} bytes",
             scope.get("path"),
         )
 

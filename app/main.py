@@ -23,6 +23,7 @@ from app.auth.dependencies import install as install_auth
 from app.auth.metrics import metrics_reader
 from app.auth.router import clients_router
 from app.auth.router import router as keys_router
+from app.cases.router import router as cases_router
 from app.clock import Clock, system_clock
 from app.config import Settings, get_settings
 from app.console.router import install as install_console
@@ -51,6 +52,7 @@ from app.stats import scheduled as stats_jobs
 from app.stats.router import router as stats_router
 from app.stats.service import rating_status_changed
 from app.stats.tables_router import router as stats_tables_router
+from app.surveys.router import router as surveys_router
 from app.web.router import install as install_pages
 from app.workorders.opening import open_for_ratings
 from app.workorders.router import rater_routes
@@ -122,7 +124,11 @@ def create_app(
     fastpath.install(app)  # inside the observability middleware: installed before it
     install_transport_limits(app, settings)  # in front of the direct ingest path too
     install_observability(app, reader=metrics_reader)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_max_bytes={"/v1/cases/import": settings.cases_import_max_body_bytes},
+    )
     app.add_middleware(AuditMiddleware)
     app.include_router(registry_router)
     app.include_router(staff_router)
@@ -138,6 +144,8 @@ def create_app(
     app.include_router(stats_router)
     app.include_router(reports_router)
     app.include_router(stats_tables_router)
+    app.include_router(cases_router)
+    app.include_router(surveys_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
     app.include_router(rules_router)

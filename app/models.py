@@ -2,6 +2,7 @@
 
 from app.alerts.models import Alert, AlertRule
 from app.auth.models import ApiKey, Client
+from app.cases.models import CaseDay, ServiceCase
 from app.console.models import ConsoleSession
 from app.db import Base
 from app.kiosk.models import DeviceEnrolment, DeviceSession, RatingLink
@@ -16,6 +17,7 @@ from app.stats.models import (
     RatingStaffRollup,
     RatingTagRollup,
 )
+from app.surveys.models import Survey, SurveyItem
 from app.workorders.models import CalendarYear, Complaint, WorkOrder, WorkOrderEvent
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "AlertRule",
     "ApiKey",
     "Base",
+    "CaseDay",
     "CalendarYear",
     "Client",
     "Complaint",
@@ -40,7 +43,10 @@ __all__ = [
     "RatingSplitRollup",
     "RatingStaffRollup",
     "RatingTagRollup",
+    "ServiceCase",
     "ServiceWindow",
+    "Survey",
+    "SurveyItem",
     "WebhookSubscription",
     "WorkOrder",
     "WorkOrderEvent",

@@ -77,6 +77,8 @@ class Rating(Base):
             "assess_number",
             postgresql_where=text("case_no IS NOT NULL"),
         ),
+        # The ratings naming a case, whatever their client (the case ledger, app/cases/).
+        Index("ix_rating_case_no", "case_no", postgresql_where=text("case_no IS NOT NULL")),
         Index(
             "uq_rating_follow_up",
             "client_id",

@@ -33,6 +33,7 @@ DOMAINS = (
     "app.audit",
     "app.auth",
     "app.console",
+    "app.cases",
     "app.demo",
     "app.kiosk",
     "app.notify",
@@ -40,6 +41,7 @@ DOMAINS = (
     "app.registry",
     "app.reports",
     "app.stats",
+    "app.surveys",
     "app.web",
     "app.workorders",
 )

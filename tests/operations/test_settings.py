@@ -34,6 +34,7 @@ VARIABLES = {
     "HAOCHAPING_ACCESS_LOG_FLUSH_SECONDS": ("0", "access_log_flush_seconds", 0.0),
     "HAOCHAPING_OTEL": ("true", "otel", True),
     "HAOCHAPING_MAX_BODY_BYTES": ("4096", "max_body_bytes", 4096),
+    "HAOCHAPING_CASES_IMPORT_MAX_BODY_BYTES": ("4096", "cases_import_max_body_bytes", 4096),
     "HAOCHAPING_MAX_HEADER_BYTES": ("8192", "max_header_bytes", 8192),
     "HAOCHAPING_MAX_HEADER_COUNT": ("50", "max_header_count", 50),
     "HAOCHAPING_BODY_TIMEOUT_SECONDS": ("5", "body_timeout_seconds", 5.0),
