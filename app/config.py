@@ -77,6 +77,22 @@ class IntegritySettings(BaseSettings):
         return -(-self.share_sample * self.share_percent // 100)
 
 
+class ProvincialSettings(BaseSettings):
+    """Provincial docking (HAOCHAPING_PROVINCIAL_*): profiles and the push to provincial targets."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_PROVINCIAL_", **_SOURCES)
+
+    # A directory of a centre's own profile files (*.json), besides the shipped ones.
+    profile_dir: Path | None = None
+    push_enabled: bool = True
+    push_interval_seconds: float = Field(default=5.0, gt=0)
+    # Ratings are queued for a push once this old: a rating's id is drawn before its commit,
+    # so a lower id can commit after a higher one; the lag lets such stragglers land first.
+    push_lag_seconds: float = Field(default=30.0, ge=0)
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    push_max_attempts: int = Field(default=25, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAOCHAPING_", **_SOURCES)
 
@@ -135,6 +151,7 @@ class Settings(BaseSettings):
     stats: StatsSettings = Field(default_factory=StatsSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    provincial: ProvincialSettings = Field(default_factory=ProvincialSettings)
 
     @field_validator("log_level")
     @classmethod

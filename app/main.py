@@ -35,6 +35,10 @@ from app.observability import install as install_observability
 from app.openapi import install_openapi, spec_json
 from app.privacy import retention
 from app.privacy.router import router as privacy_router
+from app.provincial import jobs as provincial_jobs
+from app.provincial import profile as provincial_profile
+from app.provincial.router import exports_router as provincial_exports_router
+from app.provincial.router import router as provincial_router
 from app.ratings import fastpath
 from app.ratings.hooks import RatingHooks
 from app.ratings.router import personal_data_routes
@@ -107,6 +111,8 @@ def create_app(
     )
     app.state.clock = clock
     app.state.rating_hooks = rating_hooks(app)
+    # Validated here: a bad profile file stops the start, never a request.
+    app.state.provincial_profiles = provincial_profile.load(settings.provincial.profile_dir)
     install_error_handlers(app)
     install_openapi(app)
     install_pages(app)
@@ -128,6 +134,8 @@ def create_app(
     app.include_router(stats_router)
     app.include_router(audit_router)
     app.include_router(privacy_router)
+    app.include_router(provincial_router)
+    app.include_router(provincial_exports_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:
@@ -190,6 +198,8 @@ def register_jobs(jobs: Jobs, settings: Settings, key_usage: key_upkeep.KeyUsage
     retention.register(jobs, settings.privacy)
     stats_jobs.register(jobs, settings.stats)
     key_upkeep.register(jobs, key_usage)
+    profiles = provincial_profile.load(settings.provincial.profile_dir)
+    provincial_jobs.register(jobs, settings.provincial, profiles)
 
 
 async def _sweep(context: JobContext) -> None:

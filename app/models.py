@@ -3,6 +3,7 @@
 from app.auth.models import ApiKey, Client
 from app.db import Base
 from app.notify.models import Outbox, WebhookSubscription
+from app.provincial.models import PushItem, PushTarget
 from app.ratings.models import Rating
 from app.registry.models import Department, Device, ServiceWindow
 from app.stats.models import (
@@ -24,6 +25,8 @@ __all__ = [
     "Department",
     "Device",
     "Outbox",
+    "PushItem",
+    "PushTarget",
     "Rating",
     "RatingDepartmentRollup",
     "RatingRollup",

@@ -32,6 +32,7 @@ DOMAINS = (
     "app.auth",
     "app.demo",
     "app.notify",
+    "app.provincial",
     "app.ratings",
     "app.registry",
     "app.stats",
