@@ -132,7 +132,8 @@ def test_no_key_no_entry(case, fuzz_app):
 
 # Operations a reader key may call; everything else is 403 (or 401, 404, 4xx on bad input).
 READER_MAY = re.compile(
-    r"^GET (/v1/(departments.*|ratings.*|tickets.*|complaints/.*|calendar/.*|stats/.*)|/metrics)$"
+    r"^GET (/v1/(departments.*|ratings.*|tickets.*|complaints/.*|calendar/.*|stats/.*"
+    r"|provincial/profiles|exports/gbt39046)|/metrics)$"
 )
 
 
