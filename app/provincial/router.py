@@ -86,7 +86,10 @@ async def post_rating(
         error.type = {403: "forbidden", 409: "follow-up-exists"}.get(
             error.status, ValidationProblem.type
         )
-        error.title = ValidationProblem.title if error.status == 422 else Forbidden.title
+        error.title = {
+            403: Forbidden.title,
+            409: "This case already has its follow-up rating",
+        }.get(error.status, ValidationProblem.title)
         raise error
     code = 201 if result["status"] == "created" else 200
     return JSONResponse(_public(result), status_code=code)

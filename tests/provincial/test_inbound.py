@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app.provincial import profile as profiles
+from tests.fixtures.stats import roll_up
 from tests.provincial.conftest import doc
 
 
@@ -55,13 +56,17 @@ async def test_pf_6_and_7_map_per_profile(app, client, admin, province):
         assert not await _is_default(app, made[key]["rating_id"])
 
 
-async def test_default_ratings_are_counted_apart(client, admin, province):
+async def test_default_ratings_are_counted_apart(app, client, admin, province):
     for number, pf in enumerate((1, 2, 7, 7)):
         response = await _post(client, province, doc(f"C{number}", pf=pf))
         assert response.status_code == 201, response.text
     response = await client.get("/v1/stats/overview?period=2026Q4", headers=admin)
     assert response.status_code == 200, response.text
     assert response.json()["ratings"]["counted"] == 2  # the two default ratings stay out
+    await roll_up(app)  # and out of the roll-up tables, once folded in
+    response = await client.get("/v1/stats/overview?period=2026Q4", headers=admin)
+    assert response.json()["ratings"]["counted"] == 2
+    assert response.json()["by_channel"]["pc"]["counted"] == 1
 
 
 async def test_user_prop_3_to_6_and_9_count_as_enterprise(client, admin, province):
