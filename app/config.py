@@ -91,6 +91,9 @@ class ProvincialSettings(BaseSettings):
     push_lag_seconds: float = Field(default=30.0, ge=0)
     push_timeout_seconds: float = Field(default=10.0, gt=0)
     push_max_attempts: int = Field(default=25, ge=1)
+    # A target with this many items waiting gets no more until it takes some (a platform that
+    # is down costs no writes; its cursor keeps the place).
+    push_max_pending: int = Field(default=1000, ge=1)
 
 
 class Settings(BaseSettings):

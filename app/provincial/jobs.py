@@ -24,7 +24,12 @@ class Pusher:
 
     async def feed(self, context: JobContext) -> None:
         lag = timedelta(seconds=self.settings.push_lag_seconds)
-        await feed(context.sessionmaker, now=context.now(), lag=lag)
+        await feed(
+            context.sessionmaker,
+            now=context.now(),
+            lag=lag,
+            max_pending=self.settings.push_max_pending,
+        )
 
     async def send(self, context: JobContext) -> None:
         if self.http is None:

@@ -45,6 +45,11 @@ _QUEUE = text(
     ON CONFLICT DO NOTHING
     """
 )
+# How many items wait for the target (bounded by the cap: it never counts a long backlog).
+_PENDING = text(
+    "SELECT count(*) FROM (SELECT 1 FROM push_item WHERE target_id = :target_id "
+    "AND acknowledged_at IS NULL AND failed_at IS NULL LIMIT :cap) AS p"
+)
 _CLOSED_ORDERS = text(
     "SELECT id, closed_at FROM work_order WHERE source = 'rating' AND closed_at > :since "
     "AND closed_at <= :now ORDER BY closed_at LIMIT :limit"
@@ -71,9 +76,14 @@ async def feed(
     *,
     now: datetime,
     lag: timedelta,
+    max_pending: int = 1000,
     batch_size: int = 1000,
 ) -> int:
-    """Queue what is new for every active target; returns the number of documents looked at."""
+    """Queue what is new for every active target; returns the number of documents looked at.
+
+    A target with `max_pending` items waiting gets no more ratings until it takes some: while a
+    platform is down the queue stops growing (no writes for it at all), and its cursor keeps
+    the place, so nothing is lost; it refills as the platform drains it."""
     seen = 0
     async with sessionmaker() as session, session.begin():
         targets = (
@@ -83,7 +93,12 @@ async def feed(
         ).scalars()
         for target in list(targets):
             if "ratings" in target.events:
-                seen += await _feed_ratings(session, target, now=now, lag=lag, size=batch_size)
+                pending = (
+                    await session.execute(_PENDING, {"target_id": target.id, "cap": max_pending})
+                ).scalar_one()
+                room = min(batch_size, max_pending - pending)
+                if room > 0:
+                    seen += await _feed_ratings(session, target, now=now, lag=lag, size=room)
             if "rectifications" in target.events:
                 rows = (
                     await session.execute(
@@ -105,24 +120,21 @@ async def feed(
 async def _feed_ratings(
     session: AsyncSession, target: PushTarget, *, now: datetime, lag: timedelta, size: int
 ) -> int:
-    seen = 0
-    while True:
-        rows = (
-            await session.execute(_NEXT_RATINGS, {"cursor": target.rating_cursor, "limit": size})
-        ).all()
-        ready = []
-        for row in rows:
-            if row.received_at > now - lag:
-                break
-            ready.append(row)
-        # Default ratings came from the platform itself: they are not sent back.
-        refs = [(r.id, r.rated_at) for r in ready if not r.is_default]
-        await queue(session, target.id, "rating", refs, now)
-        if ready:
-            target.rating_cursor = ready[-1].id
-        seen += len(ready)
-        if len(ready) < size:
-            return seen
+    rows = (
+        await session.execute(_NEXT_RATINGS, {"cursor": target.rating_cursor, "limit": size})
+    ).all()
+    ready = []
+    for row in rows:
+        if row.received_at > now - lag:
+            break
+        ready.append(row)
+    # Default ratings came from the platform itself: they are not sent back.
+    refs = [(r.id, r.rated_at) for r in ready if not r.is_default]
+    await queue(session, target.id, "rating", refs, now)
+    if ready:
+        target.rating_cursor = ready[-1].id
+    # One batch a round: the room left under the cap is counted again next round.
+    return len(ready)
 
 
 @dataclass(frozen=True, slots=True)

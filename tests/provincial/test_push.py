@@ -34,9 +34,9 @@ async def _target(client, admin, url, **extra):
     return response.json()["id"]
 
 
-async def _round(app, now):
+async def _round(app, now, max_pending=1000):
     """One feeder round and one sender round at `now`."""
-    await feed(app.state.sessionmaker, now=now, lag=LAG)
+    await feed(app.state.sessionmaker, now=now, lag=LAG, max_pending=max_pending)
     async with httpx.AsyncClient(timeout=2.0) as http:
         return await send_due(
             app.state.sessionmaker, http, PROFILES, now=now, retry=RetryPolicy(base_seconds=10)
@@ -191,3 +191,19 @@ async def test_a_paused_target_waits(app, client, admin, province, platform):
     await _round(app, T0 + timedelta(minutes=2))
     assert [d["projectNo"] for d in platform.platform.received] == ["W1"]
     assert cursor is not None
+
+
+async def test_a_target_down_for_long_stops_the_queue_growing(
+    app, client, admin, province, platform
+):
+    target_id = await _target(client, admin, platform.url)
+    await _post_ratings(client, province, [f"L{i}" for i in range(12)])
+    now = T0 + LAG + timedelta(seconds=1)
+    for minute in range(3):  # down: the queue stops at the cap, the cursor keeps the place
+        await _round(app, now + timedelta(minutes=minute), max_pending=5)
+    assert len(await _items(client, admin, target_id)) == 5
+    platform.start()
+    for minute in range(3, 12):
+        await _round(app, now + timedelta(minutes=minute), max_pending=5)
+    received = Counter(d["projectNo"] for d in platform.platform.received)
+    assert set(received) == {f"L{i}" for i in range(12)} and set(received.values()) == {1}
