@@ -45,6 +45,8 @@ _QUEUE = text(
     ON CONFLICT DO NOTHING
     """
 )
+_FEED_LOCK = text("SELECT pg_try_advisory_xact_lock(7470015)")
+_SINCE_STEP = timedelta(minutes=1)
 # How many items wait for the target (bounded by the cap: it never counts a long backlog).
 _PENDING = text(
     "SELECT count(*) FROM (SELECT 1 FROM push_item WHERE target_id = :target_id "
@@ -86,11 +88,11 @@ async def feed(
     the place, so nothing is lost; it refills as the platform drains it."""
     seen = 0
     async with sessionmaker() as session, session.begin():
-        targets = (
-            await session.execute(
-                select(PushTarget).where(PushTarget.active).with_for_update(skip_locked=True)
-            )
-        ).scalars()
+        # One feeder at a time (several server processes): an advisory lock, not row locks, so
+        # that a round with nothing new writes nothing (no transaction id, no commit to flush).
+        if not (await session.execute(_FEED_LOCK)).scalar_one():
+            return 0
+        targets = (await session.execute(select(PushTarget).where(PushTarget.active))).scalars()
         for target in list(targets):
             if "ratings" in target.events:
                 pending = (
@@ -112,8 +114,13 @@ async def feed(
                 ).all()
                 await queue(session, target.id, "rectification", [tuple(r) for r in rows], now)
                 seen += len(rows)
-                # A full batch: go on from its last one next round, else from now.
-                target.rectification_since = rows[-1][1] + lag if len(rows) == batch_size else now
+                # A full batch: go on from its last one next round. Otherwise move on to now,
+                # but only once a minute: the window reread meanwhile is short, and a quiet
+                # round then writes nothing.
+                if len(rows) == batch_size:
+                    target.rectification_since = rows[-1][1] + lag
+                elif now - target.rectification_since >= _SINCE_STEP:
+                    target.rectification_since = now
     return seen
 
 
@@ -166,6 +173,16 @@ def judge_answer(response: httpx.Response, profile: Profile) -> Answer:
     return Answer(not wrong, code, "; ".join(wrong) or None)
 
 
+# A target that does not answer: its due items wait as long as the one just tried.
+_POSTPONE = text(
+    """
+    UPDATE push_item SET next_attempt_at = :until
+     WHERE id IN (SELECT id FROM push_item
+                   WHERE target_id = :target_id AND acknowledged_at IS NULL
+                     AND failed_at IS NULL AND next_attempt_at <= :now
+                     FOR UPDATE SKIP LOCKED)
+    """
+)
 _RATINGS = text(
     """
     SELECT r.id, r.case_no, r.service_item_code, r.service_item_name, r.department_code,
@@ -253,13 +270,43 @@ async def send_due(
             ).all()
             if not rows:
                 break
-            documents = await _documents(session, [tuple(r) for r in rows], profiles)
+            by_target: dict = {}
             for item, target in rows:
-                if target.id in down:
-                    continue
-                if not await _attempt(http, item, target, documents, profiles, now, retry):
-                    down.add(target.id)
-                attempts += 1
+                by_target.setdefault(target.id, []).append((item, target))
+            for group in by_target.values():
+                attempts += await _send_group(http, session, group, profiles, now, retry, down)
+    return attempts
+
+
+async def _send_group(
+    http: httpx.AsyncClient,
+    session: AsyncSession,
+    group: list[tuple[PushItem, PushTarget]],
+    profiles: dict[str, Profile],
+    now: datetime,
+    retry: RetryPolicy,
+    down: set,
+) -> int:
+    """One target's items of a batch. The first goes alone: when the target does not answer,
+    the others wait as long as it does, without a try (and without building their documents)."""
+    attempts = 0
+    first, rest = group[:1], group[1:]
+    for chunk in (first, rest):
+        if not chunk:
+            continue
+        documents = await _documents(session, chunk, profiles)
+        for position, (item, target) in enumerate(chunk):
+            attempts += 1
+            if not await _attempt(http, item, target, documents, profiles, now, retry):
+                down.add(target.id)
+                later = chunk[position + 1 :] + (rest if chunk is first else [])
+                for waiting, _ in later:
+                    waiting.next_attempt_at = item.next_attempt_at
+                # and every other due item of the target that no other sender holds
+                await session.execute(
+                    _POSTPONE, {"target_id": target.id, "now": now, "until": item.next_attempt_at}
+                )
+                return attempts
     return attempts
 
 
