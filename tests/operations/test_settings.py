@@ -60,6 +60,13 @@ VARIABLES = {
     "HAOCHAPING_FLAG_SHARE_SAMPLE": ("10", "integrity.share_sample", 10),
     "HAOCHAPING_FLAG_SHARE_PERCENT": ("50", "integrity.share_percent", 50),
     "HAOCHAPING_FLAG_SHARE_SECONDS": ("600", "integrity.share_seconds", 600),
+    "HAOCHAPING_PROVINCIAL_PROFILE_DIR": ("/tmp", "provincial.profile_dir", Path("/tmp")),
+    "HAOCHAPING_PROVINCIAL_PUSH_ENABLED": ("false", "provincial.push_enabled", False),
+    "HAOCHAPING_PROVINCIAL_PUSH_INTERVAL_SECONDS": ("9", "provincial.push_interval_seconds", 9),
+    "HAOCHAPING_PROVINCIAL_PUSH_LAG_SECONDS": ("60", "provincial.push_lag_seconds", 60),
+    "HAOCHAPING_PROVINCIAL_PUSH_TIMEOUT_SECONDS": ("3", "provincial.push_timeout_seconds", 3),
+    "HAOCHAPING_PROVINCIAL_PUSH_MAX_ATTEMPTS": ("7", "provincial.push_max_attempts", 7),
+    "HAOCHAPING_PROVINCIAL_PUSH_MAX_PENDING": ("50", "provincial.push_max_pending", 50),
 }
 
 
