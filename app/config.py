@@ -164,6 +164,25 @@ class ConsoleSettings(BaseSettings):
     secure_cookie: bool = False
 
 
+class ProvincialSettings(BaseSettings):
+    """Provincial docking (HAOCHAPING_PROVINCIAL_*): profiles and the push to provincial targets."""
+
+    model_config = SettingsConfigDict(env_prefix="HAOCHAPING_PROVINCIAL_", **_SOURCES)
+
+    # A directory of a centre's own profile files (*.json), besides the shipped ones.
+    profile_dir: Path | None = None
+    push_enabled: bool = True
+    push_interval_seconds: float = Field(default=5.0, gt=0)
+    # Ratings are queued for a push once this old: a rating's id is drawn before its commit,
+    # so a lower id can commit after a higher one; the lag lets such stragglers land first.
+    push_lag_seconds: float = Field(default=30.0, ge=0)
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    push_max_attempts: int = Field(default=25, ge=1)
+    # A target with this many items waiting gets no more until it takes some (a platform that
+    # is down costs no writes; its cursor keeps the place).
+    push_max_pending: int = Field(default=1000, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAOCHAPING_", **_SOURCES)
 
@@ -230,6 +249,7 @@ class Settings(BaseSettings):
     kiosk: KioskSettings = Field(default_factory=KioskSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    provincial: ProvincialSettings = Field(default_factory=ProvincialSettings)
 
     @field_validator("log_level")
     @classmethod

@@ -237,7 +237,7 @@ class _TooLarge(HTTPException):
 
 
 # Free text where a line break or a tab means something; every other text is one line.
-MULTILINE_FIELDS = frozenset({"comment", "content", "note", "summary"})
+MULTILINE_FIELDS = frozenset({"comment", "content", "note", "summary", "writingEvaluation"})
 # C0 controls, DEL, C1 controls and lone surrogates: never text a person typed. A spreadsheet
 # cannot hold most of them (an XLSX export would fail) and a terminal may act on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")

@@ -41,6 +41,10 @@ from app.observability import install as install_observability
 from app.openapi import install_openapi, spec_json
 from app.privacy import retention
 from app.privacy.router import router as privacy_router
+from app.provincial import jobs as provincial_jobs
+from app.provincial import profile as provincial_profile
+from app.provincial.router import exports_router as provincial_exports_router
+from app.provincial.router import router as provincial_router
 from app.ratings import fastpath
 from app.ratings.hooks import RatingHooks
 from app.ratings.router import personal_data_routes
@@ -117,6 +121,8 @@ def create_app(
     )
     app.state.clock = clock
     app.state.rating_hooks = rating_hooks(app)
+    # Validated here: a bad profile file stops the start, never a request.
+    app.state.provincial_profiles = provincial_profile.load(settings.provincial.profile_dir)
     install_error_handlers(app)
     install_openapi(app)
     install_pages(app)
@@ -153,6 +159,8 @@ def create_app(
     kiosk.install(app, settings)
     app.include_router(kiosk.router)
     app.include_router(kiosk_pages.router)
+    app.include_router(provincial_router)
+    app.include_router(provincial_exports_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:
@@ -216,6 +224,8 @@ def register_jobs(jobs: Jobs, settings: Settings, key_usage: key_upkeep.KeyUsage
     stats_jobs.register(jobs, settings.stats)
     key_upkeep.register(jobs, key_usage)
     alert_jobs.register(jobs, settings.alerts)
+    profiles = provincial_profile.load(settings.provincial.profile_dir)
+    provincial_jobs.register(jobs, settings.provincial, profiles)
 
 
 async def _sweep(context: JobContext) -> None:

@@ -7,6 +7,7 @@ from app.console.models import ConsoleSession
 from app.db import Base
 from app.kiosk.models import DeviceEnrolment, DeviceSession, RatingLink
 from app.notify.models import Outbox, WebhookSubscription
+from app.provincial.models import PushItem, PushTarget
 from app.ratings.models import Rating
 from app.registry.models import Department, Device, ServiceWindow
 from app.stats.models import (
@@ -35,6 +36,8 @@ __all__ = [
     "DeviceEnrolment",
     "DeviceSession",
     "Outbox",
+    "PushItem",
+    "PushTarget",
     "Rating",
     "RatingDepartmentRollup",
     "RatingLink",

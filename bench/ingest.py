@@ -1,6 +1,6 @@
 """Ingest benchmark: the service against two floors, on the embedded PostgreSQL.
 
-    python bench/ingest.py [--duration 10] [--batches 60]
+    python bench/ingest.py [--duration 10] [--batches 60] [--push-target unreachable]
 
 Starts `haochaping serve` on a fresh embedded database, and measures:
   * single-event POST /v1/ratings throughput and p50/p99 latency at 8 and 32 concurrent clients;
@@ -488,6 +488,18 @@ def measure_service(
             ).json()["key"]
             for i in range(1, 8)
         ]
+    if args.push_target == "unreachable":
+        # A provincial platform that is down: nothing listens on the port (connection refused).
+        httpx.post(
+            base + "/v1/provincial/targets",
+            json={
+                "name": "bench (down)",
+                "url": f"http://127.0.0.1:{free_port()}/report",
+                "profile": "generic",
+                "events": ["ratings", "rectifications"],
+            },
+            headers=admin,
+        ).raise_for_status()
     rated_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     results: dict[str, dict] = {}
     roots = [server.pid, postmaster_pid(data_dir)]
@@ -602,6 +614,13 @@ def main() -> None:
         help="same (default): one key, one department, one rated_at, levels 5 and 4 (the "
         "stuffing pattern); spread: ordinary traffic that trips no integrity rule",
     )
+    parser.add_argument(
+        "--push-target",
+        choices=("none", "unreachable"),
+        default="none",
+        help="unreachable: a provincial push target whose platform is down is configured "
+        "(its feeder and sender run every second, with no lag, during the load)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument(
         "--metrics",
@@ -624,6 +643,9 @@ def main() -> None:
         "HAOCHAPING_LOG_LEVEL": "warning",
         # The benchmark measures throughput, not the per-client limits.
         "HAOCHAPING_RATE_LIMITS_ENABLED": "false",
+        # The provincial push as busy as it gets (it only works when a target is configured).
+        "HAOCHAPING_PROVINCIAL_PUSH_INTERVAL_SECONDS": "1",
+        "HAOCHAPING_PROVINCIAL_PUSH_LAG_SECONDS": "0",
     }
     modes = MODES[args.aggregates]
     procs: list[subprocess.Popen] = []
@@ -676,6 +698,7 @@ def main() -> None:
 
     gen = "wrk" if shutil.which("wrk") else "httpx"
     print(f"\nload generator: {gen}; {os.cpu_count()} cores; server workers: {args.workers}")
+    print(f"provincial push target: {args.push_target}")
     where = "window A01 (identical_burst flagged)" if args.window else "online portal, no window"
     if args.traffic == "spread":
         print("events: spread (8 portal keys, 40 departments, levels 5/4/3, last hour)")

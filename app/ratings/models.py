@@ -133,3 +133,6 @@ class Rating(Base):
     status_changed_at: Mapped[datetime | None]
     # Integrity flags (app/ratings/flags.py) set at ingestion; NULL when none.
     flags: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    # A default rating (系统默认评价: the system rated for an applicant who did not), received
+    # from a provincial platform (app/provincial): counted apart, never an active rating.
+    is_default: Mapped[bool] = mapped_column(server_default=text("false"))

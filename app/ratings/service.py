@@ -23,6 +23,7 @@ __all__ = [
     "erase_rater_data",
     "flagged_counts",
     "get_rating",
+    "ingest",
     "rating_view",
     "sees_flags",
     "set_status",

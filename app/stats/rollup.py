@@ -96,7 +96,7 @@ _ROLL_UP = text(
                rater_type, status, level, coalesce(window_no, '') AS window_no,
                coalesce(staff_id, '') AS staff_id, is_bad, tags
           FROM rating
-         WHERE id > :lo AND id <= :hi
+         WHERE id > :lo AND id <= :hi AND NOT is_default  -- default ratings: counted apart
     ),
     g AS (SELECT * FROM (VALUES ('y'), ('q'), ('m'), ('d')) AS g(grain)),
     main_day AS (
@@ -289,7 +289,7 @@ async def rating_status_changed(
     ).scalar_one_or_none()
     # No watermark row: nothing was rolled up since the table was (re)made. A roll-up that
     # creates it concurrently waits for this transaction (it is running in the job's snapshot).
-    if rolled_to is None or rating["id"] > rolled_to:
+    if rolled_to is None or rating["id"] > rolled_to or rating.get("is_default"):
         return
     day: date = rating["rated_at"].astimezone(BUSINESS_TZ).date()
     grains = list(GRAINS)

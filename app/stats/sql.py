@@ -45,9 +45,10 @@ _SEL = """sel AS (SELECT * FROM unnest(CAST(:sel_grain AS text[]), CAST(:sel_buc
                                    CAST(:sel_key AS text[])) AS s(grain, bucket, key)),
     wm AS (SELECT coalesce((SELECT rolled_to FROM rating_rollup_watermark WHERE id = 1), 0)
                   AS rolled_to)"""
+# Default ratings (系统默认评价, rating.is_default) are counted apart, never in these figures.
 _TAIL = (
     "t.id > :wm_hint AND t.id > (SELECT rolled_to FROM wm)"
-    " AND t.rated_at >= :start_at AND t.rated_at < :end_at"
+    " AND t.rated_at >= :start_at AND t.rated_at < :end_at AND NOT t.is_default"
 )
 _MONTH_KEY = "to_char(t.rated_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
 # The valid flagged ratings of the period (the partial index on flagged ratings reads them).
@@ -57,7 +58,7 @@ _MONTH_KEY = "to_char(t.rated_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
 # both at once), never negative, and every rank, band and count is taken on them.
 _FLAGGED = (
     "t.flags IS NOT NULL AND t.status = 'valid'"
-    " AND t.rated_at >= :start_at AND t.rated_at < :end_at"
+    " AND t.rated_at >= :start_at AND t.rated_at < :end_at AND NOT t.is_default"
 )
 
 

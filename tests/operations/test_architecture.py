@@ -37,6 +37,7 @@ DOMAINS = (
     "app.demo",
     "app.kiosk",
     "app.notify",
+    "app.provincial",
     "app.ratings",
     "app.registry",
     "app.reports",

@@ -133,7 +133,7 @@ def test_no_key_no_entry(case, fuzz_app):
 # Operations a reader key may call; everything else is 403 (or 401, 404, 4xx on bad input).
 READER_MAY = re.compile(
     r"^GET (/v1/(departments.*|staff.*|ratings.*|tickets.*|complaints/.*|calendar/.*|stats/.*"
-    r"|alert-rules.*|alerts.*)|/metrics)$"
+    r"|alert-rules.*|alerts.*|provincial/profiles|exports/gbt39046)|/metrics)$"
 )
 
 

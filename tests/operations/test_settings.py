@@ -90,6 +90,13 @@ VARIABLES = {
     "HAOCHAPING_KIOSK_QR_IP_PER_HOUR": ("10", "kiosk.qr_ip_per_hour", 10),
     "HAOCHAPING_KIOSK_QR_IP_BURST": ("3", "kiosk.qr_ip_burst", 3),
     "HAOCHAPING_KIOSK_QR_PHONE_PER_DAY": ("2", "kiosk.qr_phone_per_day", 2),
+    "HAOCHAPING_PROVINCIAL_PROFILE_DIR": ("/tmp", "provincial.profile_dir", Path("/tmp")),
+    "HAOCHAPING_PROVINCIAL_PUSH_ENABLED": ("false", "provincial.push_enabled", False),
+    "HAOCHAPING_PROVINCIAL_PUSH_INTERVAL_SECONDS": ("9", "provincial.push_interval_seconds", 9),
+    "HAOCHAPING_PROVINCIAL_PUSH_LAG_SECONDS": ("60", "provincial.push_lag_seconds", 60),
+    "HAOCHAPING_PROVINCIAL_PUSH_TIMEOUT_SECONDS": ("3", "provincial.push_timeout_seconds", 3),
+    "HAOCHAPING_PROVINCIAL_PUSH_MAX_ATTEMPTS": ("7", "provincial.push_max_attempts", 7),
+    "HAOCHAPING_PROVINCIAL_PUSH_MAX_PENDING": ("50", "provincial.push_max_pending", 50),
 }
 
 
