@@ -200,7 +200,14 @@ async def load(
             )
             result["workorder_seconds"] = time.perf_counter() - started
         result |= await load_extras(
-            conn, centre, start=start, end=end, seed=seed, prefix=prefix, report=report
+            conn,
+            centre,
+            start=start,
+            end=end,
+            seed=seed,
+            prefix=prefix,
+            surveyor=supervisor,
+            report=report,
         )
     finally:
         await conn.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.reports.document import Chart, Section, Table
 from app.reports.wording import count_change, listing, pct, rate_change, short_change
+from app.stats.tally import rate
 
 NO_DATA = "本期无数据"
 _LEVELS = (
@@ -136,8 +137,7 @@ def cases_section(names: dict[str, str], cases: Any, prev_cases: Any) -> Section
         return Section("cases", heading, [missing], has_data=False)
     handled, rated = cases[None]
     prev_handled, prev_rated = (prev_cases or {}).get(None, (0, 0))
-    active = round(rated * 100 / handled, 2) if handled else None
-    prev_active = round(prev_rated * 100 / prev_handled, 2) if prev_handled else None
+    active, prev_active = rate(rated, handled), rate(prev_rated, prev_handled)
     text = (
         f"{names['period']}共办件{handled}件，{count_change(handled, prev_handled, '件')}，"
         f"其中办事人主动评价{rated}件，主动评价率{pct(active)}，"
