@@ -199,6 +199,7 @@ async def load(
                 report=report,
             )
             result["workorder_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
         result |= await load_extras(
             conn,
             centre,
@@ -209,6 +210,7 @@ async def load(
             surveyor=supervisor,
             report=report,
         )
+        result["extras_seconds"] = time.perf_counter() - started
     finally:
         await conn.close()
     if roll_up:
