@@ -228,7 +228,7 @@ def complaints_section(
         f"{names['period']}共收到投诉{received}件"
         + (f"（{by_source}）" if by_source else "")
         + f"，{count_change(received, before, '件')}。"
-        f"12345投诉工单计入{o['counted']}件，已办结{o['closed']}件，办结率{pct(o['rectification_rate'])}；"
+        f"投诉工单计入{o['counted']}件，已办结{o['closed']}件，办结率{pct(o['rectification_rate'])}；"
         f"按期办结率{pct(o['on_time_rate'])}，实名投诉回访率{pct(o['real_name_callback_rate'])}。"
     )
     paragraphs = [text]
@@ -251,7 +251,7 @@ def complaints_section(
             _COMPARE,
             _compare(
                 [
-                    ("12345投诉工单数", o["opened"], q["opened"], False),
+                    ("投诉工单数", o["opened"], q["opened"], False),
                     ("计入数", o["counted"], q["counted"], False),
                     ("已办结", o["closed"], q["closed"], False),
                     ("办结率(%)", o["rectification_rate"], q["rectification_rate"], True),
