@@ -123,6 +123,9 @@ async def test_who_may_read_and_bad_input(app, client, demo_centre):
     assert response.status_code == 403, response.text
     own = await _get(client, department, "/v1/reports/scores", period=PERIOD)
     assert [u["key"] for u in own.json()["units"]] == ["DEMO-002"]
+    windows = await _get(client, department, "/v1/reports/scores", period=PERIOD, level="window")
+    keys = [u["key"] for u in windows.json()["units"]]
+    assert keys and all(k.startswith("DEMO-002|") for k in keys)
     reader = auth(await make_key(app, "reader"))
     for params, field in (
         ({"period": "2025Q5"}, "period"),
