@@ -91,12 +91,26 @@ async def run(args: argparse.Namespace) -> dict:
                     r.raise_for_status()
                 results[f"bulletin_{kind}"] = summary(samples) | {"bytes": len(r.content)}
                 if kind == "json":
-                    assert r.json()["figures"]["ratings"] == overview["ratings"]
+                    made = r.json()
+                    assert made["figures"]["ratings"] == overview["ratings"]
+                    results["text"] = dump(made)
     results["quarter"] = QUARTER
     results["quarter_counted"] = overview["ratings"]["counted"]
     if not args.data_dir and not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
+
+
+def dump(made: dict) -> str:
+    """The bulletin as plain text: title, headings, paragraphs, each table's first rows."""
+    lines = [made["title"]]
+    for section in made["sections"]:
+        lines += [section["heading"]] if section["heading"] else []
+        lines += section["paragraphs"]
+        for table in section["tables"]:
+            lines.append(f"  [{table['name']}] " + " | ".join(map(str, table["columns"])))
+            lines += ["    " + " | ".join(map(str, row)) for row in table["rows"][:4]]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -106,11 +120,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10, help="calls per format")
     parser.add_argument("--data-dir", default=None, help="embedded database here (kept)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--dump", action="store_true", help="print the bulletin as text")
     parser.add_argument(
         "--reuse", action="store_true", help="measure the database loaded before in --data-dir"
     )
     args = parser.parse_args()
     results = asyncio.run(run(args))
+    text = results.pop("text")
+    if args.dump:
+        print(text)
     print(f"\nquarter {results['quarter']}: {results['quarter_counted']:,} counted ratings")
     for kind in FORMATS:
         s = results[f"bulletin_{kind}"]

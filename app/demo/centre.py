@@ -20,6 +20,7 @@ from app.demo.lifecycle import walk
 from app.demo.order import Order
 from app.demo.walker import Walker
 from app.privacy import Keyring
+from app.workorders.categories import COMPLAINT_CATEGORIES as REASON_CATEGORIES
 
 CODE_PREFIX = "DEMO-"
 DEPARTMENT_NAMES = [
@@ -77,13 +78,20 @@ RATING_COLUMNS = (
     "client_id", "event_id", "payload_hash", "channel", "department_code", "window_no",
     "staff_id", "level", "tags", "comment", "rater_type", "rater_name", "rater_phone",
     "rater_phone_hash", "rated_at", "received_at", "historical", "status", "status_changed_at",
-    "flags",
+    "flags", "case_no",
 )  # fmt: skip
+# Survey channels rate samples, not their own cases: their ratings name no case (办件).
+SURVEY_CHANNELS = frozenset({"phone_callback", "onsite_survey"})
 COMPLAINT_COLUMNS = (
     "order_no", "client_id", "payload_hash", "department_code", "window_no", "staff_id",
     "category", "content", "citizen_name", "citizen_phone", "citizen_phone_hash", "received_at",
-    "urgency", "created_at",
+    "urgency", "created_at", "source", "category_code",
 )  # fmt: skip
+# How complaints come (the complaint `source`): most by the 12345 hotline.
+COMPLAINT_SOURCES = [
+    ("hotline_12345", 60), ("gov_platform", 15), ("cannot_do_window", 10), ("onsite", 10),
+    ("other", 5),
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +274,7 @@ def generate(
                     status,
                     changed_at,
                     flags,
+                    None if channel in SURVEY_CHANNELS else f"{id_prefix}-BJ{produced + i:010d}",
                 )
             )
         produced += n
@@ -286,6 +295,10 @@ def complaints(
 ) -> tuple[list[tuple], list[Staged]]:
     """12345 complaints about windows (COMPLAINT_COLUMNS order) and their work orders."""
     rng = random.Random(seed + 12345)
+    sources, source_cum = _expand(COMPLAINT_SOURCES)
+    # its own draws: the complaints' other draws stay those of earlier versions
+    source_of = random.Random(seed + 54321).choices
+    category_code = {tag: code for code, tag in reversed(REASON_CATEGORIES.items())}
     codes = [code for code, _ in centre.departments]
     weights = centre.weights()
     span = (end - start).total_seconds()
@@ -319,6 +332,8 @@ def complaints(
                 received_at,
                 "urgent" if rng.random() < 0.05 else "normal",
                 received_at,
+                source_of(sources, cum_weights=source_cum)[0],
+                category_code[tag],
             )
         )
         order = walk(

@@ -199,9 +199,18 @@ async def load(
                 report=report,
             )
             result["workorder_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
         result |= await load_extras(
-            conn, centre, start=start, end=end, seed=seed, prefix=prefix, report=report
+            conn,
+            centre,
+            start=start,
+            end=end,
+            seed=seed,
+            prefix=prefix,
+            surveyor=supervisor,
+            report=report,
         )
+        result["extras_seconds"] = time.perf_counter() - started
     finally:
         await conn.close()
     if roll_up:

@@ -1,10 +1,7 @@
-"""Where the bulletin and the score take their rows: one function per source of figures.
-
-Each function returns what the current domains can tell truly, or None when the source is not
-kept yet (the section then says 本期无数据 and the score marks the input unavailable); none of
-them invents a number. The functions to connect when a domain grows a source are named in the
-docstrings.
-"""
+"""Where the bulletin and the score take their rows: one function per source of figures, each
+through the owning domain's service (statistics, case ledger, surveys). None of them invents a
+number: a source with nothing for the period answers None (the section then says 本期无数据 and
+the score marks the input unavailable)."""
 
 from __future__ import annotations
 
@@ -13,8 +10,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cases import service as cases
+from app.stats import regions
 from app.stats import service as stats
 from app.stats.periods import Period
+from app.stats.tables import TableFilters, staff_table, window_table
+from app.surveys import service as surveys
+from app.workorders.categories import COMPLAINT_SOURCE_NAMES, COMPLAINT_SOURCES
+
+# How many windows the complaints-by-window table lists.
+COMPLAINT_WINDOWS = 10
 
 
 async def overview(session: AsyncSession, period: Period, *, now: datetime) -> dict[str, Any]:
@@ -25,71 +30,98 @@ async def overview(session: AsyncSession, period: Period, *, now: datetime) -> d
 async def department_table(
     session: AsyncSession, period: Period, *, now: datetime
 ) -> dict[str, Any]:
-    """Every department's ratings, work orders, rank and band."""
+    """Every department's ratings, work orders, complaints by source, rank and band."""
     return await stats.department_table(session, period, now=now)
 
 
+CaseCounts = dict[str | None, tuple[int, int]]
+
+
 async def case_rows(
-    session: AsyncSession, period: Period
-) -> dict[str | None, tuple[int, int]] | None:
-    """办件量 and actively rated cases, {department_code or None (centre): (handled, rated)}.
+    session: AsyncSession, period: Period, group: str = "department"
+) -> CaseCounts | None:
+    """办件量 and actively rated cases from the case ledger (GET /v1/stats/cases):
+    {department_code (or window / staff key) or None (centre): (cases, rated)}; windows keyed
+    "department|window_no". None when the ledger holds no case of the period."""
+    figures = await cases.case_figures(session, period, group=group)
+    if not figures["total"]["cases"]:
+        return None
+    out: CaseCounts = {None: (figures["total"]["cases"], figures["total"]["rated"])}
+    for row in figures["rows"]:
+        if group == "department":
+            key = row["department_code"]
+        elif row["key"] is None:
+            continue  # cases without a window / staff member: in the total only
+        else:
+            key = f"{row['department_code']}|{row['key']}" if group == "window" else row["key"]
+        handled, rated = out.get(key, (0, 0))
+        out[key] = (handled + row["cases"], rated + row["rated"])
+    return out
 
-    None: no case ledger yet (to connect: the case ledger's per-department counts)."""
-    return None
+
+def complaint_source_rows(table: dict[str, Any]) -> list[tuple[str, int]]:
+    """Complaints received by the way they came (the complaint `source`), (name, count), from
+    the department table's complaints_by_source; every source listed."""
+    totals = dict.fromkeys(COMPLAINT_SOURCES, 0)
+    for row in table["departments"]:
+        for source, n in row["complaints_by_source"].items():
+            totals[source] += n
+    return [(COMPLAINT_SOURCE_NAMES[s], totals[s]) for s in COMPLAINT_SOURCES]
 
 
-def complaint_source_rows(overview: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """Complaints by the way they came: (name, received, closed). Today the service takes
-    complaints from the 12345 hotline (POST /v1/complaints) and inspections (督查), each a work
-    order source (to connect: the complaint `source` codes, when complaints carry them)."""
-    orders = overview["workorders"]
+def window_name(row: dict[str, Any]) -> str:
+    return f"{row['department_name']}{row['name'] or row['window_no']}"
+
+
+async def complaint_window_rows(
+    session: AsyncSession, period: Period, *, now: datetime
+) -> list[tuple[str, int, int]]:
+    """Complaints by the window complained about, most first (the windows table sorted by
+    complaints): (department and window, complaints, of them from 12345)."""
+    table = await window_table(
+        session, period, TableFilters(), sort="complaints", limit=COMPLAINT_WINDOWS, now=now
+    )
     return [
-        ("12345热线", orders["complaint"]["opened"], orders["complaint"]["closed"]),
-        ("督查检查", orders["inspection"]["opened"], orders["inspection"]["closed"]),
-    ]
-
-
-def complaint_window_rows(table: dict[str, Any]) -> list[tuple[str, int, int]]:
-    """Complaints by the window complained about: (name, received, closed), most first.
-    Today by department, the unit the complaint orders are counted by (to connect: the
-    per-window complaint counts of the windows table)."""
-    rows = [
         (
-            row["name"],
-            row["workorders"]["complaint"]["opened"],
-            row["workorders"]["complaint"]["closed"],
+            window_name(row),
+            row["complaints"]["counted"],
+            row["complaints"]["by_source"]["hotline_12345"],
         )
-        for row in table["departments"]
-        if row["workorders"]["complaint"]["opened"]
+        for row in table["windows"]
+        if row["complaints"]["counted"]
     ]
-    rows.sort(key=lambda r: (-r[1], r[0]))
-    return rows
 
 
-async def window_rows(session: AsyncSession, period: Period) -> list[dict[str, Any]] | None:
-    """The windows leaderboard across the centre (name, department, counted, good rate, rank).
-    None: no centre-wide windows table yet (to connect: GET /v1/stats/windows' service)."""
-    return None
+async def window_rows(
+    session: AsyncSession, period: Period, *, now: datetime
+) -> list[dict[str, Any]]:
+    """The windows table across the centre (GET /v1/stats/windows), rated windows only."""
+    table = await window_table(session, period, TableFilters(), now=now)
+    return [row for row in table["windows"] if row["ratings"]["counted"]]
 
 
-async def staff_rows(session: AsyncSession, period: Period) -> list[dict[str, Any]] | None:
-    """The staff leaderboard across the centre. None: no staff register and table yet (to
-    connect: GET /v1/stats/staff's service)."""
-    return None
+async def staff_rows(
+    session: AsyncSession, period: Period, *, now: datetime
+) -> list[dict[str, Any]]:
+    """The staff table across the centre (GET /v1/stats/staff), rated staff only, named from
+    the staff register."""
+    table = await staff_table(session, period, TableFilters(), now=now)
+    return [row for row in table["staff"] if row["ratings"]["counted"]]
 
 
-async def reason_rows(session: AsyncSession, period: Period) -> list[dict[str, Any]]:
-    """Problems by class: [{tag, name, ratings, complaints, inspections}], most first. Today
-    from the 差评 reasons only; complaints and inspections carry no class codes yet (None: not
-    counted, never 0) (to connect: the reasons across ratings, complaints and inspections)."""
-    figures = await stats.reasons(session, period)
-    return [
-        {
-            "tag": row["tag"],
-            "name": row["name"],
-            "ratings": row["count"],
-            "complaints": None,
-            "inspections": None,
-        }
-        for row in figures["reasons"]
-    ]
+async def reason_rows(session: AsyncSession, period: Period) -> dict[str, Any]:
+    """Problems by class across 差评, complaints and inspections (GET /v1/stats/reasons?
+    source=all): rows [{tag, name, count, ratings, complaints, inspections}], most first, and
+    the complaints without a category code."""
+    figures = await regions.reasons(session, period, source="all")
+    return {
+        "rows": figures["reasons"],
+        "uncategorised_complaints": figures["uncategorised_complaints"],
+    }
+
+
+async def sample_rows(session: AsyncSession, period: Period) -> dict[str, Any] | None:
+    """The survey samples of the period (GET /v1/stats/samples): total and by channel; None
+    when there were none."""
+    figures = await surveys.sample_figures(session, period)
+    return figures if figures["total"]["samples"] else None

@@ -66,13 +66,15 @@ async def scores(
     now: Now,
     period: PeriodLabel,
     level: Annotated[
-        Literal["department"], Query(description="The units scored (department)")
+        Literal["department", "window", "staff"],
+        Query(description="The units scored: departments, windows or staff members"),
     ] = "department",
 ) -> Any:
     """考核得分: each department's weighted score from 好评率, 按期整改率, 实名差评回访率,
     complaints per 1,000 ratings and 主动评价率, ranked, with 标兵 (commended) and the bottom
-    marked. The weights and the formula's version come from the settings and are given in
-    `policy`; an input without a denominator is unavailable (named in the unit's
+    marked; per window or staff member (`level`) 实名差评回访率 is not kept and 按期整改率
+    counts all the unit's orders. The weights and the formula's version come from the settings
+    and are given in `policy`; an input without a denominator is unavailable (named in the unit's
     `unavailable`, and in `unavailable_inputs` when no unit has it) and its weight is shared
     out over the others in proportion. A department key gets its own row (ranked among all)."""
     table = await service.scores(
@@ -80,6 +82,7 @@ async def scores(
         bulletin_period(period),
         now=now,
         policy=policy_of(settings.reports),
+        level=level,
         only_department=only_department(principal),
     )
     return Response(to_json(table), media_type="application/json")

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.reports.document import Chart, Section, Table
 from app.reports.wording import count_change, listing, pct, rate_change, short_change
+from app.stats.tally import rate
 
 NO_DATA = "本期无数据"
 _LEVELS = (
@@ -36,8 +37,16 @@ def _compare(rows: list[tuple[str, Any, Any, bool]]) -> list[list[Any]]:
 _COMPARE = ["指标", "本期", "上期", "环比"]
 
 
-def ratings_section(names: dict[str, str], cur: dict, prev: dict, rated: int) -> Section:
-    """一、好差评总体情况: counts by level, 好评率 and 差评率, with 环比."""
+def ratings_section(
+    names: dict[str, str],
+    cur: dict,
+    prev: dict,
+    rated: int,
+    samples: dict | None = None,
+    prev_samples: dict | None = None,
+) -> Section:
+    """一、好差评总体情况: counts by level, 好评率 and 差评率, with 环比; the survey samples
+    (回访、拦访) when there were any."""
     r, p = cur["ratings"], prev["ratings"]
     levels = "、".join(f"{name}{r['by_level'][code]}条" for code, name in _LEVELS)
     text = (
@@ -74,18 +83,61 @@ def ratings_section(names: dict[str, str], cur: dict, prev: dict, rated: int) ->
         [[name, r["by_level"][c], p["by_level"][c]] for c, name in _LEVELS],
     )
     chart = Chart("bar", "满意度分布（本期与上期）", levels_table.name, 0, [1, 2])
-    return Section("ratings", "一、好差评总体情况", paragraphs, [summary, levels_table], [chart])
+    tables = [summary, levels_table]
+    if samples is not None:
+        paragraph, table = samples_part(names, samples, prev_samples)
+        paragraphs.append(paragraph)
+        tables.append(table)
+    return Section("ratings", "一、好差评总体情况", paragraphs, tables, [chart])
+
+
+INVALID_NAMES = {
+    "unreachable": "无法接通",
+    "refused": "拒绝评价",
+    "wrong_number": "号码错误",
+    "not_applicant": "非办事人",
+    "other": "其他",
+}
+
+
+def samples_part(names: dict[str, str], samples: dict, prev_samples: dict | None) -> tuple:
+    """The survey samples (seed 000): 测评样本, 无效样本 by reason, 有效样本, 满意度 over the
+    valid (counted) samples only."""
+    t = samples["total"]
+    p = (prev_samples or {"total": None})["total"] or {k: 0 for k in t} | {"good_rate": None}
+    reasons = "、".join(f"{INVALID_NAMES[r]}{n}个" for r, n in t["invalid_by_reason"].items() if n)
+    text = (
+        f"{names['period']}开展电话回访、现场拦访，测评样本{t['samples']}个，其中无效样本{t['invalid']}个"
+        + (f"（{reasons}）" if reasons else "")
+        + f"，有效样本{t['valid']}个；有效样本中满意{t['good']}个、不满意{t['bad']}个，"
+        f"满意度{pct(t['good_rate'])}，{rate_change(t['good_rate'], p['good_rate'])}。"
+    )
+    table = Table(
+        "回访拦访样本",
+        _COMPARE,
+        _compare(
+            [
+                ("测评样本数", t["samples"], p["samples"], False),
+                ("无效样本数", t["invalid"], p["invalid"], False),
+                ("有效样本数", t["valid"], p["valid"], False),
+                ("待回访样本数", t["pending"], p["pending"], False),
+                ("满意样本数", t["good"], p["good"], False),
+                ("满意度(%)", t["good_rate"], p["good_rate"], True),
+            ]
+        ),
+    )
+    return text, table
 
 
 def cases_section(names: dict[str, str], cases: Any, prev_cases: Any) -> Section:
     """二、办件量与主动评价率 (from the case ledger)."""
     heading = "二、办件量与主动评价率"
     if cases is None or None not in cases:
-        return Section("cases", heading, [f"{NO_DATA}（办件台账尚未接入）。"], has_data=False)
+        missing = f"{NO_DATA}（办件台账中没有本期受理的办件）。"
+        return Section("cases", heading, [missing], has_data=False)
     handled, rated = cases[None]
     prev_handled, prev_rated = (prev_cases or {}).get(None, (0, 0))
-    active = round(rated * 100 / handled, 2) if handled else None
-    prev_active = round(prev_rated * 100 / prev_handled, 2) if prev_handled else None
+    active, prev_active = rate(rated, handled), rate(prev_rated, prev_handled)
     text = (
         f"{names['period']}共办件{handled}件，{count_change(handled, prev_handled, '件')}，"
         f"其中办事人主动评价{rated}件，主动评价率{pct(active)}，"
@@ -162,33 +214,44 @@ def complaints_section(
     names: dict[str, str],
     cur: dict,
     prev: dict,
-    sources: list[tuple[str, int, int]],
+    sources: list[tuple[str, int]],
+    prev_sources: list[tuple[str, int]],
     windows: list[tuple[str, int, int]],
 ) -> Section:
-    """四、投诉情况: by source and by window, handled and called back, with 环比."""
+    """四、投诉情况: by source (the complaint `source`) and by window, 12345 orders handled and
+    called back, with 环比."""
     o, q = cur["workorders"]["complaint"], prev["workorders"]["complaint"]
-    received = sum(n for _, n, _ in sources)
-    by_source = "、".join(f"{name}{n}件" for name, n, _ in sources if n)
+    received = sum(n for _, n in sources)
+    before = sum(n for _, n in prev_sources)
+    by_source = "、".join(f"{name}{n}件" for name, n in sources if n)
     text = (
         f"{names['period']}共收到投诉{received}件"
         + (f"（{by_source}）" if by_source else "")
-        + f"，12345热线投诉{count_change(o['opened'], q['opened'], '件')}。"
-        f"12345投诉工单计入{o['counted']}件，已办结{o['closed']}件，办结率{pct(o['rectification_rate'])}；"
+        + f"，{count_change(received, before, '件')}。"
+        f"投诉工单计入{o['counted']}件，已办结{o['closed']}件，办结率{pct(o['rectification_rate'])}；"
         f"按期办结率{pct(o['on_time_rate'])}，实名投诉回访率{pct(o['real_name_callback_rate'])}。"
     )
     paragraphs = [text]
     if windows:
-        listed = "，".join(f"{name}{n}件" for name, n, _ in windows[:10])
-        paragraphs.append(f"按被投诉单位分：{listed}。")
+        listed = "，".join(f"{name}{n}件" for name, n, _ in windows)
+        paragraphs.append(f"被投诉较多的窗口：{listed}。")
+    previous = dict(prev_sources)
     tables = [
-        Table("投诉按来源", ["来源", "件数", "已办结"], [list(row) for row in sources]),
-        Table("投诉按单位", ["单位（窗口）", "件数", "已办结"], [list(row) for row in windows]),
+        Table(
+            "投诉按来源",
+            ["来源", "件数", "上期", "环比"],
+            [
+                [name, n, previous.get(name, 0), short_change(n, previous.get(name, 0), rate=False)]
+                for name, n in sources
+            ],
+        ),  # fmt: skip
+        Table("投诉按窗口", ["窗口", "投诉件数", "其中12345热线"], [list(row) for row in windows]),
         Table(
             "投诉办理情况",
             _COMPARE,
             _compare(
                 [
-                    ("12345投诉工单数", o["opened"], q["opened"], False),
+                    ("投诉工单数", o["opened"], q["opened"], False),
                     ("计入数", o["counted"], q["counted"], False),
                     ("已办结", o["closed"], q["closed"], False),
                     ("办结率(%)", o["rectification_rate"], q["rectification_rate"], True),
@@ -255,36 +318,41 @@ def departments_section(names: dict[str, str], table: dict, prev_table: dict, to
     return Section("departments", "五、部门好评率排名", paragraphs, [out], [chart] if rows else [])
 
 
-def reasons_section(names: dict[str, str], rows: list[dict], prev_rows: list[dict]) -> Section:
-    """六、问题分类分析: problems by class across ratings, complaints and inspections."""
-    before = {row["tag"]: row["ratings"] for row in prev_rows}
-    total = sum(row["ratings"] or 0 for row in rows)
+def reasons_section(names: dict[str, str], reasons: dict, prev_reasons: dict) -> Section:
+    """六、问题分类分析: problems by class across 差评, complaints and inspections, with 环比."""
+    rows = reasons["rows"]
+    before = {row["tag"]: row["count"] for row in prev_reasons["rows"]}
+    total = sum(row["count"] for row in rows)
     if not rows:
         return Section(
-            "reasons", "六、问题分类分析", [f"{NO_DATA}（本期差评未标注原因）。"], has_data=False
-        )
+            "reasons", "六、问题分类分析", [f"{NO_DATA}（本期差评、投诉、督查均未标注问题类别）。"],
+            has_data=False,
+        )  # fmt: skip
     top = [
-        f"{row['name']}{row['ratings']}次（{pct(round(row['ratings'] * 100 / total, 2))}）"
+        f"{row['name']}{row['count']}次（{pct(round(row['count'] * 100 / total, 2))}）"
         for row in rows[:5]
     ]
     paragraphs = [
-        f"按“差评一件事、改好一类事”的要求分类分析，{names['period']}差评反映的问题主要集中在：{listing(top)}。"
+        f"按“差评一件事、改好一类事”的要求，对{names['period']}差评、投诉和督查发现的问题"
+        f"分类分析，问题主要集中在：{listing(top)}。"
     ]
-    if all(row["complaints"] is None for row in rows):
-        paragraphs.append("投诉、督查问题的分类统计尚未接入，表中以“—”表示。")
+    if reasons["uncategorised_complaints"]:
+        paragraphs.append(f"另有{reasons['uncategorised_complaints']}件投诉未标注问题类别。")
     table = Table(
         "问题分类",
-        ["问题类别", "差评（次）", "上期差评（次）", "投诉（件）", "督查（件）"],
+        ["问题类别", "合计", "差评（次）", "投诉（件）", "督查（件）", "上期合计", "环比"],
         [
             [
                 row["name"],
+                row["count"],
                 row["ratings"],
-                before.get(row["tag"], 0),
                 row["complaints"],
                 row["inspections"],
+                before.get(row["tag"], 0),
+                short_change(row["count"], before.get(row["tag"], 0), rate=False),
             ]
             for row in rows
         ],
     )
-    chart = Chart("bar", "差评问题分类", table.name, 0, [1])
+    chart = Chart("bar", "问题分类（差评、投诉、督查）", table.name, 0, [2, 3, 4])
     return Section("reasons", "六、问题分类分析", paragraphs, [table], [chart])

@@ -187,6 +187,16 @@ async def test_demo_figures_are_all_numbers_and_orders_are_consistent(app, clien
                 missing += _numbers_missing(block, f"{where} {name}")
             assert not missing, missing
             assert row["rank"] is not None and row["band"] is not None
+        # the case ledger, complaints by several sources, the quarter's callback survey
+        response = await client.get("/v1/stats/cases", params={"period": period}, headers=headers)
+        assert response.status_code == 200, response.text
+        cases = response.json()["total"]
+        assert cases["cases"] > cases["rated"] > 0 and cases["on_time"] > 0
+        sources = {s for r in rows for s, n in r["complaints_by_source"].items() if n}
+        assert len(sources) >= 3, sources
+    response = await client.get("/v1/stats/samples", params={"period": "2025Q4"}, headers=headers)
+    samples = response.json()["total"]
+    assert samples["invalid"] > 0 and samples["valid"] > 0 and samples["pending"] > 0
 
     # work orders in several states, some overdue now
     response = await client.get("/v1/tickets/counts", headers=headers)

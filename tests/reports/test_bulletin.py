@@ -43,7 +43,7 @@ async def test_demo_bulletin_numbers_are_the_apis_in_every_format(app, client, d
         "assessment",
     ]  # fmt: skip
     sections = {s["key"]: s for s in made["sections"]}
-    assert not sections["cases"]["has_data"] and "本期无数据" in sections["cases"]["paragraphs"][0]
+    assert sections["cases"]["has_data"] and "主动评价率" in sections["cases"]["paragraphs"][0]
     headline = sections["ratings"]["paragraphs"][0]
     assert f"共收到有效评价{ratings['counted']}条" in headline
     assert f"好评率{ratings['good_rate']:.2f}%" in headline
@@ -100,18 +100,18 @@ async def test_demo_bulletin_numbers_are_the_apis_in_every_format(app, client, d
     assert "http://" not in page and "https://" not in page and "<script" not in page
 
 
-async def test_scores_name_their_policy_and_the_unavailable_input(app, client, demo_centre):
+async def test_scores_name_their_policy_and_every_input(app, client, demo_centre):
     admin = auth(await make_key(app, "admin"))
     body = (await _get(client, admin, "/v1/reports/scores", period=PERIOD)).json()
     assert body["policy"]["formula_version"] == "2026.1"
     assert body["policy"]["weights"]["good_rate"] == 40
-    assert "active_rate" in body["unavailable_inputs"]
+    assert body["unavailable_inputs"] == {}
     assert body["units_scored"] == 3
     ranked = [u for u in body["units"] if u["rank"] is not None]
     assert sum(u["commended"] for u in ranked) == 3 and not any(u["bottom"] for u in ranked)
     for unit in ranked:
-        assert unit["effective_weights"]["active_rate"] == 0
-        assert "active_rate" in unit["unavailable"]
+        assert unit["effective_weights"]["active_rate"] > 0 and unit["unavailable"] == []
+        assert 0 < unit["inputs"]["active_rate"] < 100
         assert 0 <= unit["score"] <= 100
 
 
@@ -123,6 +123,9 @@ async def test_who_may_read_and_bad_input(app, client, demo_centre):
     assert response.status_code == 403, response.text
     own = await _get(client, department, "/v1/reports/scores", period=PERIOD)
     assert [u["key"] for u in own.json()["units"]] == ["DEMO-002"]
+    windows = await _get(client, department, "/v1/reports/scores", period=PERIOD, level="window")
+    keys = [u["key"] for u in windows.json()["units"]]
+    assert keys and all(k.startswith("DEMO-002|") for k in keys)
     reader = auth(await make_key(app, "reader"))
     for params, field in (
         ({"period": "2025Q5"}, "period"),
