@@ -15,13 +15,14 @@ SURVEY_CHANNELS = frozenset({"phone_callback", "onsite_survey"})
 
 
 async def active_by_case(session: AsyncSession, case_nos: list[str]) -> dict[str, int]:
-    """case_no -> counted applicant ratings naming it (follow-ups included)."""
+    """case_no -> counted applicant ratings naming it (follow-ups included; default ratings,
+    系统默认评价, are not the applicant's)."""
     if not case_nos:
         return {}
     rows = await session.execute(
         text(
             "SELECT case_no, count(*) FROM rating WHERE case_no = ANY(:nos) AND status = 'valid' "
-            "AND channel <> ALL(:survey) GROUP BY case_no"
+            "AND NOT is_default AND channel <> ALL(:survey) GROUP BY case_no"
         ),
         {"nos": case_nos, "survey": sorted(SURVEY_CHANNELS)},
     )
