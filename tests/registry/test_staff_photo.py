@@ -3,29 +3,9 @@ tablet's session names the staff member on duty and links the photo."""
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 from app.registry.staff_photo import MAX_PHOTO_BYTES, sniff
 from tests.fixtures.factories import assert_problem, auth, make_department, make_key
-
-
-def png(width: int = 4, height: int = 4, rgb=(200, 30, 30)) -> bytes:
-    """A real PNG (a browser draws it): one colour."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+from tests.fixtures.images import png
 
 
 def test_the_type_is_read_from_the_bytes():
