@@ -71,3 +71,38 @@ async def test_withdrawing_the_active_rating_leaves_a_default_rated_case_unrated
     assert (await client.get("/v1/cases/W1", headers=admin)).json()["rated"] is False
     r = await client.get("/v1/stats/cases", params={"period": "2026Q4"}, headers=admin)
     assert r.json()["total"]["rated"] == 0
+
+
+async def test_migration_0018_recounts_cases_the_old_trigger_counted(app, client, admin, province):
+    """A case with only a default rating, counted rated as the 0011 trigger did, is uncounted by
+    the migration's recount (its tallies too); the downgrade's recount counts it again."""
+    import importlib.util
+
+    from sqlalchemy import text
+
+    from tests.fixtures.paths import ROOT
+
+    path = next((ROOT / "migrations" / "versions").glob("*_0018_*.py"))
+    spec = importlib.util.spec_from_file_location("m0018", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    await _import(client, admin, "R1", "R2")
+    await _rate(client, province, "R1", 7)
+    await _rate(client, province, "R2", 1)
+
+    async def run(sql: str) -> None:
+        async with app.state.sessionmaker() as session:
+            await session.execute(text(sql))
+            await session.commit()
+
+    async def rated() -> tuple[int, int]:
+        r = await client.get("/v1/stats/cases", params={"period": "2026Q4"}, headers=admin)
+        return r.json()["total"]["rated"], r.json()["rows"][0]["rated"]
+
+    assert await rated() == (1, 1)
+    await run(migration._RECOUNT.replace("__COUNTS__", ""))  # the old rule: R1 counted
+    assert await rated() == (2, 2)
+    assert (await client.get("/v1/cases/R1", headers=admin)).json()["rated"] is True
+    await run(migration._RECOUNT.replace("__COUNTS__", "AND NOT r.is_default"))
+    assert await rated() == (1, 1)
+    assert (await client.get("/v1/cases/R1", headers=admin)).json()["rated"] is False
