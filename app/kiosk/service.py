@@ -305,7 +305,9 @@ async def post_qr_rating(
             {"key": f"haochaping.qr_case:{link.department_code}:{link.case_no}"},
         )
         numbers = await ratings.assessed(session, QR_CLIENT_ID, link.case_no)
-        if 2 in numbers:
+        # Two ratings a case, whoever sent them (a tablet's too): the limit holds across
+        # channels, though a tablet's first rating leaves this one numbered 1 (README).
+        if 2 in numbers or await ratings.applicant_ratings(session, link.case_no) >= 2:
             raise Conflict(
                 "此办件已评价并追评过，不能再次评价 (this case has its rating and its follow-up)",
                 errors=[field_error("token", "the case was rated twice already", "rated_twice")],

@@ -29,6 +29,20 @@ async def active_by_case(session: AsyncSession, case_nos: list[str]) -> dict[str
     return {case_no: n for case_no, n in rows.all()}
 
 
+async def applicant_ratings(session: AsyncSession, case_no: str) -> int:
+    """The applicant's ratings of a case from every sender (withdrawn ones too: they were
+    given; survey and default ratings are not the applicant's): at most two per case."""
+    return (
+        await session.execute(
+            text(
+                "SELECT count(*) FROM rating WHERE case_no = :no AND NOT is_default "
+                "AND channel <> ALL(:survey)"
+            ),
+            {"no": case_no, "survey": sorted(SURVEY_CHANNELS)},
+        )
+    ).scalar_one()
+
+
 _REAL_NAME = (
     "FROM rating WHERE rated_at >= :start AND rated_at < :end AND status = 'valid' "
     "AND assess_number = 1 AND rater_phone IS NOT NULL AND channel <> ALL(:survey)"

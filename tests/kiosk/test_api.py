@@ -248,7 +248,8 @@ async def test_the_pages_run_no_inline_script_or_style(client, admin, device):
 
 async def test_a_case_rated_on_the_tablet_then_by_qr_is_counted_once(client, admin, clock):
     """The README's known limit: the follow-up rule is per sender, so the QR rating after a
-    tablet rating is a second first rating; the case ledger still counts the case once."""
+    tablet rating is a second first rating; the limit of two holds, and the case ledger
+    counts the case once."""
     from tests.fixtures.factories import make_device
 
     _, tablet = await make_device(client, admin, "SJ", "A01")
@@ -284,5 +285,11 @@ async def test_a_case_rated_on_the_tablet_then_by_qr_is_counted_once(client, adm
     )
     assert qr.status_code == 201, qr.text
     assert qr.json()["assess_number"] == 1  # per sender: not yet the case's follow-up
+    # but two ratings a case, whoever sent them: no third one through the link
+    third = await client.post(
+        "/v1/qr/ratings",
+        json={"token": link.json()["token"], "event_id": "phone-0002", "level": 3},
+    )
+    assert assert_problem(third, 409)["errors"][0]["code"] == "rated_twice"
     case = (await client.get("/v1/cases/BJ-9", headers=admin)).json()
     assert (case["rated"], case["rating_count"]) == (True, 2)
