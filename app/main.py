@@ -133,7 +133,10 @@ def create_app(
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        path_max_bytes={"/v1/cases/import": settings.cases_import_max_body_bytes},
+        path_max_bytes={
+            "/v1/cases/import": settings.cases_import_max_body_bytes,
+            "/v1/provincial/cases": settings.cases_import_max_body_bytes,
+        },
     )
     app.add_middleware(AuditMiddleware)
     app.include_router(registry_router)

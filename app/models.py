@@ -9,7 +9,7 @@ from app.kiosk.models import DeviceEnrolment, DeviceSession, RatingLink
 from app.notify.models import Outbox, WebhookSubscription
 from app.provincial.models import PushItem, PushTarget
 from app.ratings.models import Rating
-from app.registry.models import Department, Device, ServiceWindow
+from app.registry.models import Department, Device, ServiceWindow, Staff, StaffPhoto
 from app.stats.models import (
     RatingDepartmentRollup,
     RatingRollup,
@@ -48,6 +48,8 @@ __all__ = [
     "RatingTagRollup",
     "ServiceCase",
     "ServiceWindow",
+    "Staff",
+    "StaffPhoto",
     "Survey",
     "SurveyItem",
     "WebhookSubscription",

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases import repository
-from app.cases.schemas import CaseIn
+from app.cases.schemas import MAX_IMPORT, CaseIn
 from app.errors import NotFound, ValidationProblem, field_error, pydantic_errors
 from app.ratings import service as ratings
 from app.registry import service as registry
@@ -21,6 +21,7 @@ from app.stats.periods import Period
 from app.stats.tally import rate
 
 _cases_adapter = TypeAdapter(list[CaseIn])
+__all__ = ["MAX_IMPORT", "case_figures", "draw", "frame_counts", "get_case", "import_cases"]
 
 
 def _checked(cases: list[CaseIn | dict[str, Any]]) -> list[CaseIn]:

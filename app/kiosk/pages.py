@@ -7,14 +7,15 @@ host). Not part of the API contract (include_in_schema=False)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.clock import Now
 from app.db import Session
-from app.errors import ProblemError
+from app.errors import NotFound, ProblemError
 from app.kiosk import service
 from app.kiosk.schemas import LEVELS, PRAISE, REASONS
+from app.registry import staff_photo
 from app.web.assets import PAGE_POLICY, STATIC_DIR, TEMPLATES_DIR, page_headers, static_prefix
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
@@ -59,6 +60,21 @@ async def service_worker() -> FileResponse:
             "Service-Worker-Allowed": "/kiosk",
             "X-Content-Type-Options": "nosniff",
         },
+    )
+
+
+@router.get("/kiosk/staff-photos/{token}")
+async def staff_photo_image(
+    session: Session, token: str = Path(min_length=20, max_length=64, pattern=r"^[\w-]+$")
+) -> Response:
+    """A staff member's photo for the tablet page's <img> (same origin: img-src 'self')."""
+    photo = await staff_photo.photo_by_token(session, token)
+    if photo is None:
+        raise NotFound("No such photo")
+    return Response(
+        photo.data,
+        media_type=photo.content_type,
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
     )
 
 

@@ -61,6 +61,11 @@ class SessionIn(InputModel):
 class SessionOut(PlaceOut):
     device_id: uuid.UUID
     staff_id: str | None
+    staff_name: str | None = Field(description="The registered name of staff_id (工作人员登记)")
+    staff_photo_url: str | None = Field(
+        description="Path of the staff member's photo for the tablet page (under the service's "
+        "root), or null"
+    )
     case_no: str | None
     set_by: Literal["device", "system"] | None
     updated_at: LocalDateTime | None

@@ -34,6 +34,7 @@ from app.kiosk.schemas import CaseLinkIn, QrRatingIn
 from app.ratings import service as ratings
 from app.ratings.schemas import RaterIn, RatingIn
 from app.registry import service as registry
+from app.registry import staff_photo
 
 # The client the QR page's ratings are posted as (event ids and follow-ups are per client).
 QR_CLIENT_ID = uuid.UUID("00000000-0000-4000-8000-00000000c0de")
@@ -145,15 +146,27 @@ async def device_for(session: AsyncSession, device_id: uuid.UUID, principal: Pri
 
 async def get_session(session: AsyncSession, device, *, now: datetime) -> dict:
     row = await session.get(DeviceSession, device.id, populate_existing=True)
+    staff_id = row.staff_id if row else None
+    card = {"name": None, "photo_token": None}
+    if staff_id is not None:
+        card = await staff_photo.on_duty(session, staff_id)
     return {
         **(await place(session, device.department_code, device.window_no)),
         "device_id": device.id,
-        "staff_id": row.staff_id if row else None,
+        "staff_id": staff_id,
+        "staff_name": card["name"],
+        "staff_photo_url": photo_path(card["photo_token"]),
         "case_no": row.case_no if row else None,
         "set_by": row.set_by if row else None,
         "updated_at": row.updated_at if row else None,
         "server_time": int(now.timestamp()),
     }
+
+
+def photo_path(token: str | None) -> str | None:
+    """Where the tablet page loads a staff photo (an unguessable name: the page's <img> sends no
+    key, so the name is the permission; a new upload gets a new one)."""
+    return None if token is None else f"/kiosk/staff-photos/{token}"
 
 
 async def put_session(
@@ -292,7 +305,9 @@ async def post_qr_rating(
             {"key": f"haochaping.qr_case:{link.department_code}:{link.case_no}"},
         )
         numbers = await ratings.assessed(session, QR_CLIENT_ID, link.case_no)
-        if 2 in numbers:
+        # Two ratings a case, whoever sent them (a tablet's too): the limit holds across
+        # channels, though a tablet's first rating leaves this one numbered 1 (README).
+        if 2 in numbers or await ratings.applicant_ratings(session, link.case_no) >= 2:
             raise Conflict(
                 "此办件已评价并追评过，不能再次评价 (this case has its rating and its follow-up)",
                 errors=[field_error("token", "the case was rated twice already", "rated_twice")],

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
 from app.auth.dependencies import AdminPrincipal, CurrentPrincipal
+from app.cases.schemas import CaseImportResult
 from app.clock import Now
 from app.config import AppSettings
 from app.db import Session
 from app.errors import Forbidden, ProblemError, ValidationProblem, field_error
-from app.provincial import gbt39046, inbound, service
+from app.provincial import cases, gbt39046, inbound, service
 from app.provincial.mapping import ProvincialRatingIn
 from app.provincial.profile import Profile
 from app.provincial.schemas import (
@@ -120,6 +121,28 @@ async def post_batch(
         s: sum(r["status"] == s for r in results) for s in ("created", "duplicate", "rejected")
     }
     return {**counts, "results": [_public(r) for r in results]}
+
+
+@router.post(
+    "/cases",
+    response_model=CaseImportResult,
+    responses={
+        403: {"description": "Not a portal or admin key", **_PROBLEM},
+        422: {"description": "A bad case (cases.<i>.<provincial field>): none stored", **_PROBLEM},
+    },
+)
+async def post_cases(
+    body: cases.ProvincialCasesIn,
+    request: Request,
+    session: Session,
+    principal: CurrentPrincipal,
+    profile: ProfileName = "generic",
+):
+    """Up to 10,000 cases (办件) in a provincial interface's fields (projectNo, proStatus,
+    acceptTime, …) into the case ledger, idempotent on projectNo; one bad case refuses all."""
+    if principal.role not in inbound.POSTING_ROLES:
+        raise Forbidden(f"Role {principal.role} cannot post provincial cases (portal, admin)")
+    return await cases.import_cases(session, body.cases, _profile(request, profile))
 
 
 def _target(target) -> dict:

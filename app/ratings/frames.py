@@ -15,17 +15,32 @@ SURVEY_CHANNELS = frozenset({"phone_callback", "onsite_survey"})
 
 
 async def active_by_case(session: AsyncSession, case_nos: list[str]) -> dict[str, int]:
-    """case_no -> counted applicant ratings naming it (follow-ups included)."""
+    """case_no -> counted applicant ratings naming it (follow-ups included; default ratings,
+    系统默认评价, are not the applicant's)."""
     if not case_nos:
         return {}
     rows = await session.execute(
         text(
             "SELECT case_no, count(*) FROM rating WHERE case_no = ANY(:nos) AND status = 'valid' "
-            "AND channel <> ALL(:survey) GROUP BY case_no"
+            "AND NOT is_default AND channel <> ALL(:survey) GROUP BY case_no"
         ),
         {"nos": case_nos, "survey": sorted(SURVEY_CHANNELS)},
     )
     return {case_no: n for case_no, n in rows.all()}
+
+
+async def applicant_ratings(session: AsyncSession, case_no: str) -> int:
+    """The applicant's ratings of a case from every sender (withdrawn ones too: they were
+    given; survey and default ratings are not the applicant's): at most two per case."""
+    return (
+        await session.execute(
+            text(
+                "SELECT count(*) FROM rating WHERE case_no = :no AND NOT is_default "
+                "AND channel <> ALL(:survey)"
+            ),
+            {"no": case_no, "survey": sorted(SURVEY_CHANNELS)},
+        )
+    ).scalar_one()
 
 
 _REAL_NAME = (

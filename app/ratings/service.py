@@ -7,7 +7,12 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ratings.access import sees_flags
-from app.ratings.frames import active_by_case, draw_real_name, real_name_counts
+from app.ratings.frames import (
+    active_by_case,
+    applicant_ratings,
+    draw_real_name,
+    real_name_counts,
+)
 from app.ratings.ingest import _assessed, _stored, ingest
 from app.ratings.repository import erase_rater_data, flagged_counts, get_rating, when_rated
 from app.ratings.status import set_status
@@ -15,6 +20,7 @@ from app.ratings.views import rating_view, view
 
 __all__ = [
     "active_by_case",
+    "applicant_ratings",
     "assessed",
     "draw_real_name",
     "ingest",

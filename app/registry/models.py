@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    LargeBinary,
     String,
     UniqueConstraint,
     func,
@@ -93,3 +94,18 @@ class Staff(Base):
     active: Mapped[bool] = mapped_column(server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class StaffPhoto(Base):
+    """A registered staff member's photo (the tablet shows it); `token` names it in the URL the
+    tablet page loads, a new one per upload."""
+
+    __tablename__ = "staff_photo"
+
+    staff_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("staff.staff_id"), primary_key=True
+    )
+    content_type: Mapped[str] = mapped_column(String(20))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    updated_at: Mapped[datetime] = mapped_column()

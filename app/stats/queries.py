@@ -288,3 +288,17 @@ async def _flagged_counts(
         else:
             total = row["n"]
     return Flagged(total, by)
+
+
+async def _default_ratings(session: AsyncSession, period: Period) -> int:
+    """Valid default ratings (系统默认评价) of the period: counted apart, in no figure (a partial
+    index on rated_at finds them)."""
+    return (
+        await session.execute(
+            text(
+                "SELECT count(*) FROM rating WHERE is_default AND status = 'valid' "
+                "AND rated_at >= :start_at AND rated_at < :end_at"
+            ),
+            {"start_at": period.start_at, "end_at": period.end_at},
+        )
+    ).scalar_one()

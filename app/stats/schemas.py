@@ -123,6 +123,10 @@ class Overview(BaseModel):
     by_channel: dict[str, RatingsBlock]
     workorders: WorkOrderFigures
     departments_rated: int
+    default_ratings: int = Field(
+        description="Valid default ratings (系统默认评价, e.g. Zhejiang's pf 7) of the period: "
+        "counted apart, left out of every figure and rate above"
+    )
 
 
 class DepartmentRow(BaseModel):

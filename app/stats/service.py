@@ -16,6 +16,7 @@ from app.stats.periods import Period
 from app.stats.queries import (
     Filters,
     Flagged,
+    _default_ratings,
     _department_rows,
     _department_tallies,
     _flagged_counts,
@@ -154,6 +155,7 @@ async def overview(
         },
         "workorders": workorders_block(orders),
         "departments_rated": departments_rated,
+        "default_ratings": await _default_ratings(session, period),
     }
 
 

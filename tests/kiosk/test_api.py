@@ -244,3 +244,52 @@ async def test_the_pages_run_no_inline_script_or_style(client, admin, device):
     worker = await client.get("/kiosk/sw.js")
     assert worker.headers["service-worker-allowed"] == "/kiosk"
     assert worker.headers["content-type"].startswith("text/javascript")
+
+
+async def test_a_case_rated_on_the_tablet_then_by_qr_is_counted_once(client, admin, clock):
+    """The README's known limit: the follow-up rule is per sender, so the QR rating after a
+    tablet rating is a second first rating; the limit of two holds, and the case ledger
+    counts the case once."""
+    from tests.fixtures.factories import make_device
+
+    _, tablet = await make_device(client, admin, "SJ", "A01")
+    now = clock().isoformat()
+    r = await client.post(
+        "/v1/cases/import",
+        json={"cases": [{"case_no": "BJ-9", "department_code": "SJ", "accepted_at": now}]},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    rated = await client.post(
+        "/v1/ratings",
+        json={
+            "event_id": "tab-0001",
+            "channel": "window_device",
+            "department_code": "SJ",
+            "window_no": "A01",
+            "case_no": "BJ-9",
+            "level": 5,
+            "rated_at": now,
+        },
+        headers=tablet,
+    )
+    assert rated.status_code == 201, rated.text
+    link = await client.post(
+        "/v1/rating-links",
+        json={"department_code": "SJ", "window_no": "A01", "case_no": "BJ-9"},
+        headers=admin,
+    )
+    qr = await client.post(
+        "/v1/qr/ratings",
+        json={"token": link.json()["token"], "event_id": "phone-0001", "level": 4},
+    )
+    assert qr.status_code == 201, qr.text
+    assert qr.json()["assess_number"] == 1  # per sender: not yet the case's follow-up
+    # but two ratings a case, whoever sent them: no third one through the link
+    third = await client.post(
+        "/v1/qr/ratings",
+        json={"token": link.json()["token"], "event_id": "phone-0002", "level": 3},
+    )
+    assert assert_problem(third, 409)["errors"][0]["code"] == "rated_twice"
+    case = (await client.get("/v1/cases/BJ-9", headers=admin)).json()
+    assert (case["rated"], case["rating_count"]) == (True, 2)

@@ -14,6 +14,7 @@ import pytest
 
 from app.auth import signing
 from tests.fixtures.factories import make_device
+from tests.fixtures.images import portrait
 
 SHOTS = Path(os.environ.get("HAOCHAPING_SCREENSHOTS") or tempfile.mkdtemp(prefix="kiosk-shots-"))
 LANDSCAPE = {"width": 1280, "height": 800}
@@ -106,6 +107,14 @@ async def device(client, admin):
 async def test_the_tablet_enrols_and_rates_with_window_staff_and_case(
     browser, client, admin, live_server, device
 ):
+    # The register names SJ007 and holds a photo: the tablet shows both (issue 13).
+    await client.put(
+        "/v1/staff/SJ007", json={"name": "张三", "department_code": "SJ"}, headers=admin
+    )
+    photo = await client.put(
+        "/v1/staff/SJ007/photo", content=portrait(), headers={**admin, "Content-Type": "image/png"}
+    )
+    assert photo.status_code == 204, photo.text
     await client.put(
         f"/v1/devices/{device['id']}/session",
         json={"staff_id": "SJ007", "case_no": "BJ-2026-0042"},
@@ -118,7 +127,13 @@ async def test_the_tablet_enrols_and_rates_with_window_staff_and_case(
     )
     try:
         assert "enrol" not in page.url  # the token left the address bar
-        await page.wait_for_selector("#staff:has-text('SJ007')")
+        await page.wait_for_selector("#staff:has-text('张三')")
+        assert await page.text_content("#staff-no") == "工号 SJ007"
+        await page.wait_for_function(
+            "(() => { const img = document.getElementById('staff-photo');"
+            " return !img.hidden && img.complete && img.naturalWidth === 96; })()"
+        )
+        assert await page.is_hidden("#avatar")
         assert await page.text_content("#case") == "办件编号 BJ-2026-0042"
         assert await page.text_content("#window-no") == "A01"
         load = await page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
@@ -162,6 +177,7 @@ async def test_the_tablet_enrols_and_rates_with_window_staff_and_case(
         await page.fill("#staff-input", "SJ010")
         await page.click("#staff-save")
         await page.wait_for_selector("#staff:has-text('SJ010')")
+        assert await page.is_hidden("#staff-photo")  # unregistered: the 工号 alone
         session = await client.get(f"/v1/devices/{device['id']}/session", headers=admin)
         assert (session.json()["staff_id"], session.json()["set_by"]) == ("SJ010", "device")
 

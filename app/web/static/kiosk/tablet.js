@@ -13,6 +13,7 @@
 
   let config = null;
   let duty = { staff_id: null, case_no: null };
+  let card = { name: null, photo: null }; // the register's name and photo of the staff on duty
   let draft = null; // the event of a low rating while its reasons are chosen
   let lockedUntil = 0;
   let reasonsTimer = null;
@@ -49,7 +50,14 @@
   function renderPlace() {
     $("window-no").textContent = config.window_no || "";
     $("window-name").textContent = [config.department_name, config.window_name].filter(Boolean).join(" · ");
-    $("staff").textContent = duty.staff_id ? "工号 " + duty.staff_id : "—";
+    const named = duty.staff_id && card.name;
+    $("staff").textContent = named ? card.name : duty.staff_id ? "工号 " + duty.staff_id : "—";
+    $("staff-no").hidden = !named;
+    $("staff-no").textContent = named ? "工号 " + duty.staff_id : "";
+    const photo = duty.staff_id && card.photo ? document.body.dataset.root + card.photo : null;
+    if (photo && $("staff-photo").getAttribute("src") !== photo) $("staff-photo").setAttribute("src", photo);
+    $("staff-photo").hidden = !photo;
+    $("avatar").hidden = Boolean(photo);
     const caseNo = currentCase();
     $("case").hidden = !caseNo;
     $("case").textContent = caseNo ? "办件编号 " + caseNo : "";
@@ -62,6 +70,7 @@
         const session = await response.json();
         D.learnServerTime(session.server_time);
         duty = { staff_id: session.staff_id, case_no: session.case_no };
+        card = { name: session.staff_name, photo: session.staff_photo_url };
         Object.assign(config, {
           department_name: session.department_name,
           window_no: session.window_no,
@@ -141,10 +150,16 @@
   // --- the staff member signs on (their 工号) -------------------------------------------------
   async function setDuty(staffId) {
     duty = { staff_id: staffId, case_no: null };
+    card = { name: null, photo: null }; // until the next poll names them
     localStorage.setItem("hcp.duty", JSON.stringify(duty));
     renderPlace();
     try {
-      await D.signedFetch(config, "PUT", "/v1/devices/" + config.device_id + "/session", duty);
+      const response = await D.signedFetch(config, "PUT", "/v1/devices/" + config.device_id + "/session", duty);
+      if (response.ok) {
+        const session = await response.json();
+        card = { name: session.staff_name, photo: session.staff_photo_url };
+        renderPlace();
+      }
     } catch (error) {
       /* offline: the page rates with it; the server learns it on the next sign-on */
     }
