@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.console import alerts as alert_panel
 from app.console import figures
 from app.console.pages import ConsoleRoute, User, render, require_role, see_other
 from app.db import Session
@@ -92,7 +93,7 @@ async def dashboard(request: Request, session: Session, user: User):
     choice = figures.choose(q, now)
     channel = _channel(q)
     principal = user.principal
-    current, previous, table, reasons, orders = await _together(
+    current, previous, table, reasons, orders, alerts = await _together(
         request,
         lambda s: service.overview(s, choice.period, now=now),
         lambda s: service.overview(s, choice.previous, now=now),
@@ -105,8 +106,10 @@ async def dashboard(request: Request, session: Session, user: User):
         ),
         lambda s: service.reasons(s, choice.period, filters=service.Filters(channel=channel)),
         lambda s: reading.counts(s, counted_filter(principal, _open()), now=now),
+        lambda s: alert_panel.panel(s, principal),
     )
     context = {
+        "alerts": alerts,
         "choice": choice,
         "q": q,
         "kinds": figures.KINDS,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import ValidationError
 
 from app import errors_zh
+from app.console import alerts as alert_panel
 from app.console.pages import (
     ConsoleRoute,
     ConsoleUser,
@@ -89,6 +90,13 @@ async def desk(request: Request, session: Session, user: User):
         now=now,
     )
     context = {
+        "alerts": None
+        if request.headers.get("hx-request")
+        else await alert_panel.panel(
+            session,
+            user.principal,
+            department_code=filters.department_code if user.role == "admin" else None,
+        ),
         "items": items,
         "next_cursor": next_cursor,
         "counts": counts,

@@ -52,7 +52,7 @@ async def assert_stayed_home(page, record, base: str, refused: set[int] = frozen
         assert (await response.server_addr())["ipAddress"] == "127.0.0.1", request.url
         assert response.status < 400 or response.status in refused, (request.url, response.status)
     errors = [e for e in record.problems() if "Failed to load resource" not in e]
-    assert errors == []
+    assert errors == [], errors
     assert await csp_violations(page) == []
 
 
