@@ -2,9 +2,9 @@
 
 from fastapi import FastAPI
 
-from app.console import alerts, dashboard, desk, places, registry, signin
+from app.console import alerts, boards, dashboard, desk, places, registry, signin
 
 
 def install(app: FastAPI) -> None:
-    for module in (signin, desk, dashboard, registry, places, alerts):
+    for module in (signin, desk, dashboard, registry, places, alerts, boards):
         app.include_router(module.router)
