@@ -132,6 +132,10 @@ async def dashboard(request: Request, session: Session, user: User):
         "fmt": figures.fmt,
         "fmt_delta": figures.fmt_delta,
         # The period as the picker names it (kind and label, or from–to), and the filters.
+        # The bulletin of the chosen month, quarter or year (a custom range: this quarter's).
+        "bulletin_period": choice.period.label
+        if choice.kind != "custom"
+        else figures.choose({}, now).period.label,
         "export_query": "&".join(
             part for part in (_fragment_query(choice, q), _filters_query(channel, region)) if part
         ),

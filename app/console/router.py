@@ -2,9 +2,9 @@
 
 from fastapi import FastAPI
 
-from app.console import alerts, boards, dashboard, desk, places, registry, signin
+from app.console import alerts, boards, bulletin, dashboard, desk, places, registry, signin
 
 
 def install(app: FastAPI) -> None:
-    for module in (signin, desk, dashboard, registry, places, alerts, boards):
+    for module in (signin, desk, dashboard, registry, places, alerts, boards, bulletin):
         app.include_router(module.router)
