@@ -158,3 +158,10 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// The printable QR page's button.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+});
