@@ -5,8 +5,8 @@
 Loads the synthetic centre of bench/stats.py (`haochaping demo`'s generator, COPY, rolled up),
 signs in to the console with an admin key as a person does (the sign-in form, its cookie and
 CSRF token), then times each page's full request through the ASGI app in-process (httpx):
-the dashboard for a quarter and for a year, its heatmaps (a fragment loaded after
-the page), a department's page, the desk and an order page.
+the dashboard for a quarter and for a year, its heatmaps and its window and staff leaderboards
+(fragments loaded after the page), a department's page, the desk and an order page.
 Prints p50/p99 per page and writes bench/results/console.json. Target: each page under 200 ms.
 """
 
@@ -91,6 +91,8 @@ async def run(args: argparse.Namespace) -> dict:
         "dashboard (year)": f"/console/dashboard?kind=year&year={year}",
         "dashboard trend, year (htmx fragment)": f"/console/dashboard/trend?kind=year&year={year}",
         "dashboard heatmaps (htmx fragment)": "/console/dashboard/heatmap?kind=quarter"
+        f"&quarter={QUARTER}",
+        "dashboard leaderboards (htmx fragment)": "/console/dashboard/leaderboards?kind=quarter"
         f"&quarter={QUARTER}",
         "department page (quarter)": f"/console/departments/{department}?kind=quarter"
         f"&quarter={QUARTER}",

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.console import figures
+from app.console import alerts as alert_panel
+from app.console import boards, figures
 from app.console.pages import ConsoleRoute, User, render, require_role, see_other
 from app.db import Session
 from app.errors import NotFound
@@ -86,13 +87,15 @@ async def dashboard(request: Request, session: Session, user: User):
     q = dict(request.query_params)
     if q.get("department"):
         # The department filter: that department's own page, for the same period.
-        rest = urlencode({k: v for k, v in q.items() if k not in ("department", "channel")})
+        drop = ("department", "channel", "region")
+        rest = urlencode({k: v for k, v in q.items() if k not in drop})
         return see_other(f"/console/departments/{quote(q['department'], safe='')}?{rest}")
     now = request.app.state.clock()
     choice = figures.choose(q, now)
     channel = _channel(q)
+    region, region_error = boards.region_of(q)
     principal = user.principal
-    current, previous, table, reasons, orders = await _together(
+    current, previous, table, reasons, orders, alerts, regions = await _together(
         request,
         lambda s: service.overview(s, choice.period, now=now),
         lambda s: service.overview(s, choice.previous, now=now),
@@ -102,17 +105,25 @@ async def dashboard(request: Request, session: Session, user: User):
             filters=service.Filters(channel=channel),
             only_department=only_department(principal),
             now=now,
+            region=region,
         ),
         lambda s: service.reasons(s, choice.period, filters=service.Filters(channel=channel)),
         lambda s: reading.counts(s, counted_filter(principal, _open()), now=now),
+        lambda s: alert_panel.panel(s, principal),
+        boards.region_options,
     )
     context = {
+        "alerts": alerts,
         "choice": choice,
         "q": q,
         "kinds": figures.KINDS,
         "channels": figures.CHANNEL_ZH,
         "channel": channel,
+        "regions": regions,
+        "region": region,
+        "region_error": region_error,
         "fragment_query": _fragment_query(choice, q),
+        "filter_query": _filters_query(channel, region),
         "department_names": [(row["code"], row["name"]) for row in table["departments"]],
         "bands": figures.BAND_ZH,
         "cards": figures.cards(current, previous),
@@ -120,8 +131,14 @@ async def dashboard(request: Request, session: Session, user: User):
         "table": table,
         "fmt": figures.fmt,
         "fmt_delta": figures.fmt_delta,
-        "export_query": f"period={choice.period.label}"
-        + (f"&channel={channel}" if channel else ""),
+        # The period as the picker names it (kind and label, or from–to), and the filters.
+        # The bulletin of the chosen month, quarter or year (a custom range: this quarter's).
+        "bulletin_period": choice.period.label
+        if choice.kind != "custom"
+        else figures.choose({}, now).period.label,
+        "export_query": "&".join(
+            part for part in (_fragment_query(choice, q), _filters_query(channel, region)) if part
+        ),
         "chart_data": _chart_json(
             {
                 "channels": _channels(current["by_channel"]),
@@ -130,6 +147,10 @@ async def dashboard(request: Request, session: Session, user: User):
         ),
     }
     return render(request, "console/dashboard.html", context, user=user)
+
+
+def _filters_query(channel: str | None, region: str | None) -> str:
+    return urlencode({k: v for k, v in (("channel", channel), ("region", region)) if v})
 
 
 def _fragment_query(choice: figures.Choice, q: dict[str, str]) -> str:
@@ -222,6 +243,7 @@ async def export(request: Request, session: Session, user: User, what: str, fmt:
     now = request.app.state.clock()
     choice = figures.choose(dict(request.query_params), now)
     filters = service.Filters(channel=_channel(request.query_params))
+    region, _ = boards.region_of(request.query_params)
     if what == "overview":
         content = await service.overview(session, choice.period, now=now)
     elif what == "departments":
@@ -234,6 +256,7 @@ async def export(request: Request, session: Session, user: User, what: str, fmt:
             order=None,
             only_department=only_department(user.principal),
             now=now,
+            region=region,
         )
     else:
         content = await service.reasons(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import ValidationError
 
 from app import errors_zh
+from app.console import alerts as alert_panel
 from app.console.pages import (
     ConsoleRoute,
     ConsoleUser,
@@ -43,13 +44,33 @@ ACTION_FIELDS = {
     "reject": ("note",),
     "confirm_withdrawal": ("note",),
     "refuse_withdrawal": ("note",),
+    "request_withdrawal": ("evidence", "note"),
+    "withdraw": ("evidence", "note"),
+    "transfer": ("department_code", "note"),
 }
+EVIDENCE_AT = {"callback": "called_at", "rater_request": "requested_at"}
 _YES_NO = {"yes": True, "no": False}
+# The evidence's own refusals (app.workorders.evidence), in a person's words.
+_MORE_ZH = {"future": "不能晚于现在", "early": "不能早于工单生成之时"}
 
 
 def _opt(value: str | None) -> str | None:
     value = (value or "").strip()
     return value or None
+
+
+def _evidence(form: dict[str, str]) -> dict[str, Any] | None:
+    """The rater's confirmation from the form's evidence fields (none filled: None); the time
+    a person enters (datetime-local) is Beijing time."""
+    kind, at = _opt(form.get("evidence_kind")), _opt(form.get("evidence_at"))
+    note, reference = _opt(form.get("evidence_note")), _opt(form.get("evidence_reference"))
+    if not any((kind, at, note, reference)):
+        return None
+    evidence: dict[str, Any] = {"kind": kind, "note": note, "reference": reference}
+    if at is not None:
+        stamp = at if len(at) > 16 else at + ":00"
+        evidence[EVIDENCE_AT.get(kind or "", "called_at")] = stamp + "+08:00"
+    return evidence
 
 
 @router.get("/desk")
@@ -89,6 +110,13 @@ async def desk(request: Request, session: Session, user: User):
         now=now,
     )
     context = {
+        "alerts": None
+        if request.headers.get("hx-request")
+        else await alert_panel.panel(
+            session,
+            user.principal,
+            department_code=filters.department_code if user.role == "admin" else None,
+        ),
         "items": items,
         "next_cursor": next_cursor,
         "counts": counts,
@@ -152,6 +180,8 @@ async def take_action(
                 "note": _opt(form.get("note")),
                 "substantiated": _YES_NO.get(form.get("substantiated", "")),
                 "satisfied": _YES_NO.get(form.get("satisfied", "")),
+                "department_code": _opt(form.get("department_code")),
+                "evidence": _evidence(form),
             }
         )
     except ValidationError as exc:
@@ -171,6 +201,8 @@ async def take_action(
             note=body.note,
             substantiated=body.substantiated,
             satisfied=body.satisfied,
+            department_code=body.department_code,
+            evidence=body.evidence.model_dump() if body.evidence else None,
             now=request.app.state.clock(),
             future_tolerance=request.app.state.settings.future_tolerance,
         )
@@ -181,9 +213,10 @@ async def take_action(
             raise
         error["title"], error["detail"] = problem_text(exc)
         for entry in exc.errors or []:
-            error["fields"][entry["field"]] = errors_zh.field_message(
-                entry.get("code", "")
-            ) or entry.get("message")
+            code = entry.get("code", "")
+            error["fields"][entry["field"]] = (
+                errors_zh.field_message(code) or _MORE_ZH.get(code) or entry.get("message")
+            )
         return await _order_page(
             request, session, user, order_id, error=error, status_code=exc.status
         )

@@ -31,6 +31,14 @@ templates.env.globals.update(
     STAGE_ZH=labels.STAGE_ZH,
     OUTCOME_ZH=labels.OUTCOME_ZH,
     EVENT_ZH={**labels.ACTION_ZH, **labels.EVENT_ZH},
+    EVIDENCE_FIELD_ZH={
+        "evidence": "撤回记录",
+        "evidence.kind": "记录类型",
+        "evidence.called_at": "回访时间",
+        "evidence.requested_at": "申请时间",
+        "evidence.note": "评价人所说或理由",
+        "evidence.reference": "记录编号",
+    },
 )
 
 

@@ -28,7 +28,8 @@ from app.registry.schemas import WindowIn
 router = APIRouter(prefix="/console/registry", include_in_schema=False, route_class=ConsoleRoute)
 
 
-async def _windows_page(request, session, user, code: str, status_code: int = 200, **extra):
+async def windows_page_of(request, session, user, code: str, status_code: int = 200, **extra):
+    """The windows page of a department (with a form's error or an enrolment shown once)."""
     department = await registry.get_department(session, code)
     windows = await registry.list_windows(session, code)
     devices = await registry.list_devices(session, code)
@@ -42,7 +43,7 @@ async def windows_page(
 ):
     """A department's windows and the tablets at them."""
     require_role(user, "admin")
-    return await _windows_page(request, session, user, code)
+    return await windows_page_of(request, session, user, code)
 
 
 @router.post("/departments/{code}/windows")
@@ -69,7 +70,7 @@ async def windows_post(
                 fields[field] = errors_zh.field_message(e["type"], e.get("ctx")) or e["msg"]
         error = problem_text(exc)[1] if isinstance(exc, ProblemError) else "填写的内容有误"
         status = exc.status if isinstance(exc, ProblemError) else 422
-        return await _windows_page(
+        return await windows_page_of(
             request, session, user, code, status_code=status, error=error, fields=fields
         )
     return see_other(f"/console/registry/departments/{code}/windows?saved={window_no}")

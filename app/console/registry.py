@@ -1,6 +1,6 @@
 """The registry pages (admin): keys (issue, shown once; rotate; revoke), departments (list and
-import from CSV with a preview and per-row errors), the working-day calendar, the audit log.
-Each calls the same service functions as the API."""
+import from CSV or Excel with a preview and per-row errors), the working-day calendar, the
+audit log. Each calls the same service functions as the API."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from app.auth import issuing
 from app.auth import service as auth_service
 from app.auth.schemas import KeyCreate
 from app.config import BUSINESS_TZ
+from app.console import sheets
 from app.console.pages import (
     ConsoleRoute,
     User,
@@ -173,19 +174,29 @@ async def departments_page(request: Request, session: Session, user: User):
 
 @router.post("/departments/import")
 async def departments_import(request: Request, session: Session, user: User):
-    """Preview a CSV import (each row's errors beside it), or import it (all or nothing)."""
+    """Preview a CSV or Excel import (each row's errors beside it), or import it (all or
+    nothing)."""
     require_role(user, "admin")
     form = await read_form(request)
     check_csrf(request, user, form)
     text = form.get("csv", "")
+    op = form.get("op")
+    if form.get("xlsx"):
+        # An Excel file: read into CSV text here, then always previewed first.
+        try:
+            text, op = sheets.xlsx_to_csv(sheets.decode_upload(form["xlsx"])), "preview"
+        except sheets.SheetError as exc:
+            return await _departments_page(
+                request, session, user, status_code=422, error=str(exc), csv_text=text
+            )
     rows, items = parse_departments_csv(text)
     bad = any(r["errors"] for r in rows) or not rows
-    if form.get("op") != "import" or bad:
+    if op != "import" or bad:
         return await _departments_page(
             request,
             session,
             user,
-            status_code=422 if bad and form.get("op") == "import" else 200,
+            status_code=422 if bad and op == "import" else 200,
             preview=rows,
             csv_text=text,
             can_import=not bad,

@@ -2,9 +2,9 @@
 
 from fastapi import FastAPI
 
-from app.console import dashboard, desk, places, registry, signin
+from app.console import alerts, boards, bulletin, dashboard, desk, devices, places, registry, signin
 
 
 def install(app: FastAPI) -> None:
-    for module in (signin, desk, dashboard, registry, places):
+    for module in (signin, desk, dashboard, registry, places, alerts, boards, bulletin, devices):
         app.include_router(module.router)

@@ -50,14 +50,17 @@ async def test_a_reader_reads_figures_but_no_orders_or_personal_data(people, cen
     assert (await reader.get("/console/departments/SJ")).status_code == 200
 
 
-async def test_an_admin_sees_every_department_and_may_act_for_one(people, centre):
+async def test_an_admin_sees_every_department_and_may_act_for_one(people, centre, client):
     admin = people["admin"]
     desk = await admin.get("/console/desk?department=SJ")
     assert f'data-order="{centre.order_id}"' in desk.text
     assert "data-order=" not in (await admin.get("/console/desk?department=GA")).text
     order = await admin.get(f"/console/orders/{centre.order_id}")
     actions = set(re.findall(r'data-action="(\w+)"', order.text))
-    assert actions == {"contact", "extend", "appeal"}
+    # Every action the API allows this key now, each with its form.
+    api = await client.get(f"/v1/tickets/{centre.order_id}", headers=auth(centre.keys["admin"]))
+    assert actions == set(api.json()["allowed_actions"])
+    assert actions == {"contact", "extend", "appeal", "request_withdrawal", "withdraw", "transfer"}
     assert (await admin.get("/console/dashboard")).status_code == 200
 
 
@@ -69,6 +72,14 @@ async def test_exports_are_one_click_away_with_the_same_rule(people):
     csv = await people["department"].get("/console/exports/departments.csv?kind=year&year=2026")
     assert csv.status_code == 200 and "公安局" not in csv.content.decode("utf-8-sig")
     assert (await people["reader"].get("/console/exports/secrets.csv")).status_code == 404
+    # The dashboard's links keep the chosen period and filters.
+    page = await people["reader"].get("/console/dashboard?kind=month&month=2026-10&channel=sms")
+    assert (
+        'href="/console/exports/departments.csv?kind=month&amp;month=2026-10&amp;channel=sms"'
+        in page.text
+    )
+    csv = await people["reader"].get("/console/exports/departments.csv?kind=month&month=2026-10")
+    assert csv.headers["content-disposition"] == 'attachment; filename="departments-2026-10.csv"'
 
 
 async def test_the_department_filter_opens_that_departments_page(people):

@@ -158,3 +158,36 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// The printable QR page's button.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+});
+
+// The department import from Excel: the chosen .xlsx read into a hidden field (a data: URL),
+// read by the service when the person previews; choosing a CSV file instead clears it.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("input[type=file][data-load-xlsx-into]").forEach(function (input) {
+    var target = document.getElementById(input.dataset.loadXlsxInto);
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      if (!target) return;
+      target.value = "";
+      if (!file) return;
+      var reader = new FileReader();
+      reader.onload = function () { target.value = reader.result; };
+      reader.readAsDataURL(file);
+    });
+  });
+  document.querySelectorAll("input[type=file][data-load-into]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      document.querySelectorAll("input[type=file][data-load-xlsx-into]").forEach(function (x) {
+        var target = document.getElementById(x.dataset.loadXlsxInto);
+        if (target) target.value = "";
+        x.value = "";
+      });
+    });
+  });
+});
