@@ -623,6 +623,13 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument(
+        "--floors",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the minimal app and COPY floors in every round (--no-floors: the "
+        "service's own figures only, e.g. to compare two commits by CPU per event)",
+    )
+    parser.add_argument(
         "--metrics",
         nargs="?",
         const="haochaping_single_ingest_total",
@@ -661,8 +668,9 @@ def main() -> None:
                 runs[mode].append(figures)
             # The floors in every round, right after the service, on its last database: each
             # ratio compares runs made minutes apart, not a whole benchmark apart.
-            print(f"floors (round {round_no + 1}) ...", flush=True)
-            floor_runs.append(measure_floors(dsn, client_id, rated_at, env, args, procs))
+            if args.floors:
+                print(f"floors (round {round_no + 1}) ...", flush=True)
+                floor_runs.append(measure_floors(dsn, client_id, rated_at, env, args, procs))
     finally:
         for p in procs:
             if p.poll() is None:
@@ -676,25 +684,27 @@ def main() -> None:
     # the service figures printed below are those of the production setting when measured
     production = "on" if "on" in by_mode else modes[0]
     results: dict[str, dict] = dict(by_mode[production])
-    for name in FLOOR_FIGURES:
-        results[name] = {
-            k: statistics.median(run[name][k] for run in floor_runs)
-            for k in floor_runs[0][name]
-            if isinstance(floor_runs[0][name][k], (int, float))
+    ratios: dict[str, float] = {}
+    if floor_runs:
+        for name in FLOOR_FIGURES:
+            results[name] = {
+                k: statistics.median(run[name][k] for run in floor_runs)
+                for k in floor_runs[0][name]
+                if isinstance(floor_runs[0][name][k], (int, float))
+            }
+        # each round's service figure over the same round's floor; the median of those
+        ratios |= {
+            f"single_c{c}": statistics.median(
+                s[f"service_single_c{c}"]["rps"] / f[f"minimal_single_c{c}"]["rps"]
+                for s, f in zip(runs[production], floor_runs, strict=True)
+            )
+            for c in (8, 32)
         }
-    # each round's service figure over the same round's floor; the median of those
-    ratios = {
-        f"single_c{c}": statistics.median(
-            s[f"service_single_c{c}"]["rps"] / f[f"minimal_single_c{c}"]["rps"]
+        ratios["batch"] = statistics.median(
+            s["service_batch"]["events_per_s"] / f["copy_floor"]["events_per_s"]
             for s, f in zip(runs[production], floor_runs, strict=True)
         )
-        for c in (8, 32)
-    }
-    ratios["batch"] = statistics.median(
-        s["service_batch"]["events_per_s"] / f["copy_floor"]["events_per_s"]
-        for s, f in zip(runs[production], floor_runs, strict=True)
-    )
-    results["ratios"] = ratios
+        results["ratios"] = ratios
 
     gen = "wrk" if shutil.which("wrk") else "httpx"
     print(f"\nload generator: {gen}; {os.cpu_count()} cores; server workers: {args.workers}")
@@ -705,22 +715,25 @@ def main() -> None:
     else:
         print(f"events: one department, {where}, levels 5 and 4 in turn")
     for c in (8, 32):
-        s, m = results[f"service_single_c{c}"], results[f"minimal_single_c{c}"]
+        s = results[f"service_single_c{c}"]
         print(
             f"single POST, {c:>2} clients: service {s['rps']:8.0f} req/s  p50 {s['p50_ms']:6.2f} ms"
             f"  p99 {s['p99_ms']:6.2f} ms  (non-2xx {s['non_2xx']})"
         )
-        print(
-            f"                     minimal {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.2f} ms"
-            f"  p99 {m['p99_ms']:6.2f} ms  (non-2xx {m['non_2xx']})"
-        )
-        print(f"                     ratio service/minimal: {ratios[f'single_c{c}']:.2f}")
-    b, f = results["service_batch"], results["copy_floor"]
-    print(
-        f"batch ingest (1,000/batch): service {b['events_per_s']:8.0f} events/s"
-        f"  COPY floor {f['events_per_s']:8.0f} events/s"
-        f"  ratio {ratios['batch']:.2f}"
-    )
+        if floor_runs:
+            m = results[f"minimal_single_c{c}"]
+            print(
+                f"                     minimal {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.2f} ms"
+                f"  p99 {m['p99_ms']:6.2f} ms  (non-2xx {m['non_2xx']})"
+            )
+            print(f"                     ratio service/minimal: {ratios[f'single_c{c}']:.2f}")
+    b = results["service_batch"]
+    print(f"batch ingest (1,000/batch): service {b['events_per_s']:8.0f} events/s", end="")
+    if floor_runs:
+        f = results["copy_floor"]
+        print(f"  COPY floor {f['events_per_s']:8.0f} events/s", end="")
+        print(f"  ratio {ratios['batch']:.2f}", end="")
+    print()
 
     rounds = f"median of {max(args.rounds, 1)} run(s) each" if args.rounds > 1 else "one run each"
     print(f"\nstatistics aggregates ({rounds}; the service lines above: aggregates {modes[-1]}):")
