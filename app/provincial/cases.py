@@ -54,7 +54,8 @@ class ProvincialCasesIn(InputModel):
         min_length=1,
         max_length=cases.MAX_IMPORT,
         description=f"Up to {cases.MAX_IMPORT:,} cases; one bad case refuses the whole call",
-        json_schema_extra={"items": {"$ref": "#/components/schemas/ProvincialCaseIn"}},
+        # Items checked one by one (to name the province's field); the contract shows their shape.
+        json_schema_extra={"items": ProvincialCaseIn.model_json_schema()},
     )
 
 

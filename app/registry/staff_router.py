@@ -92,8 +92,14 @@ def photo_response(photo) -> Response:
         "requestBody": {
             "required": True,
             "content": {
-                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                kind: {
+                    "schema": {
+                        "type": "string",
+                        "format": "binary",
+                        "maxLength": staff_photo.MAX_PHOTO_BYTES,
+                    }
+                }
+                for kind in ("image/jpeg", "image/png")
             },
         }
     },

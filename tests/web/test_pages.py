@@ -254,7 +254,9 @@ async def test_redoc_renders_the_reference_in_the_browser(browser, intranet_serv
     async with recorded_page(browser) as (page, record):
         await page.goto(f"{intranet_server}/redoc", wait_until="networkidle")
         title = page.get_by_role("heading", name=f"haochaping ({__version__})", exact=True)
-        await title.wait_for(state="visible")
+        # ReDoc lays out the whole contract (about 740 kB) before it shows anything: on a loaded
+        # 2-core machine that took over 30 s, Playwright's default wait.
+        await title.wait_for(state="visible", timeout=120_000)
         await page.get_by_role("menuitem", name="ratings").first.wait_for(state="visible")
         assert await page.locator("[data-section-id^='operation/']").count() > 20
         assert "/v1/ratings" in await page.inner_text("body")
