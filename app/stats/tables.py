@@ -19,12 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ratings.schemas import PRAISE_TAGS
 from app.registry import service as registry
 from app.registry import staff as staff_register
-from app.stats import people
+from app.stats import people, table_orders
 from app.stats.periods import Period
 from app.stats.queries import Filters, _flagged_counts, _params
 from app.stats.scope import covered
 from app.stats.tally import competition_ranks, rate, sample_group
-from app.workorders import figures as workorders
 from app.workorders.categories import COMPLAINT_SOURCES
 
 # sort → what ranks (highest first): 评价量, 非常满意数, 好评率, 差评数, 投诉数
@@ -93,28 +92,6 @@ def ranked(
     return [(k, ranks.get(k)) for k in keys]
 
 
-def _orders(targets: list[Any], key: Any) -> dict[Any, tuple[int, ...]]:
-    """Complaints by source (COMPLAINT_SOURCES' order), inspections, and deadline_due /
-    on_time of all orders, per key."""
-    position = {source: i for i, source in enumerate(COMPLAINT_SOURCES)}
-    n = len(COMPLAINT_SOURCES)
-    out: dict[Any, list[int]] = {}
-    for t in targets:
-        k = key(t)
-        if k is None:
-            continue
-        o = out.get(k)
-        if o is None:
-            o = out[k] = [0] * (n + 3)
-        if t["source"] == "complaint":
-            o[position[t["complaint_source"]]] += t["counted"]
-        elif t["source"] == "inspection":
-            o[n] += t["counted"]
-        o[n + 1] += t["deadline_due"]
-        o[n + 2] += t["on_time"]
-    return {k: tuple(o) for k, o in out.items()}
-
-
 def _figures(
     c: tuple[int, ...], flagged: int, praise: tuple[int, ...], o: tuple[int, ...]
 ) -> dict[str, Any]:
@@ -163,18 +140,17 @@ async def _common(
     params = await _params(session, period)  # one round trip for both statements
     tallies = await people.tallies(session, period, scope, by, params)
     praise = await people.praise(session, period, scope, by, params)
-    targets = await workorders.target_figures(
-        session, start=period.start_at, end=period.end_at, now=now
-    )
-    if codes is not None:
-        targets = [t for t in targets if t["department_code"] in codes]
+    orders = await table_orders.order_counts(
+        session, start=period.start_at, end=period.end_at, now=now, by=by,
+        departments=tuple(codes) if codes is not None else None,
+    )  # fmt: skip
     dimension = "department_window" if by == "window" else "staff"
     flagged = await _flagged_counts(
         session, period, Filters(channel=filters.channel, rater_type=filters.rater_type),
         (dimension,),
     )  # fmt: skip
     names = {d.code: d.name for d in departments}
-    return codes, tallies, praise, targets, flagged.by[dimension], names
+    return codes, tallies, praise, orders, flagged.by[dimension], names
 
 
 def _answer(
@@ -207,16 +183,15 @@ async def window_table(
 ) -> dict[str, Any]:
     """Every window with ratings or orders in the period, and every active registered one,
     of the centre or the filtered departments; ranked by `sort`, the top `limit` kept."""
-    codes, tallies, praise, targets, flagged, names = await _common(
+    codes, tallies, praise, orders, flagged, names = await _common(
         session, period, filters, "window", now
     )
-    orders = _orders(targets, lambda t: (t["department_code"], t["window_no"] or None))
     registered = {
         k: name
         for k, name in (await registry.all_window_names(session)).items()
         if codes is None or k[0] in codes
     }
-    keys = set(tallies) | {k for k in orders if k[1] is not None}
+    keys = set(tallies) | set(orders)
     keys |= set() if filters.channel or filters.rater_type else set(registered)
     entries = {k: (tallies[k][:7] if k in tallies else _NONE, orders.get(k, _NO_ORDERS))
                for k in keys}  # fmt: skip
@@ -251,10 +226,9 @@ async def staff_table(
 ) -> dict[str, Any]:
     """Every staff member (工号) with ratings or orders in the period, and every active
     registered one, named from the register (an unregistered id shown as itself)."""
-    codes, tallies, praise, targets, flagged, names = await _common(
+    codes, tallies, praise, orders, flagged, names = await _common(
         session, period, filters, "staff", now
     )
-    orders = _orders(targets, lambda t: (t["staff_id"],) if t["staff_id"] else None)
     register = await staff_register.staff_register(session)
     keys = set(tallies) | set(orders)
     if not (filters.channel or filters.rater_type):
