@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -198,6 +199,7 @@ async def run(args: argparse.Namespace) -> dict:
     app = create_app(settings, database_url=url)
     period = resolve_period(QUARTER)
     results: dict = {"ratings": args.ratings, "departments": args.departments, "load": timings}
+    results["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
     results["table_rows"] = sizes
     async with app.router.lifespan_context(app):
         from app.auth import service as auth
@@ -221,6 +223,8 @@ async def run(args: argparse.Namespace) -> dict:
                 report_samples[name], reports[name] = await time_api(
                     http, f"/v1/stats/{name}", params, headers, args.calls
                 )
+    # the machine may be shared: the 1/5/15-minute load averages right after the API calls
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     bounds = (period.start_at, period.end_at)
     raw_ov_samples, raw_ov = await time_raw(dsn, RAW_OVERVIEW, bounds, args.raw_calls)
     raw_dt_samples, raw_dt = await time_raw(dsn, RAW_DEPARTMENTS, bounds, args.raw_calls)
@@ -282,6 +286,10 @@ def main() -> None:
     print(f"\nquarter {results['quarter']}: {results['quarter_counted']:,} counted ratings")
     print(f"rows: {results['table_rows']}")
     print(f"report table rows: {results['table_sizes']}")
+    print(
+        f"load average before / after the API calls: {results['load_average_before']} / "
+        f"{results['load_average_after']}"
+    )
     for name in ("api_overview", "api_departments", "api_windows", "api_staff", "api_regions",
                  "raw_group_by_overview", "raw_group_by_departments"):  # fmt: skip
         s = results[name]

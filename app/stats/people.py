@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ratings.schemas import PRAISE_TAGS
 from app.stats.periods import Period
 from app.stats.queries import _params
-from app.stats.sql import _PIVOT, _SEL, _TAIL
-from app.stats.tally import Tally
+from app.stats.sql import _SEL, _TAIL
+from app.stats.tally import LEVELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,14 @@ def _source(scope: Scope, params: dict[str, Any], *, tags: bool) -> str:
     )"""
 
 
+# valid ratings by level (5 … 1), then withdrawn and invalidated ones, summed per group
+_COUNTS = ", ".join(
+    [f"coalesce(sum(n) FILTER (WHERE status = 'valid' AND level = {level}), 0)::bigint"
+     for level in LEVELS]
+    + [f"coalesce(sum(n) FILTER (WHERE status = '{status}'), 0)::bigint"
+       for status in ("withdrawn", "invalidated")]
+)  # fmt: skip
+
 _KEYS = {
     "window": ("department_code, window_no", "window_no <> ''"),
     "staff": ("staff_id", "staff_id <> ''"),
@@ -78,36 +86,40 @@ _KEYS = {
 
 async def tallies(
     session: AsyncSession, period: Period, scope: Scope, by: str, params: dict | None = None
-) -> dict[tuple[str, ...], tuple[Tally, str]]:
-    """{key: (tally, a department of the key's ratings)}: key (department_code, window_no)
-    by window, (staff_id,) by staff member; ratings without one are left out. `params`: those
-    of app.stats.queries._params for this transaction, if already read."""
+) -> dict[tuple[str, ...], tuple[int, ...]]:
+    """{key: (valid 5, 4, 3, 2, 1, withdrawn, invalidated, a department of the key's ratings)}:
+    key (department_code, window_no) by window, (staff_id,) by staff member; ratings without
+    one are left out. The counts are summed in SQL (0, never NULL); `params`: those of
+    app.stats.queries._params for this transaction, if already read."""
     params = dict(params or await _params(session, period))
     keys, present = _KEYS[by]
     sql = f"""{_source(scope, params, tags=False)}
-    SELECT {keys}, min(department_code) AS dep, {_PIVOT}
+    SELECT {keys}, {_COUNTS}, min(department_code) AS dep
       FROM src WHERE {present} GROUP BY {keys}"""
     width = len(keys.split(","))
-    out = {}
-    for row in await session.execute(text(sql), params):
-        out[tuple(row[:width])] = (Tally.of(row[width + 1 :]), row[width])
-    return out
+    rows = await session.execute(text(sql), params)
+    return {tuple(row[:width]): tuple(row[width:]) for row in rows}
 
 
 async def praise(
     session: AsyncSession, period: Period, scope: Scope, by: str, params: dict | None = None
-) -> dict[tuple[str, ...], dict[str, int]]:
-    """Counted (valid) ratings per praise tag, per window or staff member."""
-    params = {**(params or await _params(session, period)), "praise": list(PRAISE_TAGS)}
+) -> dict[tuple[str, ...], tuple[int, ...]]:
+    """Counted (valid) ratings per praise tag (in PRAISE_TAGS' order), per window or staff
+    member; keys without any left out."""
+    params = dict(params or await _params(session, period))
     keys, present = _KEYS[by]
+    columns = ", ".join(
+        f"coalesce(sum(n) FILTER (WHERE tag = '{tag}'), 0)::bigint" for tag in PRAISE_TAGS
+    )
+    tags = ", ".join(f"'{tag}'" for tag in PRAISE_TAGS)
     sql = f"""{_source(scope, params, tags=True)}
-    SELECT {keys}, tag, sum(n)::bigint AS n
+    SELECT {keys}, {columns}
       FROM src
-     WHERE {present} AND status = 'valid' AND tag = ANY(CAST(:praise AS text[]))
-     GROUP BY {keys}, tag"""
+     WHERE {present} AND status = 'valid' AND tag IN ({tags})
+     GROUP BY {keys}"""
     width = len(keys.split(","))
-    out: dict[tuple[str, ...], dict[str, int]] = {}
-    for row in await session.execute(text(sql), params):
-        if row.n:
-            out.setdefault(tuple(row[:width]), {})[row.tag] = row.n
-    return out
+    return {
+        tuple(row[:width]): tuple(row[width:])
+        for row in await session.execute(text(sql), params)
+        if any(row[width:])
+    }

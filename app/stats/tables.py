@@ -19,12 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.ratings.schemas import PRAISE_TAGS
 from app.registry import service as registry
 from app.registry import staff as staff_register
-from app.stats import people
+from app.stats import people, table_orders
 from app.stats.periods import Period
 from app.stats.queries import Filters, _flagged_counts, _params
 from app.stats.scope import covered
-from app.stats.tally import Tally, competition_ranks, rate, sample_group
-from app.workorders import figures as workorders
+from app.stats.tally import competition_ranks, rate, sample_group
 from app.workorders.categories import COMPLAINT_SOURCES
 
 # sort → what ranks (highest first): 评价量, 非常满意数, 好评率, 差评数, 投诉数
@@ -44,70 +43,86 @@ class TableFilters:
     sample_group: str | None = None
 
 
-def _sort_value(tally: Tally, complaints: int, sort: str) -> Any:
-    if sort == "good_rate":
-        return Fraction(tally.good, tally.counted) if tally.counted else None
-    if sort == "level_5":
-        return tally.valid(5)
-    if sort == "complaints":
-        return complaints
-    return tally.counted if sort == "counted" else tally.bad
+# a key's counts: valid 5, 4, 3, 2, 1, withdrawn, invalidated (app/stats/people.py)
+_NONE = (0, 0, 0, 0, 0, 0, 0)
+_NO_PRAISE = (0,) * len(PRAISE_TAGS)
+_NO_ORDERS = (0,) * (len(COMPLAINT_SOURCES) + 3)  # by source, inspections, due, on time
+# Below this many counted ratings, good / counted as a float orders rows exactly as the
+# fractions do (app/stats/tally.py: _FLOAT_EXACT_BELOW).
+_FLOAT_EXACT_BELOW = 1 << 26
 
 
 def ranked(
-    entries: dict[Any, tuple[Tally, dict[str, Any] | None]],
+    entries: dict[Any, tuple[tuple[int, ...], tuple[int, ...]]],
     sort: str,
     *,
     sample: str | None = None,
 ) -> list[tuple[Any, int | None]]:
     """(key, rank) in listing order: competition ranks (1, 1, 3) by `sort`, highest first,
     among the keys of the sample-size group `sample` if given; ties listed by counted ratings
-    (more first), then by key (ascending); unranked keys (a 好评率 with nothing counted) last."""
-    keys = [
-        k for k, (tally, _) in entries.items() if sample is None or
-        sample_group(tally.counted) == sample
-    ]  # fmt: skip
-    complaints = {k: sum(o["by_source"].values()) if (o := entries[k][1]) else 0 for k in keys}
-    ranks = competition_ranks([(k, _sort_value(entries[k][0], complaints[k], sort)) for k in keys])
-    keys.sort(key=lambda k: (k not in ranks, ranks.get(k, 0), -entries[k][0].counted, k))
+    (more first), then by key (ascending); unranked keys (a 好评率 with nothing counted) last.
+    `entries`: key → (counts, orders)."""
+    rows = []  # (key, counted, good, sort value)
+    for k, (c, o) in entries.items():
+        good = c[0] + c[1] + c[2]
+        counted = good + c[3] + c[4]
+        if sample is not None and sample_group(counted) != sample:
+            continue
+        rows.append((k, counted, good, c, o))
+    exact = all(r[1] < _FLOAT_EXACT_BELOW for r in rows)
+    n_sources = len(COMPLAINT_SOURCES)
+    values = []
+    for k, counted, good, c, o in rows:
+        if sort == "counted":
+            value = counted
+        elif sort == "level_5":
+            value = c[0]
+        elif sort == "bad":
+            value = c[3] + c[4]
+        elif sort == "complaints":
+            value = sum(o[:n_sources])
+        elif counted:  # good_rate
+            value = good / counted if exact else Fraction(good, counted)
+        else:
+            value = None
+        values.append((k, value))
+    ranks = competition_ranks(values)
+    counted_of = {r[0]: r[1] for r in rows}
+    keys = sorted(counted_of, key=lambda k: (k not in ranks, ranks.get(k, 0), -counted_of[k], k))
     return [(k, ranks.get(k)) for k in keys]
 
 
-def _orders(targets: list[dict[str, Any]], key: Any) -> dict[Any, dict[str, Any]]:
-    """Complaints by source, inspections, and deadline_due / on_time of all orders, per key."""
-    out: dict[Any, dict[str, Any]] = {}
-    for t in targets:
-        k = key(t)
-        if k is None:
-            continue
-        o = out.setdefault(
-            k,
-            {"by_source": dict.fromkeys(COMPLAINT_SOURCES, 0), "inspections": 0,
-             "deadline_due": 0, "on_time": 0},
-        )  # fmt: skip
-        if t["source"] == "complaint":
-            o["by_source"][t["complaint_source"]] += t["counted"]
-        elif t["source"] == "inspection":
-            o["inspections"] += t["counted"]
-        o["deadline_due"] += t["deadline_due"]
-        o["on_time"] += t["on_time"]
-    return out
-
-
 def _figures(
-    tally: Tally, flagged: int, praise: dict[str, int], orders: dict[str, Any] | None
+    c: tuple[int, ...], flagged: int, praise: tuple[int, ...], o: tuple[int, ...]
 ) -> dict[str, Any]:
-    o = orders or {"by_source": dict.fromkeys(COMPLAINT_SOURCES, 0), "inspections": 0,
-                   "deadline_due": 0, "on_time": 0}  # fmt: skip
+    """A row's figures from its counts (as Tally.block and the rates give them, built
+    directly: the tables have a thousand rows and more)."""
+    v5, v4, v3, v2, v1, withdrawn, invalidated = c
+    good, bad = v5 + v4 + v3, v2 + v1
+    counted = good + bad
+    n = len(COMPLAINT_SOURCES)
+    by_source = dict(zip(COMPLAINT_SOURCES, o[:n], strict=True))
+    due, on_time = o[n + 1], o[n + 2]
     return {
-        "ratings": tally.block(flagged=flagged),
-        "praise": {tag: praise.get(tag, 0) for tag in PRAISE_TAGS},
-        "complaints": {"counted": sum(o["by_source"].values()), "by_source": o["by_source"]},
-        "inspections": o["inspections"],
-        "deadline_due": o["deadline_due"],
-        "on_time": o["on_time"],
-        "on_time_rate": rate(o["on_time"], o["deadline_due"]),
-        "sample_group": sample_group(tally.counted),
+        "ratings": {
+            "counted": counted,
+            "by_level": {"5": v5, "4": v4, "3": v3, "2": v2, "1": v1},
+            "good": good,
+            "bad": bad,
+            "good_rate": rate(good, counted),
+            "bad_rate": rate(bad, counted),
+            "withdrawn": withdrawn,
+            "invalidated_on_appeal": invalidated,
+            "flagged": flagged,
+            "excluded_flagged": 0,
+        },
+        "praise": dict(zip(PRAISE_TAGS, praise, strict=True)),
+        "complaints": {"counted": sum(o[:n]), "by_source": by_source},
+        "inspections": o[n],
+        "deadline_due": due,
+        "on_time": on_time,
+        "on_time_rate": rate(on_time, due),
+        "sample_group": sample_group(counted),
     }
 
 
@@ -125,18 +140,17 @@ async def _common(
     params = await _params(session, period)  # one round trip for both statements
     tallies = await people.tallies(session, period, scope, by, params)
     praise = await people.praise(session, period, scope, by, params)
-    targets = await workorders.target_figures(
-        session, start=period.start_at, end=period.end_at, now=now
-    )
-    if codes is not None:
-        targets = [t for t in targets if t["department_code"] in codes]
+    orders = await table_orders.order_counts(
+        session, start=period.start_at, end=period.end_at, now=now, by=by,
+        departments=tuple(codes) if codes is not None else None,
+    )  # fmt: skip
     dimension = "department_window" if by == "window" else "staff"
     flagged = await _flagged_counts(
         session, period, Filters(channel=filters.channel, rater_type=filters.rater_type),
         (dimension,),
     )  # fmt: skip
     names = {d.code: d.name for d in departments}
-    return codes, tallies, praise, targets, flagged.by[dimension], names
+    return codes, tallies, praise, orders, flagged.by[dimension], names
 
 
 def _answer(
@@ -169,37 +183,35 @@ async def window_table(
 ) -> dict[str, Any]:
     """Every window with ratings or orders in the period, and every active registered one,
     of the centre or the filtered departments; ranked by `sort`, the top `limit` kept."""
-    codes, tallies, praise, targets, flagged, names = await _common(
+    codes, tallies, praise, orders, flagged, names = await _common(
         session, period, filters, "window", now
     )
-    orders = _orders(targets, lambda t: (t["department_code"], t["window_no"] or None))
     registered = {
         k: name
         for k, name in (await registry.all_window_names(session)).items()
         if codes is None or k[0] in codes
     }
-    keys = set(tallies) | {k for k in orders if k[1] is not None}
+    keys = set(tallies) | set(orders)
     keys |= set() if filters.channel or filters.rater_type else set(registered)
-    entries = {k: (tallies[k][0] if k in tallies else Tally(), orders.get(k)) for k in keys}
+    entries = {k: (tallies[k][:7] if k in tallies else _NONE, orders.get(k, _NO_ORDERS))
+               for k in keys}  # fmt: skip
     listing = ranked(entries, sort, sample=filters.sample_group)
     rows = []
-    for (dep, window_no), rank in listing[:limit] if limit else listing:
-        tally, order_counts = entries[(dep, window_no)]
-        rows.append(
-            {
-                "department_code": dep,
-                "department_name": names.get(dep, dep),
-                "window_no": window_no,
-                "name": registered.get((dep, window_no)),
-                **_figures(
-                    tally,
-                    flagged.get(f"{dep}|{window_no}", 0),
-                    praise.get((dep, window_no), {}),
-                    order_counts,
-                ),
-                "rank": rank,
-            }
-        )
+    for key, rank in listing[:limit] if limit else listing:
+        dep, window_no = key
+        counts, order_counts = entries[key]
+        row = {
+            "department_code": dep,
+            "department_name": names.get(dep, dep),
+            "window_no": window_no,
+            "name": registered.get(key),
+            **_figures(
+                counts, flagged.get(f"{dep}|{window_no}", 0), praise.get(key, _NO_PRAISE),
+                order_counts,
+            ),
+        }  # fmt: skip
+        row["rank"] = rank
+        rows.append(row)
     return _answer(period, filters, sort, len(listing), "windows", rows)
 
 
@@ -214,10 +226,9 @@ async def staff_table(
 ) -> dict[str, Any]:
     """Every staff member (工号) with ratings or orders in the period, and every active
     registered one, named from the register (an unregistered id shown as itself)."""
-    codes, tallies, praise, targets, flagged, names = await _common(
+    codes, tallies, praise, orders, flagged, names = await _common(
         session, period, filters, "staff", now
     )
-    orders = _orders(targets, lambda t: (t["staff_id"],) if t["staff_id"] else None)
     register = await staff_register.staff_register(session)
     keys = set(tallies) | set(orders)
     if not (filters.channel or filters.rater_type):
@@ -226,25 +237,26 @@ async def staff_table(
             for s in register.values()
             if s.active and (codes is None or s.department_code in codes)
         }
-    entries = {k: (tallies[k][0] if k in tallies else Tally(), orders.get(k)) for k in keys}
+    entries = {k: (tallies[k][:7] if k in tallies else _NONE, orders.get(k, _NO_ORDERS))
+               for k in keys}  # fmt: skip
     listing = ranked(entries, sort, sample=filters.sample_group)
     rows = []
-    for (staff_id,), rank in listing[:limit] if limit else listing:
-        tally, order_counts = entries[(staff_id,)]
-        rated_in = tallies[(staff_id,)][1] if (staff_id,) in tallies else None
+    for key, rank in listing[:limit] if limit else listing:
+        staff_id = key[0]
+        counts, order_counts = entries[key]
+        rated_in = tallies[key][7] if key in tallies else None
         member = register.get(staff_id)
         department = member.department_code if member and member.department_code else rated_in
-        rows.append(
-            {
-                "staff_id": staff_id,
-                "name": member.name if member else staff_id,
-                "registered": member is not None,
-                "department_code": department,
-                "department_name": names.get(department, department) if department else None,
-                "window_no": member.window_no if member else None,
-                **_figures(tally, flagged.get(staff_id, 0), praise.get((staff_id,), {}),
-                           order_counts),
-                "rank": rank,
-            }
-        )  # fmt: skip
+        row = {
+            "staff_id": staff_id,
+            "name": member.name if member else staff_id,
+            "registered": member is not None,
+            "department_code": department,
+            "department_name": names.get(department, department) if department else None,
+            "window_no": member.window_no if member else None,
+            **_figures(counts, flagged.get(staff_id, 0), praise.get(key, _NO_PRAISE),
+                       order_counts),
+        }  # fmt: skip
+        row["rank"] = rank
+        rows.append(row)
     return _answer(period, filters, sort, len(listing), "staff", rows)

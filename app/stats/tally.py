@@ -23,6 +23,10 @@ def rate(part: int, whole: int) -> float | None:
     counted. Every rate the statistics give is made here, from the counts shown beside it."""
     if not whole:
         return None
+    if part >= 0 and whole > 0:
+        # half-up in integers: floor(part * 10000 / whole + 1/2) hundredths, then the float
+        # nearest that decimal (int / int rounds correctly, as float(Decimal) does)
+        return (part * 20000 + whole) // (2 * whole) / 100
     value = (Decimal(part) * 100 / Decimal(whole)).quantize(_CENT, rounding=ROUND_HALF_UP)
     return float(value)
 
