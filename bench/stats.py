@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from app import migrate  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import start_embedded_postgres  # noqa: E402
-from app.main import create_app  # noqa: E402
+from app.main import create_app, freeze_startup_objects  # noqa: E402
 from app.stats import demo  # noqa: E402
 from app.stats.periods import resolve_period  # noqa: E402
 from app.workorders.timing import current_policy  # noqa: E402
@@ -197,6 +197,7 @@ async def run(args: argparse.Namespace) -> dict:
         database_url=url, db_pool_size=5, db_max_overflow=5, rate_limits_enabled=False
     )
     app = create_app(settings, database_url=url)
+    freeze_startup_objects()  # as `haochaping serve` does before it serves
     period = resolve_period(QUARTER)
     results: dict = {"ratings": args.ratings, "departments": args.departments, "load": timings}
     results["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
