@@ -29,7 +29,7 @@ from app import migrate  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import start_embedded_postgres  # noqa: E402
 from app.demo.loader import load  # noqa: E402
-from app.main import create_app  # noqa: E402
+from app.main import create_app, freeze_startup_objects  # noqa: E402
 from app.workorders.timing import current_policy  # noqa: E402
 from bench.stats import END, fresh_database, summary  # noqa: E402
 
@@ -66,6 +66,7 @@ async def run(args: argparse.Namespace) -> dict:
         database_url=url, db_pool_size=5, db_max_overflow=5, rate_limits_enabled=False
     )
     app = create_app(settings, database_url=url)
+    freeze_startup_objects()  # as `haochaping serve` does before it serves
     async with app.router.lifespan_context(app):
         from app.auth import service as auth
 

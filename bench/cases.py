@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from app import migrate  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import start_embedded_postgres  # noqa: E402
-from app.main import create_app  # noqa: E402
+from app.main import create_app, freeze_startup_objects  # noqa: E402
 from app.stats.periods import resolve_period  # noqa: E402
 from bench.stats import summary, time_api, time_raw  # noqa: E402
 
@@ -103,6 +103,7 @@ async def run(args: argparse.Namespace) -> dict:
         background_jobs=False,
     )
     app = create_app(settings, database_url=url)
+    freeze_startup_objects()  # as `haochaping serve` does before it serves
     results: dict = {"cases": args.cases, "departments": args.departments}
     async with app.router.lifespan_context(app):
         from app.auth import service as auth

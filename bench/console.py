@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from app import migrate  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import start_embedded_postgres  # noqa: E402
-from app.main import create_app  # noqa: E402
+from app.main import create_app, freeze_startup_objects  # noqa: E402
 from bench.stats import QUARTER, fresh_database, load, summary  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -85,6 +85,7 @@ async def run(args: argparse.Namespace) -> dict:
         database_url=url, db_pool_size=5, db_max_overflow=5, rate_limits_enabled=False
     )
     app = create_app(settings, database_url=url)
+    freeze_startup_objects()  # as `haochaping serve` does before it serves
     year = QUARTER[:4]
     pages = {
         "dashboard (quarter)": f"/console/dashboard?kind=quarter&quarter={QUARTER}",
