@@ -9,7 +9,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.limits import InputModel
-from app.ratings.schemas import PRAISE_TAGS, ShortText, Tag, checked_phone
+from app.ratings.schemas import (
+    BAD_TAGS,
+    PRAISE_TAGS,
+    TAG_NAMES,
+    ShortText,
+    Tag,
+    checked_phone,
+)
 from app.timefmt import LocalDateTime
 
 TOKEN_PATTERN = r"^[A-Za-z0-9_-]{20,64}$"
@@ -129,21 +136,6 @@ class QrRatingOut(BaseModel):
     rated_at: LocalDateTime
 
 
-REASONS = {
-    "attitude": "服务态度差",
-    "efficiency": "办事效率低",
-    "waiting": "排队等待时间长",
-    "notification": "一次性告知不到位",
-    "multiple_trips": "多次跑动/多窗跑",
-    "materials": "材料繁琐/证明过多",
-    "process": "流程复杂",
-    "guide": "办事指南不清晰或线上线下不一致",
-    "promise": "未兑现承诺时限",
-    "discipline": "工作纪律(缺岗、串岗、玩手机)",
-    "fees": "收费不合理",
-    "platform": "网上平台不好用/系统故障",
-    "other": "其他",
-}
-
-PRAISE = dict(zip(PRAISE_TAGS, ("服务热情", "办事高效", "业务熟练"), strict=True))
+REASONS = {tag: TAG_NAMES[tag] for tag in BAD_TAGS}
+PRAISE = {tag: TAG_NAMES[tag] for tag in PRAISE_TAGS}
 LEVELS = ((5, "非常满意"), (4, "满意"), (3, "基本满意"), (2, "不满意"), (1, "非常不满意"))

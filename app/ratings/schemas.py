@@ -30,6 +30,25 @@ BAD_TAGS = (
 )
 PRAISE_TAGS = ("praise_attitude", "praise_efficiency", "praise_professional")
 Tag = Literal[*BAD_TAGS, *PRAISE_TAGS]
+# Each tag's words, as the tablet shows them and the reports count them (domain.md).
+TAG_NAMES = {
+    "attitude": "服务态度差",
+    "efficiency": "办事效率低",
+    "waiting": "排队等待时间长",
+    "notification": "一次性告知不到位",
+    "multiple_trips": "多次跑动/多窗跑",
+    "materials": "材料繁琐/证明过多",
+    "process": "流程复杂",
+    "guide": "办事指南不清晰或线上线下不一致",
+    "promise": "未兑现承诺时限",
+    "discipline": "工作纪律(缺岗、串岗、玩手机)",
+    "fees": "收费不合理",
+    "platform": "网上平台不好用/系统故障",
+    "other": "其他",
+    "praise_attitude": "服务热情",
+    "praise_efficiency": "办事高效",
+    "praise_professional": "业务熟练",
+}
 # Mainland mobile (11 digits from 1[3-9]) or a landline with its area code.
 PHONE_PATTERN = r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$"
 ShortText = Annotated[str, Field(min_length=1, max_length=64)]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ratings.models import CHANNELS, RATER_TYPES
+from app.ratings.schemas import TAG_NAMES
 from app.registry import service as registry
 from app.stats import rollup
 from app.stats.hierarchy import complaint_sources, subtrees
@@ -34,24 +35,7 @@ from app.stats.tables import TableFilters, staff_table, window_table  # noqa: F4
 from app.stats.tally import BANDS, Tally, assign_ranks, band, rate, sample_group
 from app.workorders.categories import COMPLAINT_SOURCES
 
-REASON_NAMES = {
-    "attitude": "服务态度差",
-    "efficiency": "办事效率低",
-    "waiting": "排队等待时间长",
-    "notification": "一次性告知不到位",
-    "multiple_trips": "多次跑动/多窗跑",
-    "materials": "材料繁琐/证明过多",
-    "process": "流程复杂",
-    "guide": "办事指南不清晰或线上线下不一致",
-    "promise": "未兑现承诺时限",
-    "discipline": "工作纪律(缺岗、串岗、玩手机)",
-    "fees": "收费不合理",
-    "platform": "网上平台不好用/系统故障",
-    "other": "其他",
-    "praise_attitude": "服务热情",
-    "praise_efficiency": "办事高效",
-    "praise_professional": "业务熟练",
-}
+REASON_NAMES = TAG_NAMES  # the reasons as the reports name them
 
 
 async def rating_status_changed(

@@ -94,7 +94,3 @@ async def sign_in(http: httpx.AsyncClient, key: str, *, next_: str = "") -> http
 
 def unique() -> str:
     return uuid.uuid4().hex[:8]
-
-
-# The browser and the live server under its intranet name (tests/web/conftest.py).
-from tests.web.conftest import browser, intranet_server  # noqa: E402, F401

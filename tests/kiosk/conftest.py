@@ -22,28 +22,3 @@ async def enrolled(client, admin, device) -> dict:
     redeemed = await client.post("/v1/kiosk/enrolment", json={"token": issued.json()["token"]})
     assert redeemed.status_code == 200, redeemed.text
     return redeemed.json()
-
-
-@pytest.fixture(scope="module")
-async def browser():
-    """Headless Chromium (Debian's /usr/bin/chromium through Playwright), one per module; only
-    127.0.0.1 resolves (tests/fixtures/browser.py)."""
-    import os
-
-    from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
-
-    if not HAVE_CHROMIUM:
-        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium to run the browser tests")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
