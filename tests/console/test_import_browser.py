@@ -9,7 +9,7 @@ from openpyxl import Workbook
 
 from tests.console.browsing import assert_stayed_home, sign_in_page
 from tests.console.conftest import csrf_of, sign_in
-from tests.fixtures.browser import recorded_page
+from tests.fixtures.browser import recorded_page, wait_until
 from tests.fixtures.factories import auth
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -45,7 +45,7 @@ async def test_an_excel_file_is_previewed_with_row_errors_then_imported(
         await page.get_by_label("选择 Excel 文件（.xlsx）").set_input_files(
             {"name": "departments.xlsx", "mimeType": XLSX, "buffer": data}
         )
-        await page.wait_for_function("document.getElementById('xlsx').value.length > 100")
+        await wait_until(page, "document.getElementById('xlsx').value.length > 100")
         await page.get_by_role("button", name="预览").click()
         await page.wait_for_load_state()
         preview = page.get_by_test_id("preview")

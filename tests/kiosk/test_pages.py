@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from app.auth import signing
+from tests.fixtures.browser import wait_until
 from tests.fixtures.factories import make_device
 from tests.fixtures.images import portrait
 
@@ -95,7 +96,7 @@ async def _rate(page, level: int, tags=(), comment=None):
 
 
 async def _synced(page):
-    await page.wait_for_function("document.getElementById('sync').dataset.pending === '0'")
+    await wait_until(page, "document.getElementById('sync').dataset.pending === '0'")
 
 
 @pytest.fixture
@@ -129,9 +130,10 @@ async def test_the_tablet_enrols_and_rates_with_window_staff_and_case(
         assert "enrol" not in page.url  # the token left the address bar
         await page.wait_for_selector("#staff:has-text('张三')")
         assert await page.text_content("#staff-no") == "工号 SJ007"
-        await page.wait_for_function(
+        await wait_until(
+            page,
             "(() => { const img = document.getElementById('staff-photo');"
-            " return !img.hidden && img.complete && img.naturalWidth === 96; })()"
+            " return !img.hidden && img.complete && img.naturalWidth === 96; })()",
         )
         assert await page.is_hidden("#avatar")
         assert await page.text_content("#case") == "办件编号 BJ-2026-0042"
@@ -214,7 +216,7 @@ async def test_offline_ratings_survive_a_reload_and_are_stored_once(
     )
     try:
         await page.evaluate("navigator.serviceWorker.ready")
-        await page.wait_for_function("navigator.serviceWorker.controller !== null")
+        await wait_until(page, "navigator.serviceWorker.controller !== null")
         await context.set_offline(True)
         for level in (5, 4, 3, 5, 4):
             await _rate(page, level)
