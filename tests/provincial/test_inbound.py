@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import text
 
 from app.provincial import profile as profiles
 from tests.fixtures.stats import roll_up
-from tests.provincial.conftest import doc
+from tests.provincial.conftest import T0, doc
 
 
 async def _post(client, headers, document, profile="zhejiang"):
@@ -142,7 +143,8 @@ async def test_the_same_case_again_with_other_values_is_refused(client, province
         ({"userProp": 7}, "userProp"),
         ({"evalDetail": "501,777"}, "evalDetail"),
         ({"assessTime": "2026/10/09 09:30"}, "assessTime"),
-        ({"assessTime": "2026-10-19 09:30:00"}, "assessTime"),  # in the future
+        # ten days after the app's clock (T0): in the future
+        ({"assessTime": f"{T0 + timedelta(days=10):%Y-%m-%d %H:%M:%S}"}, "assessTime"),
         ({"assessNumber": 3}, "assessNumber"),
         ({"assessNumber": 2, "projectNo": "NO-FIRST"}, "assessNumber"),
         ({"proDepartCode": "NOPE"}, "proDepartCode"),
