@@ -120,9 +120,7 @@ def localise(
             if message:
                 entry["message"] = message
     english = body.get("detail")
-    # A detail written in Chinese already (the kiosk's messages to citizens) says more than the
-    # type's generic one.
-    chinese = zh_detail or (english if _has_chinese(english) else DETAILS.get(type_))
+    chinese = zh_detail or DETAILS.get(type_)
     if chinese is None and errors and type_ == "validation-error":
         chinese = "；".join(f"{e['field']}：{e['message']}" for e in errors)
     if chinese:
@@ -130,7 +128,3 @@ def localise(
         if english and english != chinese:
             body["detail_en"] = english
     return body
-
-
-def _has_chinese(text: str | None) -> bool:
-    return bool(text) and any("\u4e00" <= ch <= "\u9fff" for ch in text)

@@ -90,7 +90,7 @@ async def qr_page(
         link = await service.resolve(session, token, now=now)
     except ProblemError as exc:
         return _render(
-            request, "kiosk/qr_invalid.html", exc.status, message=exc.detail.split(" (")[0]
+            request, "kiosk/qr_invalid.html", exc.status, message=exc.zh_detail or exc.detail
         )
     place = await service.place(session, link.department_code, link.window_no)
     return _render(

@@ -251,9 +251,8 @@ def _limit(request: Request, kind: str, key: object) -> None:
     wait = request.app.state.qr_limiter.check((kind, key), kind)
     if wait:
         raise RateLimited(
-            "评价过于频繁，请稍后再试 (too many ratings from this "
-            + ("address" if kind == "ip" else "phone number")
-            + ")",
+            "too many ratings from this " + ("address" if kind == "ip" else "phone number"),
+            zh_detail="评价过于频繁，请稍后再试",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
             retry_after=round(wait, 3),
         )

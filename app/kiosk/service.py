@@ -86,14 +86,21 @@ async def redeem_enrolment(session: AsyncSession, token: str, *, now: datetime) 
         )
     ).scalar_one_or_none()
     if enrolment is None:
-        raise NotFound("启用链接无效，请向管理员申请新的启用链接 (unknown enrolment link)")
+        raise NotFound(
+            "unknown enrolment link", zh_detail="启用链接无效，请向管理员申请新的启用链接"
+        )
     if enrolment.redeemed_at is not None:
-        raise Gone("此启用链接已使用过，请向管理员申请新的启用链接 (the enrolment link was used)")
+        raise Gone(
+            "the enrolment link was used",
+            zh_detail="此启用链接已使用过，请向管理员申请新的启用链接",
+        )
     if enrolment.expires_at <= now:
-        raise Gone("此启用链接已过期，请向管理员申请新的启用链接 (the enrolment link expired)")
+        raise Gone(
+            "the enrolment link expired", zh_detail="此启用链接已过期，请向管理员申请新的启用链接"
+        )
     device = await registry.get_device(session, enrolment.device_id)
     if not device.active:
-        raise Conflict("此评价器已停用 (the device is deactivated)")
+        raise Conflict("the device is deactivated", zh_detail="此评价器已停用")
     earlier = await session.execute(
         select(DeviceEnrolment.key_id).where(
             DeviceEnrolment.device_id == device.id,
@@ -258,9 +265,12 @@ async def resolve(session: AsyncSession, token: str, *, now: datetime) -> Rating
         await session.execute(select(RatingLink).where(RatingLink.token_hash == digest(token)))
     ).scalar_one_or_none()
     if link is None:
-        raise NotFound("未找到此评价二维码，请扫描窗口上的二维码 (unknown rating link)")
+        raise NotFound("unknown rating link", zh_detail="未找到此评价二维码，请扫描窗口上的二维码")
     if link.revoked_at is not None or (link.expires_at is not None and link.expires_at <= now):
-        raise Gone("此评价二维码已失效，请扫描窗口上的新二维码 (the link was replaced or expired)")
+        raise Gone(
+            "the link was replaced or expired",
+            zh_detail="此评价二维码已失效，请扫描窗口上的新二维码",
+        )
     return link
 
 
@@ -309,7 +319,8 @@ async def post_qr_rating(
         # channels, though a tablet's first rating leaves this one numbered 1 (README).
         if 2 in numbers or await ratings.applicant_ratings(session, link.case_no) >= 2:
             raise Conflict(
-                "此办件已评价并追评过，不能再次评价 (this case has its rating and its follow-up)",
+                "this case has its rating and its follow-up",
+                zh_detail="此办件已评价并追评过，不能再次评价",
                 errors=[field_error("token", "the case was rated twice already", "rated_twice")],
             )
         assess_number = 2 if 1 in numbers else 1

@@ -133,8 +133,10 @@ async def test_a_case_is_rated_once_and_followed_up_once(client, admin, device):
         "/v1/qr/ratings", json={"token": token, "event_id": "second-001", "level": 4}
     )
     assert follow.status_code == 201 and follow.json()["assess_number"] == 2
-    third = await client.post(
-        "/v1/qr/ratings", json={"token": token, "event_id": "third-0001", "level": 5}
+    third = await client.post(  # in Chinese, as the QR page asks for it
+        "/v1/qr/ratings",
+        json={"token": token, "event_id": "third-0001", "level": 5},
+        headers={"Accept-Language": "zh-CN"},
     )
     body = assert_problem(third, 409)
     assert "不能再次评价" in body["detail"]
@@ -217,7 +219,9 @@ async def test_one_address_cannot_stuff_a_window(client, admin, device, app):
     try:
         answers = [
             await client.post(
-                "/v1/qr/ratings", json={"token": token, "event_id": f"ip-{n:06d}", "level": 5}
+                "/v1/qr/ratings",
+                json={"token": token, "event_id": f"ip-{n:06d}", "level": 5},
+                headers={"Accept-Language": "zh-CN"},
             )
             for n in range(3)
         ]

@@ -96,6 +96,7 @@
     for (let attempt = 0; ; attempt++) {
       const headers = await signedHeaders(config, method, root + path, body);
       if (body) headers["Content-Type"] = "application/json";
+      headers["Accept-Language"] = "zh-CN"; // problems in Chinese (the service's own words)
       const response = await fetch(root + path, { method, headers, body: body || undefined, cache: "no-store" });
       if (response.status === 401 && attempt === 0) {
         const problem = await response.clone().json().catch(() => ({}));
@@ -112,12 +113,12 @@
   async function enrol(token) {
     const response = await fetch(root + "/v1/kiosk/enrolment", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "Accept-Language": "zh-CN" },
       body: JSON.stringify({ token }),
       cache: "no-store",
     });
     const answer = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error((answer.detail || "启用失败（" + response.status + "）").split(" (")[0]);
+    if (!response.ok) throw new Error(answer.detail || "启用失败（" + response.status + "）");
     learnServerTime(answer.server_time);
     const config = {
       device_id: answer.device_id,

@@ -55,7 +55,7 @@
     try {
       const response = await fetch((body.dataset.root || "") + "/v1/qr/ratings", {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", "Accept-Language": "zh-CN" },
         body: JSON.stringify(payload),
         cache: "no-store",
       });
@@ -65,7 +65,7 @@
         $("error").textContent =
           response.status === 422 && field && field.field.endsWith("phone")
             ? "手机号码格式不正确"
-            : (answer.detail || "提交失败").split(" (")[0];
+            : answer.detail || "提交失败";
         return;
       }
       $("rate").hidden = true;
