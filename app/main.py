@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import __version__, privacy
+from app import __version__, planner, privacy
 from app.alerts import evaluator as alert_jobs
 from app.alerts.router import alerts_router, rules_router
 from app.audit.router import router as audit_router
@@ -223,6 +223,7 @@ def register_jobs(jobs: Jobs, settings: Settings, key_usage: key_upkeep.KeyUsage
         first="run",
         on_stop=dispatcher.close,
     )
+    planner.register(jobs)
     retention.register(jobs, settings.privacy)
     stats_jobs.register(jobs, settings.stats)
     key_upkeep.register(jobs, key_usage)

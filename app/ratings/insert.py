@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,24 +60,22 @@ _MANY = "unnest({}) AS u({})".format(
 ONE_EVENT = "(SELECT * FROM (VALUES ({})) AS v({}) OFFSET 0) AS u".format(
     ", ".join(f"CAST(:{name} AS {type_})" for name, type_ in _EVENT_COLUMNS), _EVENT_NAMES
 )
-INSERT_TEMPLATE = """
-    INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
-                        staff_id, case_no, service_item_code, service_item_name, level, tags,
-                        comment, comment_hash, rater_type, rater_name, rater_phone,
-                        rater_phone_hash, rated_at, assess_number, historical, flags, received_at)
-    SELECT CAST(:client_id AS uuid), u.event_id, u.payload_hash, u.channel, u.department_code,
-           u.window_no, u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
-           string_to_array(u.tags, ','), u.comment, u.comment_hash, u.rater_type, u.rater_name,
-           u.rater_phone, u.rater_phone_hash, u.rated_at, u.assess_number, u.historical,
-           -- integrity flags (app/ratings/flags.py): stored ratings by index probes, plus what
-           -- the earlier events of this request contribute (computed in Python)
-           nullif(array_remove(ARRAY[
+# The integrity flags (app/ratings/flags.py), each an expression giving its name or NULL: the
+# stored ratings by index probes, plus what the earlier events of this request contribute
+# (computed in Python). A probe names its client with IS NOT DISTINCT FROM, which no index
+# takes: with `=`, a plan made while `rating` was small (app/planner.py) could read the client's
+# ratings through uq_rating_client_id_event_id (all of them) instead of the department's
+# window through ix_rating_department_rated_at_id.
+FLAG_SQL = {
+    "rapid_device": """
              CASE WHEN u.fast OR (CAST(:is_device AS boolean) AND EXISTS (
                     SELECT 1 FROM rating r
-                     WHERE r.department_code = u.department_code AND r.client_id = :client_id
+                     WHERE r.department_code = u.department_code
+                       AND r.client_id IS NOT DISTINCT FROM :client_id
                        AND r.rated_at > u.rated_at - CAST(:device_gap AS interval)
                        AND r.rated_at < u.rated_at + CAST(:device_gap AS interval)))
-                  THEN 'rapid_device' END,
+                  THEN 'rapid_device' END""",
+    "repeat_phone": """
              CASE WHEN u.rater_phone_hash IS NOT NULL AND u.phone_prior + (
                     SELECT count(*) FROM (
                       SELECT 1 FROM rating r
@@ -85,7 +84,8 @@ INSERT_TEMPLATE = """
                          AND r.rated_at >= u.day_start
                          AND r.rated_at < u.day_start + interval '1 day'
                        LIMIT :phone_limit) AS p) >= :phone_limit - 1
-                  THEN 'repeat_phone' END,
+                  THEN 'repeat_phone' END""",
+    "identical_burst": """
              CASE WHEN (coalesce(u.comment, '') <> '' OR u.window_no IS NOT NULL)
                    AND u.burst_prior + (
                     SELECT count(*) FROM (
@@ -98,7 +98,8 @@ INSERT_TEMPLATE = """
                          -- comments are sealed: equal ones have equal keyed digests
                          AND r.comment_hash IS NOT DISTINCT FROM u.comment_hash
                        LIMIT :burst_count) AS b) >= :burst_count - 1
-                  THEN 'identical_burst' END,
+                  THEN 'identical_burst' END""",
+    "bare_burst": """
              CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
                    AND (u.bare_prior >= :bare_count - 1 OR (
                     -- a burst goes on: the latest of its pattern just before is flagged
@@ -106,7 +107,7 @@ INSERT_TEMPLATE = """
                      WHERE r.department_code = u.department_code
                        AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
                        AND r.rated_at <= u.rated_at
-                       AND r.client_id = :client_id
+                       AND r.client_id IS NOT DISTINCT FROM :client_id
                        AND r.channel = u.channel AND r.level = u.level
                        AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
                      ORDER BY r.rated_at DESC LIMIT 1) OR u.bare_prior + (
@@ -115,11 +116,12 @@ INSERT_TEMPLATE = """
                        WHERE r.department_code = u.department_code
                          AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
                          AND r.rated_at < u.rated_at + CAST(:bare_gap AS interval)
-                         AND r.client_id = :client_id
+                         AND r.client_id IS NOT DISTINCT FROM :client_id
                          AND r.channel = u.channel AND r.level = u.level
                          AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
                        LIMIT :bare_count) AS b) >= :bare_count - 1)
-                  THEN 'bare_burst' END,
+                  THEN 'bare_burst' END""",
+    "source_share": """
              -- the department's latest ratings before this one: the request's earlier events
              -- (arriving now), then the stored ones
              CASE WHEN u.share_prior >= :share_sample - 1 OR (
@@ -147,8 +149,19 @@ INSERT_TEMPLATE = """
                            ORDER BY r.rated_at DESC, r.id DESC
                            LIMIT :share_sample - 1 - u.share_prior) AS s) AS w
                      WHERE w.others <= :share_sample - :share_needed)
-                  THEN 'source_share' END
-           ], NULL), '{}'),
+                  THEN 'source_share' END""",
+}
+
+_INSERT = """
+    INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
+                        staff_id, case_no, service_item_code, service_item_name, level, tags,
+                        comment, comment_hash, rater_type, rater_name, rater_phone,
+                        rater_phone_hash, rated_at, assess_number, historical, flags, received_at)
+    SELECT CAST(:client_id AS uuid), u.event_id, u.payload_hash, u.channel, u.department_code,
+           u.window_no, u.staff_id, u.case_no, u.service_item_code, u.service_item_name, u.level,
+           string_to_array(u.tags, ','), u.comment, u.comment_hash, u.rater_type, u.rater_name,
+           u.rater_phone, u.rater_phone_hash, u.rated_at, u.assess_number, u.historical,
+           __FLAGS__,
            -- received at the app's clock (app/clock.py): deadlines and the outbox count from it
            CAST(:received_at AS timestamptz)
       FROM __EVENTS__
@@ -160,9 +173,52 @@ INSERT_TEMPLATE = """
     ON CONFLICT DO NOTHING
     RETURNING id, event_id, received_at, status, flags
 """
-INSERT_TEMPLATE = INSERT_TEMPLATE.replace("__STORABLE__", rules.STORABLE)
-_INSERT_MANY = positional(INSERT_TEMPLATE.replace("__EVENTS__", _MANY).replace("__WHERE__", ""))
-_INSERT_ONE = positional(INSERT_TEMPLATE.replace("__EVENTS__", ONE_EVENT).replace("__WHERE__", ""))
+
+
+class Shape(NamedTuple):
+    """What the INSERT must check for a request's events: the flag rules that can apply to one
+    of them, and the posting rules' database checks (rules.py). PostgreSQL sets up every
+    subquery of a statement on each execution, run or not (half of the statement's cost with all
+    seven); a rule left out is one that would have given NULL (or true) for every event."""
+
+    flags: tuple[str, ...]
+    window: bool  # a window to check against the register
+    follow_up: bool  # a follow-up rating to check against its first
+
+
+def shape(principal: Principal, rows: list[dict[str, Any]], integrity: IntegritySettings) -> Shape:
+    device = principal.role == "device"
+    needed = {
+        "rapid_device": device and integrity.device_seconds > 0,
+        "repeat_phone": any(row["rater_phone_hash"] is not None for row in rows),
+        "identical_burst": any(flags.burst_eligible(row) for row in rows),
+        "bare_burst": any(flags.bare(row) for row in rows),
+        "source_share": True,
+    }
+    return Shape(
+        tuple(name for name in FLAG_SQL if needed[name]),
+        window=not device and any(row["window_no"] is not None for row in rows),
+        follow_up=any(row["assess_number"] == 2 for row in rows),
+    )
+
+
+@functools.cache
+def insert_sql(of: Shape, events: str, where: str = "") -> str:
+    """The INSERT for events of this shape; `events` is ONE_EVENT or the arrays' form."""
+    checks = ",\n".join(FLAG_SQL[name] for name in of.flags)
+    flag_sql = f"nullif(array_remove(ARRAY[\n{checks}], NULL), '{{}}')" if checks else "NULL"
+    return (
+        _INSERT.replace("__FLAGS__", flag_sql)
+        .replace("__STORABLE__", rules.storable(window=of.window, follow_up=of.follow_up))
+        .replace("__EVENTS__", events)
+        .replace("__WHERE__", where)
+    )
+
+
+@functools.cache
+def _statement(of: Shape, many: bool) -> tuple[str, tuple[str, ...]]:
+    return positional(insert_sql(of, _MANY if many else ONE_EVENT))
+
 
 _COLUMNS = (
     "event_id",
@@ -194,8 +250,8 @@ async def insert(
         return {}
     # The hot statement goes straight to the driver (see app.db.driver_connection).
     driver = await driver_connection(session)
-    sql, names = _INSERT_ONE if len(items) == 1 else _INSERT_MANY
     params = insert_params(principal, items, integrity)
+    sql, names = _statement(shape(principal, [i.values for i in items], integrity), len(items) > 1)
     result = await driver.fetch(sql, *[params[name] for name in names])
     audit.count_change("rating", len(result))
     return {row["event_id"]: RowView(dict(row)) for row in result}

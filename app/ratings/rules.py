@@ -49,15 +49,25 @@ def refusals(role: str, channel: str, assess_number: int, case_no: str | None) -
 # The database's part, as the INSERT reads the event (`u.<name>`) and the client (:client_id).
 # A device's window is its placement, not a claim (:placed): a device is stopped by deactivating
 # it, and its window's state does not refuse its ratings.
-STORABLE = """
+WINDOW_EXISTS = """
     (u.window_no IS NULL OR CAST(:placed AS boolean) OR EXISTS (
        SELECT 1 FROM service_window w
         WHERE w.department_code = u.department_code AND w.window_no = u.window_no AND w.active))
-    AND (u.assess_number = 1 OR EXISTS (
+"""
+FIRST_RATING = """
+    (u.assess_number = 1 OR EXISTS (
        SELECT 1 FROM rating f
         WHERE f.client_id = CAST(:client_id AS uuid) AND f.case_no = u.case_no
           AND f.assess_number = 1))
 """
+STORABLE = f"{WINDOW_EXISTS} AND {FIRST_RATING}"
+
+
+def storable(*, window: bool, follow_up: bool) -> str:
+    """STORABLE with only the checks that can refuse one of the events: those naming a window
+    not their device's own (`window`), or follow-ups (`follow_up`)."""
+    checks = [sql for needed, sql in ((window, WINDOW_EXISTS), (follow_up, FIRST_RATING)) if needed]
+    return " AND ".join(checks) or "true"
 
 
 def window_error(active: bool | None) -> dict[str, Any]:

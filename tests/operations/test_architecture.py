@@ -22,6 +22,7 @@ INFRASTRUCTURE = {
     "app.limits",
     "app.observability",
     "app.pagination",
+    "app.planner",
     "app.privacy.crypto",
     "app.privacy.masking",
     "app.ratelimit",

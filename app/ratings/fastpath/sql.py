@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from app.audit.service import ENTRY_COLUMNS, ENTRY_VALUES
@@ -9,26 +10,26 @@ from app.auth.service import Principal
 from app.config import IntegritySettings
 from app.db import positional
 from app.ratings.fastpath.principals import STILL_VALID, still_valid_params
-from app.ratings.insert import INSERT_TEMPLATE, ONE_EVENT, insert_params
+from app.ratings.insert import ONE_EVENT, Shape, insert_params, insert_sql, shape
 from app.ratings.outcomes import Accepted
 
 # The request's audit entry, one per stored rating (`ins`: none when nothing was stored).
 _AUDIT = f"INSERT INTO audit_log ({ENTRY_COLUMNS}) SELECT {ENTRY_VALUES} FROM ins"
 
+
 # One event and its request's audit row in one statement, on behalf of a principal that the
 # statement itself re-checks (principals.STILL_VALID). Atomic on its own, so it needs no
 # transaction block: one round trip. Always one row: whether the key held, and the
-# stored rating's columns (NULL when nothing was stored).
-_INSERT_ONE_CHECKED = positional(
-    f"WITH k AS ({STILL_VALID}), "
-    "ins AS ("
-    + INSERT_TEMPLATE.replace("__EVENTS__", ONE_EVENT).replace(
-        "__WHERE__", "AND EXISTS (SELECT 1 FROM k)"
+# stored rating's columns (NULL when nothing was stored). One statement per shape of event.
+@functools.cache
+def _insert_one_checked(of: Shape) -> tuple[str, tuple[str, ...]]:
+    return positional(
+        f"WITH k AS ({STILL_VALID}), "
+        f"ins AS ({insert_sql(of, ONE_EVENT, 'AND EXISTS (SELECT 1 FROM k)')}), "
+        f"aud AS ({_AUDIT}) "
+        "SELECT EXISTS (SELECT 1 FROM k) AS key_valid, ins.* "
+        "FROM (VALUES (1)) AS one(n) LEFT JOIN ins ON true"
     )
-    + f"), aud AS ({_AUDIT}) "
-    "SELECT EXISTS (SELECT 1 FROM k) AS key_valid, ins.* "
-    "FROM (VALUES (1)) AS one(n) LEFT JOIN ins ON true"
-)
 
 
 async def store_one(
@@ -43,8 +44,8 @@ async def store_one(
     Returns whether the principal still held, and the stored record, or None when nothing was
     stored (the principal no longer holds, a retry of a stored event, an unknown or inactive
     department): then neither row was written."""
-    sql, names = _INSERT_ONE_CHECKED
     params = insert_params(principal, [item], integrity)
+    sql, names = _insert_one_checked(shape(principal, [item.values], integrity))
     params.update(audit_entry)
     params.update(still_valid_params(principal))
     row = await driver.fetchrow(sql, *[params[name] for name in names])
