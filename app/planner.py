@@ -48,9 +48,10 @@ async def analyze_young_tables(context: JobContext) -> list[str]:
             row.name
             for row in await conn.execute(_DUE, {"young": YOUNG_ROWS, "min_changes": MIN_CHANGES})
         ]
-        for name in due:
-            await conn.execute(text(f"ANALYZE (SKIP_LOCKED) {name}"))
         await conn.commit()
+        for name in due:  # each in its own transaction: its lock held no longer than needed
+            await conn.execute(text(f"ANALYZE (SKIP_LOCKED) {name}"))
+            await conn.commit()
     if due:
         log.debug("analysed %s", ", ".join(due))
     return due
