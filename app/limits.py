@@ -255,6 +255,8 @@ def control_character(value: str, *, multiline: bool = False) -> str | None:
 
 def _check_text(value: Any, multiline: bool) -> None:
     if isinstance(value, str):
+        if value.isprintable():  # no control character (the common case: skip the search)
+            return
         if "\x00" in value:
             # PostgreSQL text cannot hold U+0000; let through, the insert would fail with a 500.
             raise ValueError("must not contain the NUL character (U+0000)")

@@ -188,18 +188,35 @@ class Shape(NamedTuple):
 
 def shape(principal: Principal, rows: list[dict[str, Any]], integrity: IntegritySettings) -> Shape:
     device = principal.role == "device"
+    phone = burst = bare = window = follow_up = False
+    for row in rows:  # one pass, no generators: this runs for every single POST
+        phone = phone or row["rater_phone_hash"] is not None
+        burst = burst or flags.burst_eligible(row)
+        bare = bare or flags.bare(row)
+        window = window or row["window_no"] is not None
+        follow_up = follow_up or row["assess_number"] == 2
+    return _shape(
+        device and integrity.device_seconds > 0,
+        phone,
+        burst,
+        bare,
+        window and not device,
+        follow_up,
+    )
+
+
+@functools.cache
+def _shape(
+    device: bool, phone: bool, burst: bool, bare: bool, window: bool, follow_up: bool
+) -> Shape:
     needed = {
-        "rapid_device": device and integrity.device_seconds > 0,
-        "repeat_phone": any(row["rater_phone_hash"] is not None for row in rows),
-        "identical_burst": any(flags.burst_eligible(row) for row in rows),
-        "bare_burst": any(flags.bare(row) for row in rows),
+        "rapid_device": device,
+        "repeat_phone": phone,
+        "identical_burst": burst,
+        "bare_burst": bare,
         "source_share": True,
     }
-    return Shape(
-        tuple(name for name in FLAG_SQL if needed[name]),
-        window=not device and any(row["window_no"] is not None for row in rows),
-        follow_up=any(row["assess_number"] == 2 for row in rows),
-    )
+    return Shape(tuple(name for name in FLAG_SQL if needed[name]), window, follow_up)
 
 
 @functools.cache
