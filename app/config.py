@@ -134,9 +134,11 @@ class ReportSettings(BaseSettings):
     formula_version: str = Field(default="2026.1", min_length=1, max_length=40)
     # Complaints per 1,000 counted ratings at which the complaints input scores 0.
     complaints_zero_at: float = Field(default=5.0, gt=0)
-    # 标兵: the top N scores, and (when set) only those at or above the threshold.
+    # 标兵: the top N scores among the units with at least commend_min_counted counted ratings,
+    # and (when set) only those at or above the threshold.
     commend_top: int = Field(default=3, ge=0)
     commend_min_score: float | None = Field(default=None, ge=0, le=100)
+    commend_min_counted: int = Field(default=30, ge=0)
     # The bottom of the table: the last N scored units.
     bottom: int = Field(default=3, ge=0)
 

@@ -47,6 +47,7 @@ def policy_of(settings: ReportSettings) -> ScorePolicy:
         complaints_zero_at=settings.complaints_zero_at,
         commend_top=settings.commend_top,
         commend_min_score=settings.commend_min_score,
+        commend_min_counted=settings.commend_min_counted,
         bottom=settings.bottom,
     )
 

@@ -27,6 +27,9 @@ class ScorePolicyOut(BaseModel):
     )
     commend_top: int
     commend_min_score: float | None
+    commend_min_counted: int = Field(
+        description="Counted ratings a unit needs in the period to be commended (标兵)"
+    )
     bottom: int
     rule: str
 

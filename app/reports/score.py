@@ -13,9 +13,12 @@ inputs only, Σ wᵢ·xᵢ / Σ wᵢ over them, so the weights of the unavailabl
 proportion to the others' (a unit with no 差评 is not punished for having nothing to rectify).
 Each unit's answer names its unavailable inputs and the effective weights used. A unit without
 counted ratings is not scored. Ranks are competition ranks (1, 2, 2, 4) on the exact score, ties
-broken by counted ratings; 标兵 (commended) are the top `commend_top` ranks, at or above
-`commend_min_score` when that is set; the bottom are the last `bottom` ranked units that are
-not commended.
+broken by counted ratings. 标兵 (commended) are earned with volume: among the units with at least
+`commend_min_counted` counted ratings, the top `commend_top` ranks (competition ranks among
+those units), at or above `commend_min_score` when that is set; a unit with fewer is ranked but
+not commended (five ratings, all 非常满意, make no 标兵). The bottom are the last `bottom` ranked
+units that are not commended, whatever their volume: a unit cannot leave the bottom by being
+rated less.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class ScorePolicy:
     complaints_zero_at: float = 5.0
     commend_top: int = 3
     commend_min_score: float | None = None
+    commend_min_counted: int = 0
     bottom: int = 3
 
     def weight(self, name: str) -> Fraction:
@@ -58,6 +62,7 @@ class ScorePolicy:
             "complaints_zero_at": self.complaints_zero_at,
             "commend_top": self.commend_top,
             "commend_min_score": self.commend_min_score,
+            "commend_min_counted": self.commend_min_counted,
             "bottom": self.bottom,
             "rule": "weighted mean of the available inputs; the weights of unavailable "
             "inputs are redistributed in proportion to the others",
@@ -156,13 +161,7 @@ def score_units(units: Sequence[UnitCounts], policy: ScorePolicy) -> list[dict[s
         if current != previous:
             previous, previous_rank = current, position
         ranks[unit.key] = previous_rank
-    minimum = policy.commend_min_score
-    commended = {
-        unit.key
-        for unit, exact, _ in ranked
-        if ranks[unit.key] <= policy.commend_top
-        and (minimum is None or exact >= Fraction(Decimal(str(minimum))))
-    }
+    commended = _commended(ranked, policy)
     tail = [unit.key for unit, _, _ in ranked if unit.key not in commended]
     bottom = set(tail[len(tail) - policy.bottom :]) if policy.bottom else set()
     rows = []
@@ -190,3 +189,24 @@ def score_units(units: Sequence[UnitCounts], policy: ScorePolicy) -> list[dict[s
             }
         )
     return rows
+
+
+def _commended(ranked: list[tuple[UnitCounts, Fraction, Any]], policy: ScorePolicy) -> set[str]:
+    """The 标兵: the top commend_top competition ranks among the units with enough counted
+    ratings (`ranked` is in rank order), at or above the minimum score when one is set."""
+    minimum = None
+    if policy.commend_min_score is not None:
+        minimum = Fraction(Decimal(str(policy.commend_min_score)))
+    commended: set[str] = set()
+    previous, previous_rank, position = None, 0, 0
+    for unit, exact, _ in ranked:
+        if unit.counted < policy.commend_min_counted:
+            continue
+        position += 1
+        if (exact, unit.counted) != previous:
+            previous, previous_rank = (exact, unit.counted), position
+        if previous_rank > policy.commend_top:
+            break
+        if minimum is None or exact >= minimum:
+            commended.add(unit.key)
+    return commended

@@ -70,6 +70,7 @@ VARIABLES = {
     "HAOCHAPING_REPORTS_COMPLAINTS_ZERO_AT": ("2.5", "reports.complaints_zero_at", 2.5),
     "HAOCHAPING_REPORTS_COMMEND_TOP": ("5", "reports.commend_top", 5),
     "HAOCHAPING_REPORTS_COMMEND_MIN_SCORE": ("90", "reports.commend_min_score", 90.0),
+    "HAOCHAPING_REPORTS_COMMEND_MIN_COUNTED": ("50", "reports.commend_min_counted", 50),
     "HAOCHAPING_REPORTS_BOTTOM": ("2", "reports.bottom", 2),
     "HAOCHAPING_FLAG_DEVICE_SECONDS": ("5", "integrity.device_seconds", 5),
     "HAOCHAPING_FLAG_PHONE_DAILY_LIMIT": ("4", "integrity.phone_daily_limit", 4),

@@ -100,3 +100,42 @@ def test_a_threshold_can_leave_the_top_uncommended():
 def test_the_score_stays_between_0_and_100(good):
     exact, _ = score(unit("A", good=good, on_time=0, complaints=10**6), POLICY)
     assert 0 <= exact <= 100
+
+
+def test_a_commendation_is_earned_with_volume():
+    """Five ratings, all good, rank first but make no 标兵: the commendation goes to the best
+    of the units with enough counted ratings; the small unit keeps its rank."""
+    policy = replace(POLICY, commend_top=1, commend_min_counted=30, bottom=1)
+    units = [
+        unit("SMALL", counted=5, good=5, complaints=0),
+        unit("A", good=990),
+        unit("B", good=900),
+    ]
+    rows = score_units(units, policy)
+    assert [(r["key"], r["rank"]) for r in rows] == [("SMALL", 1), ("A", 2), ("B", 3)]
+    assert [r["key"] for r in rows if r["commended"]] == ["A"]
+    assert [r["key"] for r in rows if r["bottom"]] == ["B"]
+    # exactly at the minimum: commended
+    rows = score_units(
+        [unit("EDGE", counted=30, good=30, complaints=0), unit("A", good=990)], policy
+    )
+    assert [r["key"] for r in rows if r["commended"]] == ["EDGE"]
+
+
+def test_a_small_unit_is_not_spared_the_bottom():
+    """Being rated less is no way out of the bottom: the minimum is for commendation only."""
+    policy = replace(POLICY, commend_top=1, commend_min_counted=30, bottom=1)
+    rows = score_units([unit("A", good=990), unit("TINY", counted=4, good=1)], policy)
+    assert [r["key"] for r in rows if r["bottom"]] == ["TINY"]
+
+
+def test_ties_among_the_eligible_share_the_commendation():
+    policy = replace(POLICY, commend_top=1, commend_min_counted=30)
+    units = [
+        unit("SMALL", counted=5, good=5, complaints=0),
+        unit("A", good=990),
+        unit("B", good=990),
+    ]
+    rows = score_units(units, policy)
+    # A and B tie exactly (same score, same volume): both rank 2, both are the first eligible
+    assert [r["key"] for r in rows if r["commended"]] == ["A", "B"]
