@@ -115,7 +115,7 @@ class RuleIn(
                     loc = ("window_no",)
                 errors.append(
                     {
-                        "type": PydanticCustomError(error["type"], error["msg"]),
+                        "type": PydanticCustomError(error["type"], error["msg"], error.get("ctx")),
                         "loc": loc,
                         "input": error["input"],
                     }

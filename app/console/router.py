@@ -2,9 +2,33 @@
 
 from fastapi import FastAPI
 
-from app.console import alerts, boards, bulletin, dashboard, desk, devices, places, registry, signin
+from app.console import (
+    alert_rules,
+    alerts,
+    boards,
+    bulletin,
+    dashboard,
+    desk,
+    devices,
+    places,
+    registry,
+    signin,
+)
+
+_MODULES = (
+    signin,
+    desk,
+    dashboard,
+    registry,
+    alert_rules,
+    places,
+    alerts,
+    boards,
+    bulletin,
+    devices,
+)
 
 
 def install(app: FastAPI) -> None:
-    for module in (signin, desk, dashboard, registry, places, alerts, boards, bulletin, devices):
+    for module in _MODULES:
         app.include_router(module.router)
