@@ -178,8 +178,8 @@ _INSERT = """
 class Shape(NamedTuple):
     """What the INSERT must check for a request's events: the flag rules that can apply to one
     of them, and the posting rules' database checks (rules.py). PostgreSQL sets up every
-    subquery of a statement on each execution, run or not (half of the statement's cost with all
-    seven); a rule left out is one that would have given NULL (or true) for every event."""
+    subquery of a statement on each execution, run or not; a rule left out is one that would
+    have given NULL (or true) for every event."""
 
     flags: tuple[str, ...]
     window: bool  # a window to check against the register
