@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from app import errors_zh
 from app.alerts import service
 from app.alerts.schemas import RuleIn
 from app.console.alerts import KIND_ZH
@@ -19,6 +18,8 @@ from app.console.pages import (
     ConsoleRoute,
     User,
     check_csrf,
+    field_messages,
+    problem_fields,
     problem_text,
     read_form,
     render,
@@ -144,24 +145,15 @@ async def rules_post(request: Request, session: Session, user: User):
                 raise ValueError(op)
     except ValidationError as exc:
         await session.rollback()
-        fields = {
-            ".".join(str(p) for p in e["loc"]): errors_zh.field_message(e["type"], e.get("ctx"))
-            or str(e["msg"])
-            for e in exc.errors()
-        }
         return await _page(
-            request, session, user, error="填写的内容有误", fields=fields,
+            request, session, user, error="填写的内容有误", fields=field_messages(exc),
             kind=form.get("kind"), submitted=form, status_code=422,
         )  # fmt: skip
     except ProblemError as exc:
         await session.rollback()
         title, detail = problem_text(exc)
-        fields = {
-            e["field"]: errors_zh.field_message(e.get("code", "")) or e["message"]
-            for e in exc.errors or []
-        }
         return await _page(
-            request, session, user, error=detail or title, fields=fields,
+            request, session, user, error=detail or title, fields=problem_fields(exc),
             kind=form.get("kind"), submitted=form, status_code=exc.status,
         )  # fmt: skip
     except ValueError:  # a malformed rule id or operation: the form was not ours

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from app import __version__, errors_zh
 from app.auth.service import Principal
@@ -154,6 +155,23 @@ def check_csrf(request: Request, user: ConsoleUser, form: dict[str, str]) -> Non
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def field_messages(exc: ValidationError) -> dict[str, str]:
+    """A form's validation errors in Chinese, by field (dotted for nested fields)."""
+    return {
+        ".".join(str(p) for p in e["loc"]): errors_zh.field_message(e["type"], e.get("ctx"))
+        or str(e["msg"])
+        for e in exc.errors()
+    }
+
+
+def problem_fields(exc: ProblemError) -> dict[str, str]:
+    """A domain error's field errors in Chinese, by field."""
+    return {
+        e["field"]: errors_zh.field_message(e.get("code", "")) or e["message"]
+        for e in exc.errors or []
+    }
 
 
 def problem_text(exc: ProblemError) -> tuple[str, str]:

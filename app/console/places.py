@@ -8,11 +8,11 @@ import uuid
 from fastapi import APIRouter, Path, Request
 from pydantic import ValidationError
 
-from app import errors_zh
 from app.console.pages import (
     ConsoleRoute,
     User,
     check_csrf,
+    field_messages,
     problem_text,
     read_form,
     render,
@@ -65,9 +65,7 @@ async def windows_post(
     except (ValueError, ProblemError) as exc:
         await session.rollback()
         if isinstance(exc, ValidationError):
-            for e in exc.errors():
-                field = ".".join(str(p) for p in e["loc"])
-                fields[field] = errors_zh.field_message(e["type"], e.get("ctx")) or e["msg"]
+            fields.update(field_messages(exc))
         error = problem_text(exc)[1] if isinstance(exc, ProblemError) else "填写的内容有误"
         status = exc.status if isinstance(exc, ProblemError) else 422
         return await windows_page_of(

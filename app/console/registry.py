@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from app import errors_zh
 from app.audit import service as audit
 from app.auth import issuing
 from app.auth import service as auth_service
@@ -24,6 +23,8 @@ from app.console.pages import (
     ConsoleRoute,
     User,
     check_csrf,
+    field_messages,
+    problem_fields,
     problem_text,
     read_form,
     render,
@@ -45,14 +46,6 @@ ISSUABLE_ROLES = {
     "portal": "网上渠道",
     "hotline": "12345热线",
 }
-
-
-def _messages(exc: ValidationError) -> dict[str, str]:
-    return {
-        ".".join(str(p) for p in e["loc"]): errors_zh.field_message(e["type"], e.get("ctx"))
-        or str(e["msg"])
-        for e in exc.errors()
-    }
 
 
 async def _keys_page(request, session, user, status_code: int = 200, **context: Any):
@@ -103,23 +96,19 @@ async def keys_post(request: Request, session: Session, user: User):
         api_key, client, key = await issuing.issue(session, body)
     except ValueError as exc:  # a malformed id, or the form's fields (ValidationError)
         await session.rollback()
-        fields = _messages(exc) if isinstance(exc, ValidationError) else {}
+        fields = field_messages(exc) if isinstance(exc, ValidationError) else {}
         return await _keys_page(
             request, session, user, error="填写的内容有误", fields=fields, status_code=422
         )
     except ProblemError as exc:
         await session.rollback()
         title, detail = problem_text(exc)
-        fields = {
-            e["field"]: errors_zh.field_message(e.get("code", "")) or e["message"]
-            for e in exc.errors or []
-        }
         return await _keys_page(
             request,
             session,
             user,
             error=f"{title}：{detail}",
-            fields=fields,
+            fields=problem_fields(exc),
             status_code=exc.status,
         )
     return await _keys_page(request, session, user, issued={"key": key, "client": client})
@@ -146,7 +135,7 @@ def parse_departments_csv(text: str) -> tuple[list[dict[str, Any]], list[Departm
         try:
             items.append(DepartmentImportItem.model_validate(values))
         except ValidationError as exc:
-            row["errors"] = _messages(exc)
+            row["errors"] = field_messages(exc)
         rows.append(row)
     return rows, items
 
