@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.clock import Now
 from app.db import Session
@@ -46,8 +46,17 @@ Sort = Annotated[
 Limit = Annotated[int | None, Query(ge=1, le=10000, description="Top N rows (after ranking)")]
 
 
-def _filters(principal, department, include_children, region, channel, rater_type, sample):
-    """A department key sees its own department's rows only."""
+def table_filters(
+    principal: StatsReader,
+    department: Department = None,
+    include_children: IncludeChildren = False,
+    region: Region = None,
+    channel: Channel | None = None,
+    rater_type: RaterType | None = None,
+    sample_group: SampleGroup = None,
+) -> tables.TableFilters:
+    """The window and staff tables' filters; a department key sees its own department's rows
+    only."""
     own = only_department(principal)
     authorise(principal, department)
     return tables.TableFilters(
@@ -56,32 +65,26 @@ def _filters(principal, department, include_children, region, channel, rater_typ
         region=region,
         channel=channel,
         rater_type=rater_type,
-        sample_group=sample,
+        sample_group=sample_group,
     )
+
+
+TableFilters = Annotated[tables.TableFilters, Depends(table_filters)]
 
 
 @router.get("/windows", response_model=WindowTable, responses=_responses("The window table"))
 async def windows(
     session: Session,
-    principal: StatsReader,
     period: ThePeriod,
     kind: Format,
     centre: Centre,
     now: Now,
-    department: Department = None,
-    include_children: IncludeChildren = False,
-    region: Region = None,
-    channel: Channel | None = None,
-    rater_type: RaterType | None = None,
-    sample_group: SampleGroup = None,
+    filters: TableFilters,  # with the key's check (StatsReader)
     sort: Sort = "counted",
     limit: Limit = None,
 ):
     """Every window of the centre in one table (窗口排名): counted ratings by level, 非常满意,
     好评率, 差评, praise tags, complaints by source and inspections against it, 按期整改率."""
-    filters = _filters(
-        principal, department, include_children, region, channel, rater_type, sample_group
-    )
     table = await tables.window_table(session, period, filters, sort=sort, limit=limit, now=now)
     return _answer(kind, table, table_sheets.window_table_sheet,
                    "windows", centre)  # fmt: skip
@@ -90,25 +93,16 @@ async def windows(
 @router.get("/staff", response_model=StaffTable, responses=_responses("The staff table"))
 async def staff(
     session: Session,
-    principal: StatsReader,
     period: ThePeriod,
     kind: Format,
     centre: Centre,
     now: Now,
-    department: Department = None,
-    include_children: IncludeChildren = False,
-    region: Region = None,
-    channel: Channel | None = None,
-    rater_type: RaterType | None = None,
-    sample_group: SampleGroup = None,
+    filters: TableFilters,  # with the key's check (StatsReader)
     sort: Sort = "counted",
     limit: Limit = None,
 ):
     """Every staff member (工号) of the centre in one table (服务之星), named from the staff
     register (an unregistered id still counts, shown as its id)."""
-    filters = _filters(
-        principal, department, include_children, region, channel, rater_type, sample_group
-    )
     table = await tables.staff_table(session, period, filters, sort=sort, limit=limit, now=now)
     return _answer(kind, table, table_sheets.staff_table_sheet,
                    "staff", centre)  # fmt: skip
