@@ -74,6 +74,11 @@ class ServiceUnavailable(ProblemError):
     status, type, title = 503, "service-unavailable", "The database is unavailable; retry later"
 
 
+def errors_detail(errors: list[dict[str, Any]], limit: int | None = None) -> str:
+    """A problem's detail from its field errors: "field: message; …" (the first `limit`)."""
+    return "; ".join(f"{e['field']}: {e['message']}" for e in errors[:limit])
+
+
 def field_error(field: str, message: str, code: str = "invalid") -> dict[str, Any]:
     return {"field": field, "message": message, "code": code}
 
@@ -259,7 +264,7 @@ def install_error_handlers(app: FastAPI) -> None:
             422,
             ValidationProblem.type,
             ValidationProblem.title,
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            errors_detail(errors),
             request=request,
             errors=errors,
             zh_messages=[errors_zh.field_message(e.get("type", ""), e.get("ctx")) for e in raw],

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases import repository
 from app.cases.schemas import MAX_IMPORT, CaseIn
-from app.errors import NotFound, ValidationProblem, field_error, pydantic_errors
+from app.errors import NotFound, ValidationProblem, errors_detail, field_error, pydantic_errors
 from app.ratings import service as ratings
 from app.registry import service as registry
 from app.stats.periods import Period
@@ -31,9 +31,7 @@ def _checked(cases: list[CaseIn | dict[str, Any]]) -> list[CaseIn]:
         errors = pydantic_errors(list(exc.errors()))
         for error in errors:
             error["field"] = f"cases.{error['field']}"
-        raise ValidationProblem(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors
-        ) from None
+        raise ValidationProblem(errors_detail(errors, 5), errors=errors) from None
 
 
 async def import_cases(
@@ -61,9 +59,7 @@ async def import_cases(
         if c.department_code not in known
     ]
     if errors:
-        raise ValidationProblem(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors
-        )
+        raise ValidationProblem(errors_detail(errors, 5), errors=errors)
     await repository.lock_imports(session)
     incoming = {c.case_no: c.model_dump(exclude={"case_no"}) for c in items}
     stored = await repository.stored(session, list(incoming))

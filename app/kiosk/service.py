@@ -27,6 +27,7 @@ from app.errors import (
     NotFound,
     ProblemError,
     ValidationProblem,
+    errors_detail,
     field_error,
 )
 from app.kiosk.models import DeviceEnrolment, DeviceSession, RatingLink
@@ -341,7 +342,7 @@ async def post_qr_rating(
     (outcome,) = await ratings.ingest(session, QR_PRINCIPAL, [event], settings=settings, now=now)
     if outcome.status == "rejected":
         error = ProblemError(
-            "; ".join(f"{e['field']}: {e['message']}" for e in outcome.errors),
+            errors_detail(outcome.errors),
             errors=outcome.errors,
         )
         error.status = outcome.http_status

@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases import service as cases
-from app.errors import ValidationProblem, field_error, pydantic_errors
+from app.errors import ValidationProblem, errors_detail, field_error, pydantic_errors
 from app.limits import InputModel
 from app.provincial.mapping import Code, ProjectNo
 from app.provincial.profile import Profile
@@ -137,12 +137,10 @@ async def import_cases(session: AsyncSession, docs: list[Any], profile: Profile)
             for e in problems
         ]
     if errors:
-        raise ValidationProblem(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors
-        )
+        raise ValidationProblem(errors_detail(errors, 5), errors=errors)
     try:
         return await cases.import_cases(session, found)
     except ValidationProblem as exc:
         exc.errors = [{**e, "field": _provincial(e["field"])} for e in exc.errors or []]
-        exc.detail = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors[:5])
+        exc.detail = errors_detail(exc.errors, 5)
         raise

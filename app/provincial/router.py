@@ -10,7 +10,7 @@ from app.cases.schemas import CaseImportResult
 from app.clock import Now
 from app.config import AppSettings
 from app.db import Session
-from app.errors import Forbidden, ProblemError, ValidationProblem, field_error
+from app.errors import Forbidden, ProblemError, ValidationProblem, errors_detail, field_error
 from app.provincial import cases, gbt39046, inbound, service
 from app.provincial.mapping import ProvincialRatingIn
 from app.provincial.profile import Profile
@@ -80,9 +80,7 @@ async def post_rating(
     )
     if result["status"] == "rejected":
         errors = result["errors"]
-        error = ProblemError(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
-        )
+        error = ProblemError(errors_detail(errors), errors=errors)
         error.status = result["http_status"]
         error.type = {403: "forbidden", 409: "follow-up-exists"}.get(
             error.status, ValidationProblem.type

@@ -11,7 +11,7 @@ from app.auth.dependencies import AdminPrincipal, CurrentPrincipal
 from app.clock import Now
 from app.config import AppSettings
 from app.db import Session
-from app.errors import Forbidden, ProblemError, ValidationProblem, field_error
+from app.errors import Forbidden, ProblemError, ValidationProblem, errors_detail, field_error
 from app.observability import count_ratings
 from app.privacy.masking import mask_phone
 from app.ratings import access, ingest, repository, views
@@ -60,7 +60,7 @@ async def post_rating(
     count_ratings((outcome,))
     if outcome.status == "rejected":
         error = ProblemError(
-            "; ".join(f"{e['field']}: {e['message']}" for e in outcome.errors),
+            errors_detail(outcome.errors),
             errors=outcome.errors,
         )
         error.status, error.type = outcome.http_status, outcome.problem_type

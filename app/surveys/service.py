@@ -25,6 +25,7 @@ from app.errors import (
     NotFound,
     ProblemError,
     ValidationProblem,
+    errors_detail,
     field_error,
     pydantic_errors,
 )
@@ -211,9 +212,7 @@ async def record_attempts(
                 )
             )
     if errors:
-        raise ValidationProblem(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors
-        )
+        raise ValidationProblem(errors_detail(errors, 5), errors=errors)
     result = {"recorded": 0, "duplicate": 0, "rated": 0, "invalid": 0}
     for i, attempt in enumerate(attempts):
         digest = _digest(attempt)
@@ -282,15 +281,11 @@ async def _post_rating(
             {**e, "field": f"attempts.{index}.{e['field']}".replace(".rated_at", ".attempted_at")}
             for e in pydantic_errors(list(exc.errors()))
         ]
-        raise ValidationProblem(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
-        ) from None
+        raise ValidationProblem(errors_detail(errors), errors=errors) from None
     (outcome,) = await ratings.ingest(session, principal, [event], settings=settings, now=now)
     if outcome.status == "rejected":
         errors = [{**e, "field": f"attempts.{index}.{e['field']}"} for e in outcome.errors]
-        error = ProblemError(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
-        )
+        error = ProblemError(errors_detail(errors), errors=errors)
         error.status, error.type = outcome.http_status, outcome.problem_type
         error.title = "The attempt's rating was refused"
         raise error
