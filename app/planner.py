@@ -4,8 +4,9 @@ PostgreSQL plans a prepared statement afresh five times, then keeps one generic 
 connection. On a new installation those first executions come while `rating` holds a handful
 of rows and has never been analysed: every index then costs about one page, and the plan keeps
 whichever came first in a tie. The integrity probes of the INSERT (app/ratings/insert.py) were
-planned on ix_rating_rated_at_id (every department's ratings in the time window) and kept it,
-reading about 150 rows per event where the department's index reads one or two, until
+planned on ix_rating_rated_at_id (every department's ratings in the time window) and on the
+client's unique index (all of its ratings) and kept them, reading 155 + 709 index rows per event
+in bench/ingest.py --traffic spread where the department's index reads about 8, until
 autovacuum's first ANALYZE (up to a minute later, then 10% of the table each time) made
 PostgreSQL plan them again. The same happens after a bulk load into a small table.
 

@@ -169,7 +169,7 @@ _INSERT = """
      WHERE __STORABLE__ __WHERE__
      -- one lock order for every batch, so that racing batches cannot deadlock
      ORDER BY u.event_id
-    -- any unique index: (client_id, event_id), and one follow-up per case (rules.STORABLE)
+    -- any unique index: (client_id, event_id), and one follow-up per case (rules.storable)
     ON CONFLICT DO NOTHING
     RETURNING id, event_id, received_at, status, flags
 """

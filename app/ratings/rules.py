@@ -2,8 +2,8 @@
 
 Pure (no I/O): `refusals` judges what an event says against the key that sends it. What needs
 the database — the window exists in the department and is active; a follow-up rating (追评)
-follows a first rating of the same case from the same client, once — is the INSERT's
-`STORABLE` condition (app/ratings/service.py), backed by a unique index for the "once"; an
+follows a first rating of the same case from the same client, once — is the INSERT's condition
+(`storable`, in app/ratings/insert.py's statement), backed by a unique index for the "once"; an
 event it skips is explained afterwards with the messages below.
 
 | key | may post channels |
@@ -60,12 +60,12 @@ FIRST_RATING = """
         WHERE f.client_id = CAST(:client_id AS uuid) AND f.case_no = u.case_no
           AND f.assess_number = 1))
 """
-STORABLE = f"{WINDOW_EXISTS} AND {FIRST_RATING}"
 
 
 def storable(*, window: bool, follow_up: bool) -> str:
-    """STORABLE with only the checks that can refuse one of the events: those naming a window
-    not their device's own (`window`), or follow-ups (`follow_up`)."""
+    """The INSERT's condition for storing an event: the checks above that can refuse one of the
+    events, those naming a window not their device's own (`window`), or follow-ups
+    (`follow_up`)."""
     checks = [sql for needed, sql in ((window, WINDOW_EXISTS), (follow_up, FIRST_RATING)) if needed]
     return " AND ".join(checks) or "true"
 

@@ -154,13 +154,7 @@ def score_units(units: Sequence[UnitCounts], policy: ScorePolicy) -> list[dict[s
         (item for item in scored if item[1] is not None),
         key=lambda item: (-item[1], -item[0].counted, item[0].key),
     )
-    ranks: dict[str, int] = {}
-    previous, previous_rank = None, 0
-    for position, (unit, exact, _) in enumerate(ranked, start=1):
-        current = (exact, unit.counted)
-        if current != previous:
-            previous, previous_rank = current, position
-        ranks[unit.key] = previous_rank
+    ranks = _competition_ranks(ranked)
     commended = _commended(ranked, policy)
     tail = [unit.key for unit, _, _ in ranked if unit.key not in commended]
     bottom = set(tail[len(tail) - policy.bottom :]) if policy.bottom else set()
@@ -191,22 +185,28 @@ def score_units(units: Sequence[UnitCounts], policy: ScorePolicy) -> list[dict[s
     return rows
 
 
+def _competition_ranks(ranked: list[tuple[UnitCounts, Fraction, Any]]) -> dict[str, int]:
+    """Competition ranks (1, 2, 2, 4) of units in rank order, equal on score and volume tied."""
+    ranks: dict[str, int] = {}
+    previous, previous_rank = None, 0
+    for position, (unit, exact, _) in enumerate(ranked, start=1):
+        current = (exact, unit.counted)
+        if current != previous:
+            previous, previous_rank = current, position
+        ranks[unit.key] = previous_rank
+    return ranks
+
+
 def _commended(ranked: list[tuple[UnitCounts, Fraction, Any]], policy: ScorePolicy) -> set[str]:
     """The 标兵: the top commend_top competition ranks among the units with enough counted
     ratings (`ranked` is in rank order), at or above the minimum score when one is set."""
-    minimum = None
-    if policy.commend_min_score is not None:
-        minimum = Fraction(Decimal(str(policy.commend_min_score)))
-    commended: set[str] = set()
-    previous, previous_rank, position = None, 0, 0
-    for unit, exact, _ in ranked:
-        if unit.counted < policy.commend_min_counted:
-            continue
-        position += 1
-        if (exact, unit.counted) != previous:
-            previous, previous_rank = (exact, unit.counted), position
-        if previous_rank > policy.commend_top:
-            break
-        if minimum is None or exact >= minimum:
-            commended.add(unit.key)
-    return commended
+    eligible = [item for item in ranked if item[0].counted >= policy.commend_min_counted]
+    minimum = policy.commend_min_score
+    return {
+        unit.key
+        for (unit, exact, _), rank in zip(
+            eligible, _competition_ranks(eligible).values(), strict=True
+        )
+        if rank <= policy.commend_top
+        and (minimum is None or exact >= Fraction(Decimal(str(minimum))))
+    }
