@@ -40,7 +40,6 @@ KIND_FIELDS = {
     "device_silent": ("working_days",),
     "order_due_soon": (),
 }
-_NUMBERS = {"threshold", "minutes", "sample_size", "working_days"}
 
 
 def describe(kind: str, params: dict[str, Any]) -> str:
@@ -61,25 +60,13 @@ def describe(kind: str, params: dict[str, Any]) -> str:
 
 
 def body_of(form: dict[str, str]) -> dict[str, Any]:
-    """The API's body for the form of one kind: empty fields left out (the API's defaults),
-    numbers as numbers where they are numbers (else as typed: the API names the field)."""
+    """The API's body for the form of one kind, empty fields left out (the API's defaults); the
+    numbers as typed: RuleIn reads "30" as 30 and names the field of one it cannot read."""
     kind = form.get("kind", "")
     body: dict[str, Any] = {"kind": kind, "name": (form.get("name") or "").strip()}
-    department = (form.get("department_code") or "").strip()
-    if department:
-        body["department_code"] = department
-    for name in KIND_FIELDS.get(kind, ()):
+    for name in ("department_code", *KIND_FIELDS.get(kind, ())):
         value = (form.get(name) or "").strip()
-        if not value:
-            continue
-        if name in _NUMBERS and value.isdigit():
-            body[name] = int(value)
-        elif name == "min_rate_percent":
-            try:
-                body[name] = float(value)
-            except ValueError:
-                body[name] = value
-        else:
+        if value:
             body[name] = value
     return body
 
