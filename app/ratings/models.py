@@ -7,7 +7,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Computed,
-    ForeignKey,
     Index,
     LargeBinary,
     SmallInteger,
@@ -39,7 +38,9 @@ RATING_STATUSES = ("valid", "withdrawn", "invalidated")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    # One constant array: PostgreSQL reads a CHECK back from text on every INSERT statement, and
+    # `IN ('a', 'b')` is stored as an array of one cast constant per value (migration 0019).
+    return f"{column}::text = ANY ('{{{','.join(values)}}}'::text[])"
 
 
 class Rating(Base):
@@ -97,12 +98,16 @@ class Rating(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    client_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("client.id"))
+    # client_id and department_code name a client and a department without a foreign key: its
+    # check locked the parent row on every insert. The INSERT joins the active department, the
+    # client is the principal's, and neither parent is ever deleted nor re-keyed (a guard
+    # refuses it; migration 0019).
+    client_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     event_id: Mapped[str] = mapped_column(String(128))
     # SHA-256 of the normalised event: a retry must carry the same payload.
     payload_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     channel: Mapped[str] = mapped_column(String(20))
-    department_code: Mapped[str] = mapped_column(String(64), ForeignKey("department.code"))
+    department_code: Mapped[str] = mapped_column(String(64))
     window_no: Mapped[str | None] = mapped_column(String(32))
     staff_id: Mapped[str | None] = mapped_column(String(64))
     case_no: Mapped[str | None] = mapped_column(String(64))
