@@ -293,13 +293,24 @@ class Settings(BaseSettings):
             return None
         return to_asyncpg_url(value)
 
+    # Read for every event of every batch: the timedelta is made once per value.
     @property
     def max_event_age(self) -> timedelta:
-        return timedelta(days=self.max_event_age_days)
+        return _days(self.max_event_age_days)
 
     @property
     def future_tolerance(self) -> timedelta:
-        return timedelta(seconds=self.future_tolerance_seconds)
+        return _seconds(self.future_tolerance_seconds)
+
+
+@lru_cache(maxsize=16)
+def _days(days: int) -> timedelta:
+    return timedelta(days=days)
+
+
+@lru_cache(maxsize=16)
+def _seconds(seconds: int) -> timedelta:
+    return timedelta(seconds=seconds)
 
 
 def parse_deadline_policy(raw: dict[str, Any]) -> tuple[tuple[str, int], ...]:

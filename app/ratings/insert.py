@@ -347,7 +347,10 @@ def _event_params(item: Accepted, ring: privacy.Keyring, priors: flags.Priors) -
         comment=ring.seal_text(values["comment"], "rating.comment"),
         comment_hash=ring.text_digest(values["comment"]),
         rater_phone_hash=values["rater_phone_hash"],
-        day_start=_local_day_start(values["rated_at"]),
+        # the Beijing day's start, for the repeat_phone rule (phones only: 1.5 µs an event)
+        day_start=None
+        if values["rater_phone_hash"] is None
+        else _local_day_start(values["rated_at"]),
         fast=priors.fast,
         phone_prior=priors.phone,
         burst_prior=priors.burst,
