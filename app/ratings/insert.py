@@ -152,6 +152,60 @@ FLAG_SQL = {
                   THEN 'source_share' END""",
 }
 
+# In a batch, each of the two rules reads the stored ratings in one scan, not two: the
+# continuation check (the latest of the pattern, the department's latest) is answered by the
+# same rows as the count. For one event the two scans stay apart: in a flood the continuation
+# check stops at the first row, where the count would read the whole sample; in a batch the
+# request's own earlier events (the priors) settle a flood after its first few events, and
+# ordinary traffic, whose probes all run, reads one scan a rule instead of two.
+FLAG_SQL_MANY = {
+    **FLAG_SQL,
+    "bare_burst": """
+             CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
+                   AND (u.bare_prior >= :bare_count - 1 OR (
+                    -- the latest of the pattern up to this one is flagged (a burst goes on),
+                    -- or enough of the pattern around it; the rows newest first, so that the
+                    -- first at or before this one is the latest (array_agg keeps their order)
+                    SELECT coalesce((array_agg('bare_burst' = ANY(b.flags))
+                                       FILTER (WHERE b.rated_at <= u.rated_at))[1], false)
+                           OR u.bare_prior + count(*) >= :bare_count - 1
+                      FROM (
+                        SELECT r.rated_at, r.flags FROM rating r
+                         WHERE r.department_code = u.department_code
+                           AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
+                           AND r.rated_at < u.rated_at + CAST(:bare_gap AS interval)
+                           AND r.client_id IS NOT DISTINCT FROM :client_id
+                           AND r.channel = u.channel AND r.level = u.level
+                           AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
+                         ORDER BY r.rated_at DESC
+                         LIMIT :bare_count) AS b))
+                  THEN 'bare_burst' END""",
+    "source_share": """
+             CASE WHEN u.share_prior >= :share_sample - 1 OR (
+                    -- the department's latest rating is this client's with the flag, or the
+                    -- stored part of the sample is all there with few enough others (as
+                    -- FLAG_SQL's two probes, from one scan of the latest ratings)
+                    SELECT count(*) >= :share_sample - 1 - u.share_prior
+                           OR coalesce(bool_or(w.position = 1 AND w.mine_flagged), false)
+                      FROM (
+                        SELECT count(CASE WHEN s.client_id <> :client_id THEN 1 END)
+                                 OVER latest AS others,
+                               count(*) OVER latest AS position,
+                               s.client_id = :client_id AND 'source_share' = ANY(s.flags)
+                                 AS mine_flagged
+                          FROM (
+                            SELECT r.client_id, r.flags, r.rated_at, r.id FROM rating r
+                             WHERE r.department_code = u.department_code
+                               AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
+                               AND r.rated_at <= u.rated_at
+                             ORDER BY r.rated_at DESC, r.id DESC
+                             LIMIT :share_sample - 1 - u.share_prior) AS s
+                        WINDOW latest AS (ORDER BY s.rated_at DESC, s.id DESC
+                                          ROWS UNBOUNDED PRECEDING)) AS w
+                     WHERE w.others <= :share_sample - :share_needed)
+                  THEN 'source_share' END""",
+}
+
 _INSERT = """
     INSERT INTO rating (client_id, event_id, payload_hash, channel, department_code, window_no,
                         staff_id, case_no, service_item_code, service_item_name, level, tags,
@@ -220,7 +274,8 @@ def _shape(
 @functools.cache
 def insert_sql(of: Shape, events: str, where: str = "") -> str:
     """The INSERT for events of this shape; `events` is ONE_EVENT or the arrays' form."""
-    checks = ",\n".join(FLAG_SQL[name] for name in of.flags)
+    flag_rules = FLAG_SQL if events == ONE_EVENT else FLAG_SQL_MANY
+    checks = ",\n".join(flag_rules[name] for name in of.flags)
     flag_sql = f"nullif(array_remove(ARRAY[\n{checks}], NULL), '{{}}')" if checks else "NULL"
     return (
         _INSERT.replace("__FLAGS__", flag_sql)
