@@ -152,12 +152,14 @@ FLAG_SQL = {
                   THEN 'source_share' END""",
 }
 
-# In a batch, each of the two rules reads the stored ratings in one scan, not two: the
-# continuation check (the latest of the pattern, the department's latest) is answered by the
-# same rows as the count. For one event the two scans stay apart: in a flood the continuation
-# check stops at the first row, where the count would read the whole sample; in a batch the
-# request's own earlier events (the priors) settle a flood after its first few events, and
-# ordinary traffic, whose probes all run, reads one scan a rule instead of two.
+# The same two rules reading the stored ratings in one scan each, not two: the continuation
+# check (the latest of the pattern, the department's latest) is answered by the rows the count
+# reads. Which form a statement takes is the shape's `one_scan`: a batch always (the request's
+# own earlier events, the priors, settle a flood after its first few events), one event unless
+# its client's latest rating of the department, as this process stored it, was flagged: in a
+# flood the two-scan form's continuation check stops at the first row, where the count would
+# read the whole sample; in ordinary traffic every probe runs, and one scan a rule reads less.
+# Both forms flag alike (tests/ratings/test_flag_sql_batch.py).
 FLAG_SQL_MANY = {
     **FLAG_SQL,
     "bare_burst": """
@@ -236,6 +238,23 @@ class Shape(NamedTuple):
     flags: tuple[str, ...]
     window: bool  # a window to check against the register
     follow_up: bool  # a follow-up rating to check against its first
+    one_scan: bool = True  # bare_burst and source_share in one scan each (FLAG_SQL_MANY)
+
+
+# (client, department) pairs whose latest rating stored by this process had the bare_burst or
+# source_share flag: a flood going on, whose next single rating takes the two-scan form.
+_FLOODING: set[tuple[Any, str]] = set()
+
+
+def note_flags(client_id: Any, department_code: str, stored_flags: list[str] | None) -> None:
+    """What a stored rating's flags say of its client's traffic to its department."""
+    key = (client_id, department_code)
+    if stored_flags and ("bare_burst" in stored_flags or "source_share" in stored_flags):
+        if len(_FLOODING) >= 10_000:
+            _FLOODING.clear()
+        _FLOODING.add(key)
+    elif _FLOODING:
+        _FLOODING.discard(key)
 
 
 def shape(principal: Principal, rows: list[dict[str, Any]], integrity: IntegritySettings) -> Shape:
@@ -254,12 +273,19 @@ def shape(principal: Principal, rows: list[dict[str, Any]], integrity: Integrity
         bare,
         window and not device,
         follow_up,
+        len(rows) > 1 or (principal.client_id, rows[0]["department_code"]) not in _FLOODING,
     )
 
 
 @functools.cache
 def _shape(
-    device: bool, phone: bool, burst: bool, bare: bool, window: bool, follow_up: bool
+    device: bool,
+    phone: bool,
+    burst: bool,
+    bare: bool,
+    window: bool,
+    follow_up: bool,
+    one_scan: bool,
 ) -> Shape:
     needed = {
         "rapid_device": device,
@@ -268,13 +294,13 @@ def _shape(
         "bare_burst": bare,
         "source_share": True,
     }
-    return Shape(tuple(name for name in FLAG_SQL if needed[name]), window, follow_up)
+    return Shape(tuple(name for name in FLAG_SQL if needed[name]), window, follow_up, one_scan)
 
 
 @functools.cache
 def insert_sql(of: Shape, events: str, where: str = "") -> str:
     """The INSERT for events of this shape; `events` is ONE_EVENT or the arrays' form."""
-    flag_rules = FLAG_SQL if events == ONE_EVENT else FLAG_SQL_MANY
+    flag_rules = FLAG_SQL_MANY if of.one_scan else FLAG_SQL
     checks = ",\n".join(flag_rules[name] for name in of.flags)
     flag_sql = f"nullif(array_remove(ARRAY[\n{checks}], NULL), '{{}}')" if checks else "NULL"
     return (
@@ -327,7 +353,12 @@ async def insert(
     sql, names = _statement(shape(principal, [i.values for i in items], integrity), len(items) > 1)
     result = await driver.fetch(sql, *[params[name] for name in names])
     audit.count_change("rating", len(result))
-    return {row["event_id"]: RowView(dict(row)) for row in result}
+    stored = {row["event_id"]: RowView(dict(row)) for row in result}
+    for item in items:
+        row = stored.get(item.values["event_id"])
+        if row is not None:
+            note_flags(principal.client_id, item.values["department_code"], row["flags"])
+    return stored
 
 
 # The rules' parameters by the thresholds' identity (one IntegritySettings per app's settings).

@@ -143,6 +143,7 @@ async def test_the_insert_planned_on_a_young_table_reads_the_departments_window(
 
     principal = Principal(uuid.uuid4(), clients[0], "portal-0", "portal")
     bare = {
+        "department_code": "D0",
         "rater_phone_hash": None,
         "comment": None,
         "window_no": None,
@@ -151,10 +152,14 @@ async def test_the_insert_planned_on_a_young_table_reads_the_departments_window(
     }
     shape = insert.shape(principal, [bare], IntegritySettings())
     assert shape.flags == ("bare_burst", "source_share")
-    # (statement, the probes' scans: two a rule for one event, one a rule in a batch)
+    # (statement, the probes' scans: one a rule, or two in a flood's single events)
+    assert shape.one_scan
+    flood = shape._replace(one_scan=False)
     statements = {
-        "one event (direct path)": (fast_sql._insert_one_checked(shape), 4),
-        "one event": (insert._statement(shape, False), 4),
+        "one event (direct path)": (fast_sql._insert_one_checked(shape), 2),
+        "one event (direct path), a flood": (fast_sql._insert_one_checked(flood), 4),
+        "one event": (insert._statement(shape, False), 2),
+        "one event, a flood": (insert._statement(flood, False), 4),
         "a batch": (insert._statement(shape, True), 2),
     }
     async with fresh.connect() as conn:

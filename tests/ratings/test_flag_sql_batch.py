@@ -1,10 +1,12 @@
-"""A batch's INSERT reads each of the bare_burst and source_share rules in one scan
-(insert.FLAG_SQL_MANY), one event's in two (insert.FLAG_SQL): both must flag alike.
+"""The INSERT reads each of the bare_burst and source_share rules in one scan
+(insert.FLAG_SQL_MANY: batches, and single events outside a flood) or in two (insert.FLAG_SQL:
+a flood's single events): both forms must flag alike.
 
-On real PostgreSQL: random stored ratings around the batch (its department and another, three
-clients, bare or not, levels 4 and 5, some already flagged so that bursts and shares go on),
-then random batches; each batch is inserted once with each form of the rules, each in a
-transaction rolled back, and the flags compared event by event."""
+On real PostgreSQL: random stored ratings around the events (their department and another,
+three clients, bare or not, levels 4 and 5, whole seconds so that ties are common, some
+already flagged so that bursts and shares go on), then random requests of one event or a
+batch; each is inserted once with each form of the rules, each in a transaction rolled back,
+and the flags compared event by event."""
 
 from __future__ import annotations
 
@@ -115,7 +117,7 @@ async def _flags_of(app, sql, names, params) -> dict[str, list]:
     raise AssertionError("not rolled back")
 
 
-async def test_a_batch_flags_as_the_two_scan_rules_do(app, client, admin, monkeypatch):
+async def test_one_scan_a_rule_flags_as_two_do(app, client, admin):
     await make_department(client, admin, "SJ")
     await make_department(client, admin, "GA", "公安局")
     rng = random.Random(20261120)
@@ -125,11 +127,12 @@ async def test_a_batch_flags_as_the_two_scan_rules_do(app, client, admin, monkey
     now = T0 + timedelta(days=1)
 
     flagged = compared = 0
-    for round_no in range(25):
+    singles = 0
+    for round_no in range(40):
         poster = rng.choice(clients)
         principal = Principal(uuid.uuid4(), poster, "来源", "portal")
         items = []
-        for i in range(rng.randint(2, 12)):
+        for i in range(rng.choice((1, 1, rng.randint(2, 12)))):
             outcome, item = ingest.judge(
                 i, _values(rng, i, rng.choice(("SJ", "GA"))), principal, settings=settings, now=now
             )
@@ -137,16 +140,42 @@ async def test_a_batch_flags_as_the_two_scan_rules_do(app, client, admin, monkey
             items.append(item)
         params = insert.insert_params(principal, items, RULES)
         shape = insert.shape(principal, [i.values for i in items], RULES)
-        merged = positional(insert.insert_sql.__wrapped__(shape, insert._MANY))
-        with monkeypatch.context() as patch:
-            patch.setattr(insert, "FLAG_SQL_MANY", insert.FLAG_SQL)
-            split = positional(insert.insert_sql.__wrapped__(shape, insert._MANY))
+        events = insert.ONE_EVENT if len(items) == 1 else insert._MANY
+        merged = positional(insert.insert_sql(shape._replace(one_scan=True), events))
+        split = positional(insert.insert_sql(shape._replace(one_scan=False), events))
         assert merged[0] != split[0]
         by_merged = await _flags_of(app, *merged, params)
         by_split = await _flags_of(app, *split, params)
         assert by_merged == by_split, round_no
         compared += len(by_merged)
+        singles += len(items) == 1
         flagged += sum(bool(f) for f in by_merged.values())
     # The data crosses the thresholds both ways.
-    assert compared > 100
+    assert compared > 100 and singles > 10
     assert 0.1 * compared < flagged < 0.9 * compared
+
+
+def test_a_flood_single_ratings_take_the_two_scan_form_and_others_one():
+    """Which form a single event's statement takes follows the latest rating this process
+    stored for the same client and department (insert.note_flags); batches always one scan."""
+    client_id = uuid.uuid4()
+    principal = Principal(uuid.uuid4(), client_id, "来源", "portal")
+    row = {
+        "department_code": "SJ",
+        "rater_phone_hash": None,
+        "comment": None,
+        "window_no": None,
+        "rater_type": "anonymous",
+        "assess_number": 1,
+    }
+    assert insert.shape(principal, [row], RULES).one_scan
+    insert.note_flags(client_id, "SJ", ["bare_burst"])
+    assert not insert.shape(principal, [row], RULES).one_scan
+    assert insert.shape(principal, [row, row], RULES).one_scan  # a batch
+    assert insert.shape(principal, [{**row, "department_code": "GA"}], RULES).one_scan
+    insert.note_flags(client_id, "SJ", ["repeat_phone"])  # not a flood's flag
+    assert insert.shape(principal, [row], RULES).one_scan
+    insert.note_flags(client_id, "SJ", ["source_share"])
+    assert not insert.shape(principal, [row], RULES).one_scan
+    insert.note_flags(client_id, "SJ", None)
+    assert insert.shape(principal, [row], RULES).one_scan

@@ -10,7 +10,7 @@ from app.auth.service import Principal
 from app.config import IntegritySettings
 from app.db import positional
 from app.ratings.fastpath.principals import STILL_VALID, still_valid_params
-from app.ratings.insert import ONE_EVENT, Shape, insert_params, insert_sql, shape
+from app.ratings.insert import ONE_EVENT, Shape, insert_params, insert_sql, note_flags, shape
 from app.ratings.outcomes import Accepted
 
 # The request's audit entry, one per stored rating (`ins`: none when nothing was stored).
@@ -51,6 +51,7 @@ async def store_one(
     row = await driver.fetchrow(sql, *[params[name] for name in names])
     if row["id"] is None:
         return row["key_valid"], None
+    note_flags(principal.client_id, item.values["department_code"], row["flags"])
     record = item.values
     record.update(
         id=row["id"],
