@@ -20,10 +20,11 @@
 No network address is kept: every sender is a system (a portal's server, a tablet), so the
 request's address says nothing about the rater that the key (``client_id``) does not.
 
-Each rule counts the stored ratings (one index probe each, inside the INSERT) plus the earlier
-events of the same request (here, in memory). The rating that completes a pattern is flagged,
-not the earlier ones (that would be a second write). Two requests racing each other do not see
-each other's rows: a burst split exactly across concurrent requests can go unflagged.
+Each rule counts the stored ratings (index probes inside the INSERT: app/ratings/flag_sql.py)
+plus the earlier events of the same request (here, in memory). The rating that completes a
+pattern is flagged, not the earlier ones (that would be a second write). Two requests racing
+each other do not see each other's rows: a burst split exactly across concurrent requests can
+go unflagged.
 """
 
 from __future__ import annotations

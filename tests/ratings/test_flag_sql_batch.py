@@ -1,5 +1,5 @@
 """The INSERT reads each of the bare_burst and source_share rules in one scan
-(insert.FLAG_SQL_MANY: batches, and single events outside a flood) or in two (insert.FLAG_SQL:
+(flag_sql.FLAG_SQL_MANY: batches, and single events outside a flood) or in two (flag_sql.FLAG_SQL:
 a flood's single events): both forms must flag alike.
 
 On real PostgreSQL: random stored ratings around the events (their department and another,
