@@ -4,6 +4,13 @@ read the department's latest ratings."""
 
 from __future__ import annotations
 
+# A stored rating of the event's bare pattern (flags.bare): the same client, channel and level,
+# anonymous, no comment.
+_OF_THE_PATTERN = (
+    "r.client_id IS NOT DISTINCT FROM :client_id AND r.channel = u.channel"
+    " AND r.level = u.level AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''"
+)
+
 # The integrity flags (app/ratings/flags.py), each an expression giving its name or NULL: the
 # stored ratings by index probes, plus what the earlier events of this request contribute
 # (computed in Python). A probe names its client with IS NOT DISTINCT FROM, which no index
@@ -43,7 +50,7 @@ FLAG_SQL = {
                          AND r.comment_hash IS NOT DISTINCT FROM u.comment_hash
                        LIMIT :burst_count) AS b) >= :burst_count - 1
                   THEN 'identical_burst' END""",
-    "bare_burst": """
+    "bare_burst": f"""
              CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
                    AND (u.bare_prior >= :bare_count - 1 OR (
                     -- a burst goes on: the latest of its pattern just before is flagged
@@ -51,18 +58,14 @@ FLAG_SQL = {
                      WHERE r.department_code = u.department_code
                        AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
                        AND r.rated_at <= u.rated_at
-                       AND r.client_id IS NOT DISTINCT FROM :client_id
-                       AND r.channel = u.channel AND r.level = u.level
-                       AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
+                       AND {_OF_THE_PATTERN}
                      ORDER BY r.rated_at DESC LIMIT 1) OR u.bare_prior + (
                     SELECT count(*) FROM (
                       SELECT 1 FROM rating r
                        WHERE r.department_code = u.department_code
                          AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
                          AND r.rated_at < u.rated_at + CAST(:bare_gap AS interval)
-                         AND r.client_id IS NOT DISTINCT FROM :client_id
-                         AND r.channel = u.channel AND r.level = u.level
-                         AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
+                         AND {_OF_THE_PATTERN}
                        LIMIT :bare_count) AS b) >= :bare_count - 1)
                   THEN 'bare_burst' END""",
     "source_share": """
@@ -106,7 +109,7 @@ FLAG_SQL = {
 # Both forms flag alike (tests/ratings/test_flag_sql_batch.py).
 FLAG_SQL_MANY = {
     **FLAG_SQL,
-    "bare_burst": """
+    "bare_burst": f"""
              CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
                    AND (u.bare_prior >= :bare_count - 1 OR (
                     -- the latest of the pattern up to this one is flagged (a burst goes on),
@@ -120,9 +123,7 @@ FLAG_SQL_MANY = {
                          WHERE r.department_code = u.department_code
                            AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
                            AND r.rated_at < u.rated_at + CAST(:bare_gap AS interval)
-                           AND r.client_id IS NOT DISTINCT FROM :client_id
-                           AND r.channel = u.channel AND r.level = u.level
-                           AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''
+                           AND {_OF_THE_PATTERN}
                          ORDER BY r.rated_at DESC
                          LIMIT :bare_count) AS b))
                   THEN 'bare_burst' END""",
