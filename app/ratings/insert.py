@@ -95,8 +95,9 @@ class Shape(NamedTuple):
     one_scan: bool = True  # bare_burst and source_share in one scan each (FLAG_SQL_MANY)
 
 
-# (client, department) pairs whose latest rating stored by this process had the bare_burst or
-# source_share flag: a flood going on, whose next single rating takes the two-scan form.
+# (client, department) pairs whose latest single rating stored by this process had the
+# bare_burst or source_share flag: a flood going on, whose next single rating takes the
+# two-scan form (a batch always takes the one-scan form, and leaves the hint as it was).
 _FLOODING: set[tuple[Any, str]] = set()
 
 
@@ -208,10 +209,8 @@ async def insert(
     result = await driver.fetch(sql, *[params[name] for name in names])
     audit.count_change("rating", len(result))
     stored = {row["event_id"]: RowView(dict(row)) for row in result}
-    for item in items:
-        row = stored.get(item.values["event_id"])
-        if row is not None:
-            note_flags(principal.client_id, item.values["department_code"], row["flags"])
+    if len(items) == 1 and stored:  # only a single event's statement takes the hint
+        note_flags(principal.client_id, items[0].values["department_code"], result[0]["flags"])
     return stored
 
 
