@@ -5,7 +5,7 @@ API are the same thing, and a bad value gets the API's reason, in Chinese, besid
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -33,11 +33,31 @@ from app.registry import service as registry
 router = APIRouter(prefix="/console/registry", include_in_schema=False, route_class=ConsoleRoute)
 
 PAGE = "/console/registry/alert-rules"
-# Each kind's own fields, as the form names them (the API's names), in the form's order.
-KIND_FIELDS = {
-    "window_bad_burst": ("window_no", "threshold", "minutes"),
-    "department_good_rate": ("sample_size", "min_rate_percent"),
-    "device_silent": ("working_days",),
+
+
+class FormField(NamedTuple):
+    name: str  # the API's name
+    label: str
+    default: str = ""
+    inputmode: str | None = "numeric"
+    maxlength: int | None = None
+    required: bool = True
+
+
+# Each kind's own fields in the form's order: one form a kind (the page loops over these).
+FORMS: dict[str, tuple[FormField, ...]] = {
+    "window_bad_burst": (
+        FormField(
+            "window_no", "窗口编号（可空：任一窗口）", inputmode=None, maxlength=32, required=False
+        ),
+        FormField("threshold", "差评条数 ≥", "3"),
+        FormField("minutes", "时间窗（分钟）", "30"),
+    ),
+    "department_good_rate": (
+        FormField("sample_size", "最近评价条数", "50"),
+        FormField("min_rate_percent", "好评率低于（%）", "95", inputmode="decimal"),
+    ),
+    "device_silent": (FormField("working_days", "连续无评价的工作日", "1"),),
     "order_due_soon": (),
 }
 
@@ -64,7 +84,7 @@ def body_of(form: dict[str, str]) -> dict[str, Any]:
     numbers as typed: RuleIn reads "30" as 30 and names the field of one it cannot read."""
     kind = form.get("kind", "")
     body: dict[str, Any] = {"kind": kind, "name": (form.get("name") or "").strip()}
-    for name in ("department_code", *KIND_FIELDS.get(kind, ())):
+    for name in ("department_code", *(f.name for f in FORMS.get(kind, ()))):
         value = (form.get(name) or "").strip()
         if value:
             body[name] = value
@@ -82,6 +102,7 @@ async def _page(request, session, user, status_code: int = 200, **context: Any):
         {
             "rules": rules,
             "kinds": KIND_ZH,
+            "forms": FORMS,
             "departments": {d.code: d.name for d in departments},
             "editable": user.role == "admin",
             **context,

@@ -94,27 +94,17 @@ async def _store(app, rng: random.Random, clients: list[uuid.UUID], count: int) 
         await session.commit()
 
 
-async def _flags(app, sql: str, names: tuple[str, ...], params: dict) -> dict[str, list]:
+async def _flags_of(app, sql: str, names: tuple[str, ...], params: dict) -> dict[str, list]:
     """The flags the INSERT gives each event, in a transaction rolled back."""
     async with app.state.engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
-        async with raw.transaction():
+        transaction = raw.transaction()
+        await transaction.start()
+        try:
             rows = await raw.fetch(sql, *[params[name] for name in names])
-            result = {row["event_id"]: sorted(row["flags"] or []) for row in rows}
-            raise _Rollback(result)
-
-
-class _Rollback(Exception):
-    def __init__(self, result):
-        self.result = result
-
-
-async def _flags_of(app, sql, names, params) -> dict[str, list]:
-    try:
-        await _flags(app, sql, names, params)
-    except _Rollback as done:
-        return done.result
-    raise AssertionError("not rolled back")
+        finally:
+            await transaction.rollback()
+    return {row["event_id"]: sorted(row["flags"] or []) for row in rows}
 
 
 async def test_one_scan_a_rule_flags_as_two_do(app, client, admin):
