@@ -156,7 +156,10 @@ class TransportLimits:
                 None,
                 errors=[field_error(field, message)],
             )
-        if not any(name in (b"content-length", b"transfer-encoding") for name, _ in headers):
+        for name, _ in headers:
+            if name == b"content-length" or name == b"transfer-encoding":
+                break
+        else:  # no body
             return await self.app(scope, receive, send)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_timeout_seconds
@@ -166,6 +169,9 @@ class TransportLimits:
         async def timed_receive():
             nonlocal complete
             if complete:
+                return await receive()
+            if _holds_whole_body(receive):  # the common case: nothing to wait for, no timer
+                complete = True
                 return await receive()
             try:
                 async with asyncio.timeout_at(deadline):
@@ -193,9 +199,17 @@ class TransportLimits:
                 )  # fmt: skip
 
 
+def _holds_whole_body(receive) -> bool:
+    """Whether the server has the request's whole body already, so that `receive()` returns
+    it without waiting: uvicorn's request cycles (httptools and h11) say so in `more_body`.
+    Any other server: False (the read is timed)."""
+    return getattr(getattr(receive, "__self__", None), "more_body", True) is False
+
+
 def _control_in_target(scope) -> tuple[str, str] | None:
     """(field, where) of a control character in the decoded path or a query value."""
-    where = control_character(scope["path"])
+    path = scope["path"]
+    where = None if path.isascii() and path.isprintable() else control_character(path)
     if where is not None:
         return "path", where
     query = scope.get("query_string", b"")

@@ -33,10 +33,10 @@ from app.jobs import JobContext, Jobs
 from app.kiosk import pages as kiosk_pages
 from app.kiosk import router as kiosk
 from app.limits import BodySizeLimit, install_transport_limits
+from app.logs import flush_access_log
 from app.migrate import head_revisions
 from app.notify.dispatcher import RetryPolicy, deliver_due
 from app.notify.router import router as webhooks_router
-from app.observability import flush_access_log
 from app.observability import install as install_observability
 from app.openapi import install_openapi, spec_json
 from app.privacy import retention
@@ -267,7 +267,7 @@ def app_factory() -> FastAPI:
     """For `uvicorn --factory app.main:app_factory` (DATABASE_URL or the embedded database)."""
     import os
 
-    from app.observability import configure_logging
+    from app.logs import configure_logging
 
     # `haochaping serve --workers N` starts each worker here: the same JSON logs as one process.
     settings = get_settings()

@@ -1,4 +1,4 @@
-"""Request ids, JSON logs and Prometheus metrics.
+"""Request ids, Prometheus metrics and the access line of every request (app/logs.py).
 
 `RequestObservability` is a pure ASGI middleware wrapped around the whole application (outside
 Starlette's error middleware, so a 500 or 503 made by an exception handler is counted and carries
@@ -7,16 +7,11 @@ its request id). Its per-request cost is a few microseconds: no Request object, 
 
 from __future__ import annotations
 
-import contextvars
-import json
 import logging
 import os
 import re
-import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -24,13 +19,10 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
 
-log = logging.getLogger(__name__)
-access_log = logging.getLogger("haochaping.access")
+from app.logs import access_log, log_access, request_id_var
 
-# The request id of the request being served, for every log line written while serving it.
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None
-)
+log = logging.getLogger(__name__)
+
 
 # A caller's X-Request-ID is kept only if it is short and plain; anything else is replaced.
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
@@ -154,19 +146,7 @@ class RequestObservability:
             labelled(LATENCY, method, template).observe(duration)
             if access_log.isEnabledFor(logging.INFO):
                 # The path only: a query string may carry a phone number or a name.
-                access_log.info(
-                    "%s %s %d",
-                    method,
-                    scope["path"],
-                    status,
-                    extra={
-                        "method": method,
-                        "path": scope["path"],
-                        "route": template,
-                        "status": status,
-                        "duration_ms": round(duration * 1000, 2),
-                    },
-                )
+                log_access(method, scope["path"], template, status, duration, request_id)
             request_id_var.reset(token)
 
 
@@ -234,155 +214,3 @@ async def _refresh_database_figures(app: FastAPI) -> None:
     WORK_ORDERS_OVERDUE.set(row[1])
     OUTBOX_BACKLOG.set(backlog)
     DB_UP.set(1)
-
-
-# --- JSON logs -------------------------------------------------------------------------------
-
-# Mainland mobile numbers and 18-character identity numbers: masked in any log text, as a last
-# line of defence (nothing should log them in the first place).
-_PERSONAL = re.compile(
-    r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)|(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])"
-)
-
-_RECORD_FIELDS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
-)
-
-
-# A cheap first look: no run of 11 digits, nothing to mask.
-_MAYBE_PERSONAL = re.compile(r"\d{11}")
-
-
-def _mask(text_: str) -> str:
-    return _PERSONAL.sub(lambda m: f"{m[1]}****{m[2]}" if m[1] else "******************", text_)
-
-
-# One encoder for all lines: json.dumps with options builds a new one per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id and any extras."""
-
-    _second = -1
-    _stamp = ""
-
-    def _time(self, created: float) -> str:
-        # Access lines come thousands a second: format the date and time once per second.
-        second = int(created)
-        if second != self._second:
-            self._second = second
-            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        entry: dict[str, Any] = {
-            "time": self._time(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": _mask(message) if _MAYBE_PERSONAL.search(message) else message,
-        }
-        request_id = getattr(record, "request_id", None) or request_id_var.get()
-        if request_id:
-            entry["request_id"] = request_id
-        for name in record.__dict__.keys() - _RECORD_FIELDS:
-            if name not in entry:
-                entry[name] = record.__dict__[name]
-        if record.exc_info:
-            entry["exception"] = _mask(self.formatException(record.exc_info))
-        return _ENCODER.encode(entry)
-
-
-class BufferedLineHandler(logging.StreamHandler):
-    """A StreamHandler that writes its lines in chunks, as nginx's `access_log ... buffer=
-    flush=`: when `max_bytes` have gathered, or at the latest `flush_seconds` after a line.
-
-    For access lines, thousands a second: a write per line was a tenth of a plain POST's CPU.
-    Lines still buffered when the process is killed (not stopped) are lost; a stop flushes."""
-
-    def __init__(self, stream, flush_seconds: float = 1.0, max_bytes: int = 64 * 1024) -> None:
-        super().__init__(stream)
-        self.max_bytes = max_bytes
-        self._lines: list[str] = []
-        self._size = 0
-        self._closed = threading.Event()
-        self._flusher = threading.Thread(
-            target=self._flush_every, args=(flush_seconds,), name="access-log", daemon=True
-        )
-        self._flusher.start()
-
-    def emit(self, record: logging.LogRecord) -> None:  # called holding self.lock
-        try:
-            line = self.format(record) + self.terminator
-        except Exception:
-            self.handleError(record)
-            return
-        self._lines.append(line)
-        self._size += len(line)
-        if self._size >= self.max_bytes:
-            self._write()
-
-    def flush(self) -> None:
-        with self.lock:
-            self._write()
-
-    def _write(self) -> None:
-        if self._lines:
-            lines, self._lines, self._size = self._lines, [], 0
-            try:
-                self.stream.write("".join(lines))
-                self.stream.flush()
-            except Exception:  # a closed or broken stream must not break requests
-                pass
-
-    def _flush_every(self, seconds: float) -> None:
-        while not self._closed.wait(seconds):
-            self.flush()
-
-    def close(self) -> None:
-        self._closed.set()
-        self.flush()
-        super().close()
-
-
-def flush_access_log() -> None:
-    """Write the buffered access lines now (at shutdown: a worker process of `serve --workers`
-    ends with os._exit, which skips logging's own flush at exit)."""
-    for handler in access_log.handlers:
-        handler.flush()
-
-
-def configure_logging(
-    level: str = "info", *, access: bool = True, access_flush_seconds: float = 1.0
-) -> None:
-    """JSON lines on stderr for the application and uvicorn; access lines if `access`,
-    written in chunks at least every `access_flush_seconds` (0: each line at once)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = []
-        logger.propagate = True
-    # Our access lines replace uvicorn's (which carry the query string).
-    logging.getLogger("uvicorn.access").disabled = True
-    # The embedded server's start-up chatter (initdb output, pg_ctl calls) is not news.
-    for name in ("pgserver", "alembic"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
-    access_log.setLevel(logging.INFO if access else logging.WARNING)
-    for previous in [h for h in access_log.handlers if isinstance(h, BufferedLineHandler)]:
-        access_log.removeHandler(previous)
-        previous.close()
-    if access and access_flush_seconds > 0:
-        buffered = BufferedLineHandler(sys.stderr, access_flush_seconds)
-        buffered.setFormatter(handler.formatter)
-        access_log.addHandler(buffered)
-        access_log.propagate = False
-    else:
-        access_log.propagate = True
-    # Neither the caller's frame nor thread and process names are logged: skip finding them.
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

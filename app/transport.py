@@ -63,8 +63,6 @@ if HttpToolsProtocol is not None:
             self.max_header_count = getattr(config, "max_header_count", DEFAULT_MAX_HEADER_COUNT)
             self._in_head = True
             self._head_received = 0  # bytes received while the head is incomplete
-            self._head_parsed = 0  # bytes of the head parsed so far
-            self._header_count = 0
             self._refusal: str | None = None
 
         def data_received(self, data: bytes) -> None:
@@ -79,24 +77,17 @@ if HttpToolsProtocol is not None:
 
         def on_message_begin(self) -> None:
             self._in_head = True
-            self._head_received = self._head_parsed = self._header_count = 0
+            self._head_received = 0
             super().on_message_begin()
 
-        def on_url(self, url: bytes) -> None:
-            self._head_parsed += len(url)
-            super().on_url(url)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._header_count += 1
-            self._head_parsed += len(name) + len(value) + 4
-            if self._header_count > self.max_header_count:
+        def on_headers_complete(self) -> None:
+            # Before uvicorn starts the application on this request; measured on what uvicorn
+            # parsed (its url and headers), not header by header (a call each).
+            if len(self.headers) > self.max_header_count:
                 self._refusal = f"More than {self.max_header_count} header fields"
                 raise _HeadTooLarge(self._refusal)
-            super().on_header(name, value)
-
-        def on_headers_complete(self) -> None:
-            # Before uvicorn starts the application on this request.
-            if self._head_parsed > self.max_head_bytes:
+            parsed = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if parsed > self.max_head_bytes:
                 self._refusal = f"The request line and headers exceed {self.max_head_bytes} bytes"
                 raise _HeadTooLarge(self._refusal)
             self._in_head = False

@@ -25,7 +25,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Apply migrations and run the API server (starting and stopping an embedded PostgreSQL)."""
     from app import migrate
     from app.db import EmbeddedPostgres
-    from app.observability import configure_logging
+    from app.logs import configure_logging
 
     # JSON lines; our access lines (with the request id) replace uvicorn's.
     configure_logging(

@@ -20,6 +20,7 @@ INFRASTRUCTURE = {
     "app.errors_zh",
     "app.jobs",
     "app.limits",
+    "app.logs",
     "app.observability",
     "app.pagination",
     "app.planner",

@@ -7,7 +7,8 @@ import json
 import logging
 import re
 
-from app.observability import JsonFormatter, RequestObservability
+from app.logs import JsonFormatter
+from app.observability import RequestObservability
 from tests.fixtures.factories import event, make_department, make_key
 
 
@@ -241,7 +242,7 @@ def test_the_middleware_costs_microseconds():
 def test_access_lines_are_written_in_chunks_and_flushed_in_time():
     import time
 
-    from app.observability import BufferedLineHandler
+    from app.logs import BufferedLineHandler
 
     stream = io.StringIO()
     handler = BufferedLineHandler(stream, flush_seconds=0.2, max_bytes=400)
@@ -268,7 +269,7 @@ def test_access_lines_are_written_in_chunks_and_flushed_in_time():
 
 
 async def test_stopping_the_app_writes_the_buffered_access_lines(settings, pg_url):
-    from app.observability import BufferedLineHandler
+    from app.logs import BufferedLineHandler
     from tests.fixtures.db import running_app
 
     stream = io.StringIO()
@@ -291,3 +292,68 @@ async def test_stopping_the_app_writes_the_buffered_access_lines(settings, pg_ur
         handler.close()
         access.setLevel(level)
         access.propagate = propagate
+
+
+async def test_the_buffered_access_line_is_the_line_logging_would_write():
+    """As `serve` configures the access log (one buffered JSON handler), the middleware writes
+    the line itself; a filter on the logger sends it through logging: the same line."""
+    from app.logs import BufferedLineHandler
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        pass
+
+    stream = io.StringIO()
+    handler = BufferedLineHandler(stream, flush_seconds=3600)
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("haochaping.access")
+    level, propagate = access.level, access.propagate
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    seen: list[logging.LogRecord] = []
+    try:
+        for through_logging in (False, True):
+            if through_logging:
+                access.addFilter(lambda record: seen.append(record) or True)
+            path = "/v1/cases/13812345678/ratings"  # a number in the path: masked in both
+            scope = {
+                "type": "http",
+                "method": "GET",
+                "path": path,
+                "headers": [(b"x-request-id", b"req-1")],
+                "route": type("R", (), {"path_format": "/v1/cases/{case_no}/ratings"})(),
+            }
+            await RequestObservability(app)(scope, receive, send)
+        handler.flush()
+    finally:
+        access.removeHandler(handler)
+        access.filters.clear()
+        handler.close()
+        access.setLevel(level)
+        access.propagate = propagate
+    direct, logged = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert len(seen) == 1  # only the second went through logging
+    for line in (direct, logged):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line.pop("time"))
+        assert isinstance(line.pop("duration_ms"), float)
+    assert (
+        direct
+        == logged
+        == {
+            "level": "info",
+            "logger": "haochaping.access",
+            "message": "GET /v1/cases/138****5678/ratings 201",
+            "request_id": "req-1",
+            "method": "GET",
+            "path": "/v1/cases/13812345678/ratings",
+            "route": "/v1/cases/{case_no}/ratings",
+            "status": 201,
+        }
+    )
