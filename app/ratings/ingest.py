@@ -186,10 +186,10 @@ async def ingest(
         item = first[event_id]
         record = {
             **item.values,
-            "id": row.id,
-            "received_at": row.received_at,
-            "status": row.status,
-            "flags": row.flags,
+            "id": row["id"],  # by key: a RowView's attribute access is ten times dearer
+            "received_at": row["received_at"],
+            "status": row["status"],
+            "flags": row["flags"],
             "rater_erased_at": None,
         }
         records.append(record)

@@ -263,7 +263,9 @@ def insert_params(
             _event_params(item, ring, flags.Priors(*rule_priors))
             for item, rule_priors in zip(items, zip(*priors, strict=True), strict=True)
         ]
-        params = {name: [e[name] for e in events] for name in events[0]}
+        # One array per column: every event's dict has the same keys in the same order.
+        columns = zip(*(e.values() for e in events), strict=True)
+        params = dict(zip(events[0], map(list, columns), strict=True))
     params["client_id"] = principal.client_id
     params["received_at"] = items[0].values["received_at"]  # one request, one `now`
     params.update(_rule_params(integrity, principal.role == "device"))

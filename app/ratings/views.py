@@ -84,7 +84,9 @@ def rating_view(values: Any, *, with_flags: bool = False) -> dict[str, Any]:
         "level": values["level"],
         "is_bad": values["level"] <= 2,
         "tags": list(values["tags"] or []),
-        "comment": _masked_text(values["comment"], values["rater_name"]),
+        "comment": None
+        if values["comment"] is None
+        else _masked_text(values["comment"], values["rater_name"]),
         "rater": rater,
         # At +08:00: both ingest paths serialise this dict themselves (pydantic_core.to_json).
         "rated_at": to_local(values["rated_at"]),
