@@ -11,6 +11,27 @@ _OF_THE_PATTERN = (
     " AND r.level = u.level AND r.rater_type = 'anonymous' AND coalesce(r.comment, '') = ''"
 )
 
+# An event of the bare pattern: no comment, anonymous (flags.bare).
+_BARE = "coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'"
+# The continuation checks, each one backward index scan stopping at its first row.
+# A burst goes on: the latest of the event's pattern at or just before it is flagged.
+_BARE_GOES_ON = f"""
+                    SELECT 'bare_burst' = ANY(r.flags) FROM rating r
+                     WHERE r.department_code = u.department_code
+                       AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
+                       AND r.rated_at <= u.rated_at
+                       AND {_OF_THE_PATTERN}
+                     ORDER BY r.rated_at DESC LIMIT 1"""
+# A share goes on: the department's latest rating is this client's and had the share; with
+# this one the share can only hold (the sample slides by one).
+_SHARE_GOES_ON = """
+                    SELECT r.client_id = :client_id AND 'source_share' = ANY(r.flags)
+                      FROM rating r
+                     WHERE r.department_code = u.department_code
+                       AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
+                       AND r.rated_at <= u.rated_at
+                     ORDER BY r.rated_at DESC LIMIT 1"""
+
 # The integrity flags (app/ratings/flags.py), each an expression giving its name or NULL: the
 # stored ratings by index probes, plus what the earlier events of this request contribute
 # (computed in Python). A probe names its client with IS NOT DISTINCT FROM, which no index
@@ -51,15 +72,8 @@ FLAG_SQL = {
                        LIMIT :burst_count) AS b) >= :burst_count - 1
                   THEN 'identical_burst' END""",
     "bare_burst": f"""
-             CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
-                   AND (u.bare_prior >= :bare_count - 1 OR (
-                    -- a burst goes on: the latest of its pattern just before is flagged
-                    SELECT 'bare_burst' = ANY(r.flags) FROM rating r
-                     WHERE r.department_code = u.department_code
-                       AND r.rated_at > u.rated_at - CAST(:bare_gap AS interval)
-                       AND r.rated_at <= u.rated_at
-                       AND {_OF_THE_PATTERN}
-                     ORDER BY r.rated_at DESC LIMIT 1) OR u.bare_prior + (
+             CASE WHEN {_BARE} AND (u.bare_prior >= :bare_count - 1 OR (
+{_BARE_GOES_ON}) OR u.bare_prior + (
                     SELECT count(*) FROM (
                       SELECT 1 FROM rating r
                        WHERE r.department_code = u.department_code
@@ -68,18 +82,11 @@ FLAG_SQL = {
                          AND {_OF_THE_PATTERN}
                        LIMIT :bare_count) AS b) >= :bare_count - 1)
                   THEN 'bare_burst' END""",
-    "source_share": """
+    "source_share": f"""
              -- the department's latest ratings before this one: the request's earlier events
              -- (arriving now), then the stored ones
              CASE WHEN u.share_prior >= :share_sample - 1 OR (
-                    -- the department's latest rating is this client's and had the share: with
-                    -- this one the share can only hold (the sample slides by one)
-                    SELECT r.client_id = :client_id AND 'source_share' = ANY(r.flags)
-                      FROM rating r
-                     WHERE r.department_code = u.department_code
-                       AND r.rated_at > u.rated_at - CAST(:share_gap AS interval)
-                       AND r.rated_at <= u.rated_at
-                     ORDER BY r.rated_at DESC LIMIT 1) OR (
+{_SHARE_GOES_ON}) OR (
                     -- the stored part of the sample (the latest share_sample - 1 - share_prior)
                     -- is all there, with at most share_sample - share_needed of others: the
                     -- running count of others stops the scan once over (a run condition), so
@@ -111,8 +118,7 @@ FLAG_SQL = {
 FLAG_SQL_MANY = {
     **FLAG_SQL,
     "bare_burst": f"""
-             CASE WHEN coalesce(u.comment, '') = '' AND u.rater_type = 'anonymous'
-                   AND (u.bare_prior >= :bare_count - 1 OR (
+             CASE WHEN {_BARE} AND (u.bare_prior >= :bare_count - 1 OR (
                     -- the latest of the pattern up to this one is flagged (a burst goes on),
                     -- or enough of the pattern around it; the rows newest first, so that the
                     -- first at or before this one is the latest (array_agg keeps their order)
@@ -152,4 +158,13 @@ FLAG_SQL_MANY = {
                                           ROWS UNBOUNDED PRECEDING)) AS w
                      WHERE w.others <= :share_sample - :share_needed)
                   THEN 'source_share' END""",
+}
+
+# A flood's single event (insert.Shape.continued): stored only where both rules go on — then
+# both flags hold whatever the counts say, so they are constants and the count subqueries are
+# not in the statement at all (PostgreSQL sets up every subquery on each execution, run or
+# not). An event where either stops is not stored; the two-scan form then decides.
+GOES_ON = {
+    "bare_burst": f"({_BARE} AND (u.bare_prior >= :bare_count - 1 OR ({_BARE_GOES_ON})))",
+    "source_share": f"(u.share_prior >= :share_sample - 1 OR ({_SHARE_GOES_ON}))",
 }

@@ -14,7 +14,7 @@ from app.auth.service import Principal
 from app.config import BUSINESS_TZ, IntegritySettings
 from app.db import driver_connection, positional
 from app.ratings import flags, rules
-from app.ratings.flag_sql import FLAG_SQL, FLAG_SQL_MANY
+from app.ratings.flag_sql import FLAG_SQL, FLAG_SQL_MANY, GOES_ON
 from app.ratings.outcomes import Accepted
 from app.ratings.views import RowView
 
@@ -93,11 +93,19 @@ class Shape(NamedTuple):
     window: bool  # a window to check against the register
     follow_up: bool  # a follow-up rating to check against its first
     one_scan: bool = True  # bare_burst and source_share in one scan each (FLAG_SQL_MANY)
+    # A flood's single event: stored only if both flood rules go on (flag_sql.GOES_ON), else
+    # not at all, and then the two-scan form decides (`whole`)
+    continued: bool = False
+
+    def whole(self) -> Shape:
+        """The form that stores whatever the rules say (a `continued` one's fallback)."""
+        return self._replace(continued=False)
 
 
 # (client, department) pairs whose latest single rating stored by this process had the
 # bare_burst or source_share flag: a flood going on, whose next single rating takes the
-# two-scan form (a batch always takes the one-scan form, and leaves the hint as it was).
+# continued form, else the two-scan form (a batch always takes the one-scan form, and leaves
+# the hint as it was).
 _FLOODING: set[tuple[Any, str]] = set()
 
 
@@ -128,7 +136,7 @@ def shape(principal: Principal, rows: list[dict[str, Any]], integrity: Integrity
         bare,
         window and not device,
         follow_up,
-        len(rows) > 1 or (principal.client_id, rows[0]["department_code"]) not in _FLOODING,
+        len(rows) == 1 and (principal.client_id, rows[0]["department_code"]) in _FLOODING,
     )
 
 
@@ -140,7 +148,7 @@ def _shape(
     bare: bool,
     window: bool,
     follow_up: bool,
-    one_scan: bool,
+    flood: bool,
 ) -> Shape:
     needed = {
         "rapid_device": device,
@@ -149,18 +157,25 @@ def _shape(
         "bare_burst": bare,
         "source_share": True,
     }
-    return Shape(tuple(name for name in FLAG_SQL if needed[name]), window, follow_up, one_scan)
+    names = tuple(name for name in FLAG_SQL if needed[name])
+    return Shape(names, window, follow_up, one_scan=not flood, continued=flood)
 
 
 @functools.cache
 def insert_sql(of: Shape, events: str, where: str = "") -> str:
     """The INSERT for events of this shape; `events` is ONE_EVENT or the arrays' form."""
     flag_rules = FLAG_SQL_MANY if of.one_scan else FLAG_SQL
+    storable = rules.storable(window=of.window, follow_up=of.follow_up)
+    if of.continued:  # the flood rules' flags hold where the event is stored at all
+        flag_rules = {**flag_rules, **{name: f"'{name}'" for name in GOES_ON}}
+        storable = " AND ".join(
+            [storable, *(GOES_ON[name] for name in of.flags if name in GOES_ON)]
+        )
     checks = ",\n".join(flag_rules[name] for name in of.flags)
     flag_sql = f"nullif(array_remove(ARRAY[\n{checks}], NULL), '{{}}')" if checks else "NULL"
     return (
         _INSERT.replace("__FLAGS__", flag_sql)
-        .replace("__STORABLE__", rules.storable(window=of.window, follow_up=of.follow_up))
+        .replace("__STORABLE__", storable)
         .replace("__EVENTS__", events)
         .replace("__WHERE__", where)
         # one lock order for every batch, so that racing batches cannot deadlock (one event
@@ -205,8 +220,12 @@ async def insert(
     # The hot statement goes straight to the driver (see app.db.driver_connection).
     driver = await driver_connection(session)
     params = insert_params(principal, items, integrity)
-    sql, names = _statement(shape(principal, [i.values for i in items], integrity), len(items) > 1)
+    of = shape(principal, [i.values for i in items], integrity)
+    sql, names = _statement(of, len(items) > 1)
     result = await driver.fetch(sql, *[params[name] for name in names])
+    if not result and of.continued:  # the flood stopped (or a retry, an unknown department)
+        sql, names = _statement(of.whole(), False)
+        result = await driver.fetch(sql, *[params[name] for name in names])
     audit.count_change("rating", len(result))
     stored = {row["event_id"]: RowView(dict(row)) for row in result}
     if len(items) == 1 and stored:  # only a single event's statement takes the hint

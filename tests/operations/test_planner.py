@@ -152,12 +152,17 @@ async def test_the_insert_planned_on_a_young_table_reads_the_departments_window(
     }
     shape = insert.shape(principal, [bare], IntegritySettings())
     assert shape.flags == ("bare_burst", "source_share")
-    # (statement, the probes' scans: one a rule, or two in a flood's single events)
+    # (statement, the probes' scans: one a rule, two in a flood's single events, one where the
+    # flood goes on: its continuation checks only)
     assert shape.one_scan
     flood = shape._replace(one_scan=False)
     statements = {
         "one event (direct path)": (fast_sql._insert_one_checked(shape), 2),
         "one event (direct path), a flood": (fast_sql._insert_one_checked(flood), 4),
+        "one event (direct path), a flood going on": (
+            fast_sql._insert_one_checked(shape._replace(one_scan=False, continued=True)),
+            2,
+        ),
         "one event": (insert._statement(shape, False), 2),
         "one event, a flood": (insert._statement(flood, False), 4),
         "a batch": (insert._statement(shape, True), 2),

@@ -1,6 +1,8 @@
 """The INSERT reads each of the bare_burst and source_share rules in one scan
 (flag_sql.FLAG_SQL_MANY: batches, and single events outside a flood) or in two (flag_sql.FLAG_SQL:
-a flood's single events): both forms must flag alike.
+a flood's single events where the flood stopped): both forms must flag alike. A flood's single
+event is first tried in the continued form (flag_sql.GOES_ON), which stores it with the same
+flags or not at all.
 
 On real PostgreSQL: random stored ratings around the events (their department and another,
 three clients, bare or not, levels 4 and 5, whole seconds so that ties are common, some
@@ -145,9 +147,66 @@ async def test_one_scan_a_rule_flags_as_two_do(app, client, admin):
     assert 0.1 * compared < flagged < 0.9 * compared
 
 
-def test_a_flood_single_ratings_take_the_two_scan_form_and_others_one():
+async def test_a_flood_going_on_is_stored_with_the_flags_the_whole_rules_give(app, client, admin):
+    """The continued form (a flood's single event) stores an event only where both rules go
+    on, and then with the flags the two-scan form gives; else nothing. Half the stored ratings
+    carry both flags, and most events repeat the pattern and client of their department's
+    latest rating, so that floods go on and stop."""
+    await make_department(client, admin, "SJ")
+    await make_department(client, admin, "GA", "公安局")
+    rng = random.Random(20261130)
+    clients = await _clients(app, 3)
+    await _store(app, rng, clients, 300)
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE rating SET flags = ARRAY['bare_burst', 'source_share']"
+                " WHERE id % 2 = 0 AND event_id LIKE 'stored-%'"
+            )
+        )
+        latest_sql = text(
+            "SELECT client_id, channel, level, comment, rated_at FROM rating"
+            " WHERE department_code = :d AND rated_at <= :t ORDER BY rated_at DESC LIMIT 1"
+        )
+        rounds = []
+        for _ in range(40):
+            department = rng.choice(("SJ", "GA"))
+            values = _values(rng, len(rounds), department)
+            latest = (
+                await session.execute(
+                    latest_sql, {"d": department, "t": datetime.fromisoformat(values["rated_at"])}
+                )
+            ).one_or_none()
+            poster = rng.choice(clients)
+            if latest is not None and rng.random() < 0.8:  # the flood's next event
+                poster = latest.client_id
+                values.update(channel=latest.channel, level=latest.level, comment=latest.comment)
+            rounds.append((poster, values))
+        await session.commit()
+    settings = app.state.settings
+    now = T0 + timedelta(days=1)
+    went_on = stopped = 0
+    for round_no, (poster, values) in enumerate(rounds):
+        principal = Principal(uuid.uuid4(), poster, "来源", "portal")
+        outcome, item = ingest.judge(0, values, principal, settings=settings, now=now)
+        assert item is not None, outcome.errors
+        params = insert.insert_params(principal, [item], RULES)
+        shape = insert.shape(principal, [item.values], RULES)
+        whole = positional(insert.insert_sql(shape._replace(one_scan=False), insert.ONE_EVENT))
+        going_on = shape._replace(one_scan=False, continued=True)
+        continued = positional(insert.insert_sql(going_on, insert.ONE_EVENT))
+        by_whole = await _flags_of(app, *whole, params)
+        by_continued = await _flags_of(app, *continued, params)
+        assert by_continued in ({}, by_whole), round_no
+        went_on += bool(by_continued)
+        stopped += not by_continued
+    assert went_on >= 5 and stopped >= 5, (went_on, stopped)
+
+
+def test_a_flood_single_ratings_take_the_continued_form_and_others_one_scan():
     """Which form a single event's statement takes follows the latest rating this process
-    stored for the same client and department (insert.note_flags); batches always one scan."""
+    stored for the same client and department (insert.note_flags): a flood's, the continued
+    form (its fallback the two-scan form); batches always one scan."""
     client_id = uuid.uuid4()
     principal = Principal(uuid.uuid4(), client_id, "来源", "portal")
     row = {
@@ -159,8 +218,11 @@ def test_a_flood_single_ratings_take_the_two_scan_form_and_others_one():
         "assess_number": 1,
     }
     assert insert.shape(principal, [row], RULES).one_scan
+    assert not insert.shape(principal, [row], RULES).continued
     insert.note_flags(client_id, "SJ", ["bare_burst"])
-    assert not insert.shape(principal, [row], RULES).one_scan
+    flood = insert.shape(principal, [row], RULES)
+    assert flood.continued and not flood.one_scan
+    assert not flood.whole().continued and not flood.whole().one_scan
     assert insert.shape(principal, [row, row], RULES).one_scan  # a batch
     assert insert.shape(principal, [{**row, "department_code": "GA"}], RULES).one_scan
     insert.note_flags(client_id, "SJ", ["repeat_phone"])  # not a flood's flag

@@ -45,10 +45,16 @@ async def store_one(
     stored (the principal no longer holds, a retry of a stored event, an unknown or inactive
     department): then neither row was written."""
     params = insert_params(principal, [item], integrity)
-    sql, names = _insert_one_checked(shape(principal, [item.values], integrity))
+    of = shape(principal, [item.values], integrity)
+    sql, names = _insert_one_checked(of)
     params.update(audit_entry)
     params.update(still_valid_params(principal))
     row = await driver.fetchrow(sql, *[params[name] for name in names])
+    if row["id"] is None and row["key_valid"] and of.continued:
+        # The flood stopped (or a retry, an unknown department): nothing was written; the
+        # whole statement decides.
+        sql, names = _insert_one_checked(of.whole())
+        row = await driver.fetchrow(sql, *[params[name] for name in names])
     if row["id"] is None:
         return row["key_valid"], None
     note_flags(principal.client_id, item.values["department_code"], row["flags"])
