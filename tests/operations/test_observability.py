@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -268,12 +269,14 @@ def test_access_lines_are_written_in_chunks_and_flushed_in_time():
         logger.removeHandler(handler)
 
 
-async def test_stopping_the_app_writes_the_buffered_access_lines(settings, pg_url):
+@contextlib.contextmanager
+def buffered_access_log():
+    """The access log as `serve` sets it up, into a string: (stream, handler). Only a stop (or
+    a flush) writes the lines."""
     from app.logs import BufferedLineHandler
-    from tests.fixtures.db import running_app
 
     stream = io.StringIO()
-    handler = BufferedLineHandler(stream, flush_seconds=3600)  # only a stop writes them
+    handler = BufferedLineHandler(stream, flush_seconds=3600)
     handler.setFormatter(JsonFormatter())
     access = logging.getLogger("haochaping.access")
     level, propagate = access.level, access.propagate
@@ -281,23 +284,30 @@ async def test_stopping_the_app_writes_the_buffered_access_lines(settings, pg_ur
     access.setLevel(logging.INFO)
     access.propagate = False
     try:
-        quiet = settings.model_copy(update={"background_jobs": False})
-        async with running_app(quiet, pg_url) as (_, http):
-            assert (await http.get("/healthz")).status_code == 200
-            assert stream.getvalue() == ""
-        (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
-        assert line["path"] == "/healthz" and line["status"] == 200
+        yield stream, handler
     finally:
         access.removeHandler(handler)
+        access.filters.clear()
         handler.close()
         access.setLevel(level)
         access.propagate = propagate
 
 
+async def test_stopping_the_app_writes_the_buffered_access_lines(settings, pg_url):
+    from tests.fixtures.db import running_app
+
+    with buffered_access_log() as (stream, _):
+        quiet = settings.model_copy(update={"background_jobs": False})
+        async with running_app(quiet, pg_url) as (_, http):
+            assert (await http.get("/healthz")).status_code == 200
+            assert stream.getvalue() == ""
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert line["path"] == "/healthz" and line["status"] == 200
+
+
 async def test_the_buffered_access_line_is_the_line_logging_would_write():
     """As `serve` configures the access log (one buffered JSON handler), the middleware writes
     the line itself; a filter on the logger sends it through logging: the same line."""
-    from app.logs import BufferedLineHandler
 
     async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 201, "headers": []})
@@ -309,18 +319,11 @@ async def test_the_buffered_access_line_is_the_line_logging_would_write():
     async def send(message):
         pass
 
-    stream = io.StringIO()
-    handler = BufferedLineHandler(stream, flush_seconds=3600)
-    handler.setFormatter(JsonFormatter())
-    access = logging.getLogger("haochaping.access")
-    level, propagate = access.level, access.propagate
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    access.propagate = False
     seen: list[logging.LogRecord] = []
-    try:
+    with buffered_access_log() as (stream, handler):
         for through_logging in (False, True):
             if through_logging:
+                access = logging.getLogger("haochaping.access")
                 access.addFilter(lambda record: seen.append(record) or True)
             path = "/v1/cases/13812345678/ratings"  # a number in the path: masked in both
             scope = {
@@ -332,12 +335,6 @@ async def test_the_buffered_access_line_is_the_line_logging_would_write():
             }
             await RequestObservability(app)(scope, receive, send)
         handler.flush()
-    finally:
-        access.removeHandler(handler)
-        access.filters.clear()
-        handler.close()
-        access.setLevel(level)
-        access.propagate = propagate
     direct, logged = (json.loads(line) for line in stream.getvalue().splitlines())
     assert len(seen) == 1  # only the second went through logging
     for line in (direct, logged):
