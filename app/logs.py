@@ -127,7 +127,7 @@ class BufferedLineHandler(logging.StreamHandler):
         self._append(line)
 
     def add_line(self, line: str) -> None:
-        """A line formatted already (app.observability._log_access)."""
+        """A line formatted already (log_access)."""
         with self.lock:
             self._append(line)
 

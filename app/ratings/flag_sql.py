@@ -111,10 +111,10 @@ FLAG_SQL = {
 # reads. Which form a statement takes is the shape's `one_scan`: a batch always (the request's
 # own earlier events, the priors, settle a flood after its first few events), one event unless
 # its client's latest single rating of the department, as this process stored it, was
-# flagged: in a flood the two-scan form's continuation check stops at the first row, where the
-# count would read the whole sample; in ordinary traffic every probe runs, and one scan a rule
-# reads less.
-# Both forms flag alike (tests/ratings/test_flag_sql_batch.py).
+# flagged: in a flood the continuation check stops at the first row, where the count would
+# read the whole sample (GOES_ON below, then the two-scan form if the flood stopped); in
+# ordinary traffic every probe runs, and one scan a rule reads less.
+# All forms flag alike (tests/ratings/test_flag_sql_batch.py).
 FLAG_SQL_MANY = {
     **FLAG_SQL,
     "bare_burst": f"""
