@@ -71,8 +71,13 @@ if HttpToolsProtocol is not None:
             if self._in_head:
                 self._head_received += len(data)
             super().data_received(data)
-            too_long = self._in_head and self._head_received > self.max_head_bytes
-            if too_long and self._refusal is None:
+            if not self._in_head or self._refusal is not None:
+                return
+            # A head still incomplete: refused as it arrives, by count before size (whichever
+            # the packets' cut, too many fields are named as such).
+            if len(self.headers or ()) > self.max_header_count:
+                self._refuse(f"More than {self.max_header_count} header fields")
+            elif self._head_received > self.max_head_bytes:
                 self._refuse(f"The request line and headers exceed {self.max_head_bytes} bytes")
 
         def on_message_begin(self) -> None:

@@ -105,6 +105,30 @@ def test_5000_headers_are_431(server):
     assert status == 431 and "100 header fields" in json.loads(body)["detail"]
 
 
+def test_5000_headers_in_small_packets_are_431_for_their_count(server):
+    """Cut into 2 KB packets, the head passes 100 fields long before its size bound."""
+    head = get("/healthz", *[f"X-{i}: 1" for i in range(5000)])
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        for start in range(0, len(head), 2048):
+            try:
+                sock.sendall(head[start : start + 2048])
+            except OSError:
+                break  # refused half-way: the answer is what counts
+            time.sleep(0.002)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        sock.close()
+    top, _, body = answer.partition(b"\r\n\r\n")
+    assert top.startswith(b"HTTP/1.1 431"), top
+    assert "100 header fields" in json.loads(body)["detail"]
+
+
 def test_101_small_headers_are_431_and_100_pass(server):
     status, _, _ = exchange(server, get("/healthz", *[f"X-{i}: 1" for i in range(101)]))
     assert status == 431
