@@ -7,7 +7,8 @@ with a bare 400); with httptools, its faster default, nothing is bounded: a 1 MB
 5,000 headers reach the application, and a head that never ends grows in memory. Here the size
 is `Config.h11_max_incomplete_event_size` (so one setting serves either protocol) and the count
 is `max_header_count` set on the Config (`bounded_config`). A head still incomplete past the
-size is refused as it arrives; a complete one is measured on what was parsed.
+count or the size is refused as it arrives (after each packet); a complete one is measured on
+what was parsed, once, at its end.
 """
 
 from __future__ import annotations
