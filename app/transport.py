@@ -74,12 +74,10 @@ if HttpToolsProtocol is not None:
             super().data_received(data)
             if not self._in_head or self._refusal is not None:
                 return
-            # A head still incomplete: refused as it arrives, by count before size (whichever
-            # the packets' cut, too many fields are named as such).
-            if len(self.headers or ()) > self.max_header_count:
-                self._refuse(f"More than {self.max_header_count} header fields")
-            elif self._head_received > self.max_head_bytes:
-                self._refuse(f"The request line and headers exceed {self.max_head_bytes} bytes")
+            # A head still incomplete: refused as it arrives.
+            fault = self._head_fault(self._head_received)
+            if fault is not None:
+                self._refuse(fault)
 
         def on_message_begin(self) -> None:
             self._in_head = True
@@ -89,15 +87,21 @@ if HttpToolsProtocol is not None:
         def on_headers_complete(self) -> None:
             # Before uvicorn starts the application on this request; measured on what uvicorn
             # parsed (its url and headers), not header by header (a call each).
-            if len(self.headers) > self.max_header_count:
-                self._refusal = f"More than {self.max_header_count} header fields"
-                raise _HeadTooLarge(self._refusal)
             parsed = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-            if parsed > self.max_head_bytes:
-                self._refusal = f"The request line and headers exceed {self.max_head_bytes} bytes"
+            self._refusal = self._head_fault(parsed)
+            if self._refusal is not None:
                 raise _HeadTooLarge(self._refusal)
             self._in_head = False
             super().on_headers_complete()
+
+        def _head_fault(self, size: int) -> str | None:
+            """Why the head so far is refused, or None: its field count first (whichever the
+            packets' cut, too many fields are named as such), then its size in bytes."""
+            if len(self.headers or ()) > self.max_header_count:
+                return f"More than {self.max_header_count} header fields"
+            if size > self.max_head_bytes:
+                return f"The request line and headers exceed {self.max_head_bytes} bytes"
+            return None
 
         def send_400_response(self, msg: str) -> None:
             # uvicorn's answer to a parser error; ours when the error is a bound.

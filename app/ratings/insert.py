@@ -16,7 +16,6 @@ from app.db import driver_connection, positional
 from app.ratings import flags, rules
 from app.ratings.flag_sql import FLAG_SQL, FLAG_SQL_MANY, GOES_ON
 from app.ratings.outcomes import Accepted
-from app.ratings.views import RowView
 
 # The event's values as the INSERT reads them (`u.<name>`), with their PostgreSQL types.
 _EVENT_COLUMNS = (
@@ -213,7 +212,7 @@ async def insert(
     items: list[Accepted],
     *,
     integrity: IntegritySettings,
-) -> dict[str, RowView]:
+) -> dict[str, dict[str, Any]]:
     """Store accepted events (those the INSERT's conditions let through); by event_id."""
     if not items:
         return {}
@@ -227,7 +226,7 @@ async def insert(
         sql, names = _statement(of.whole(), False)
         result = await driver.fetch(sql, *[params[name] for name in names])
     audit.count_change("rating", len(result))
-    stored = {row["event_id"]: RowView(dict(row)) for row in result}
+    stored = {row["event_id"]: dict(row) for row in result}
     if len(items) == 1 and stored:  # only a single event's statement takes the hint
         note_flags(principal.client_id, items[0].values["department_code"], result[0]["flags"])
     return stored

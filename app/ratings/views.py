@@ -54,6 +54,8 @@ def _masked(value: str | None, mask) -> str | None:
 
 def _masked_text(text: str | None, name: str | None) -> str | None:
     """A free text as every response shows it: phones, 身份证号 and the writer's name masked."""
+    if not text:  # most ratings have no comment
+        return text
     if text == UNREADABLE:
         return "***"
     return mask_text(text, () if name == UNREADABLE else (name,))
@@ -84,9 +86,7 @@ def rating_view(values: Any, *, with_flags: bool = False) -> dict[str, Any]:
         "level": values["level"],
         "is_bad": values["level"] <= 2,
         "tags": list(values["tags"] or []),
-        "comment": None
-        if values["comment"] is None
-        else _masked_text(values["comment"], values["rater_name"]),
+        "comment": _masked_text(values["comment"], values["rater_name"]),
         "rater": rater,
         # At +08:00: both ingest paths serialise this dict themselves (pydantic_core.to_json).
         "rated_at": to_local(values["rated_at"]),
