@@ -55,7 +55,11 @@ def pg_url() -> str:
 
 @pytest.fixture(scope="session")
 def settings(pg_url: str) -> Settings:
-    return Settings(database_url=pg_url, db_pool_size=10, db_max_overflow=20)
+    # Connecting may take over the production default's second when CI runs two suites on two
+    # cores (a racing request was once answered 503): tests of the timeout set their own.
+    return Settings(
+        database_url=pg_url, db_pool_size=10, db_max_overflow=20, db_connect_timeout_seconds=10
+    )
 
 
 @pytest.fixture(scope="session")
